@@ -1,0 +1,1 @@
+//! stepflow-bench: a load-testing harness with its own system under test, the StepFlow monitor.
