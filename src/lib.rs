@@ -1,1 +1,5 @@
 //! stepflow-bench: a load-testing harness with its own system under test, the StepFlow monitor.
+
+pub mod cli;
+pub mod exit;
+pub mod monitor;

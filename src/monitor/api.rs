@@ -1,0 +1,376 @@
+//! The monitor's HTTP API: routes, request parsing and validation, JSON responses.
+
+use super::error::ApiError;
+use super::model::{ListQuery, NewExecution, Status};
+use super::process;
+use super::storage::Storage;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, RawQuery, Request, State};
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Largest request body accepted, bytes.
+pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
+/// Longest accepted name of an execution, step or artifact, bytes.
+const MAX_NAME_BYTES: usize = 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub storage: Storage,
+    pub started: Instant,
+}
+
+impl AppState {
+    pub fn new(storage: Storage) -> Arc<AppState> {
+        Arc::new(AppState {
+            storage,
+            started: Instant::now(),
+        })
+    }
+}
+
+type AppResult<T> = Result<T, ApiError>;
+type St = State<Arc<AppState>>;
+
+pub fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/api/health", get(health))
+        .route(
+            "/api/executions",
+            post(create_execution).get(list_executions),
+        )
+        .route(
+            "/api/executions/{id}",
+            get(get_execution).patch(update_status),
+        )
+        .route("/api/executions/{id}/steps", post(add_step))
+        .route("/api/executions/{id}/steps/{index}", patch(update_step))
+        .route(
+            "/api/executions/{id}/steps/{index}/logs",
+            post(append_logs).get(read_logs),
+        )
+        .route(
+            "/api/executions/{id}/artifacts",
+            post(add_artifact).get(list_artifacts),
+        )
+        .route("/performance/stats", get(performance_stats))
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .with_state(state)
+}
+
+async fn no_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for {method} {}", uri.path()))
+}
+
+async fn wrong_method(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
+}
+
+/// JSON body extractor whose every failure is an [`ApiError`] with a JSON body.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|r: BytesRejection| {
+                if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge {
+                        limit_bytes: BODY_LIMIT_BYTES,
+                    }
+                } else {
+                    ApiError::BadRequest(format!("could not read request body: {}", r.body_text()))
+                }
+            })?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| match e.classify() {
+                serde_json::error::Category::Data => {
+                    ApiError::BadRequest(format!("invalid field in request body: {e}"))
+                }
+                _ => ApiError::BadRequest(format!("malformed JSON in request body: {e}")),
+            })
+    }
+}
+
+fn parse_id(raw: &str, what: &str) -> AppResult<i64> {
+    raw.parse::<i64>().ok().filter(|&v| v >= 0).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "{what} must be a non-negative integer, got {raw:?}"
+        ))
+    })
+}
+
+fn parse_status(raw: &str) -> AppResult<Status> {
+    raw.parse()
+        .map_err(|e: super::model::UnknownStatus| ApiError::Unprocessable(e.to_string()))
+}
+
+fn check_name(name: &str, what: &str) -> AppResult<()> {
+    if name.trim().is_empty() {
+        return Err(ApiError::Unprocessable(format!("{what} must not be empty")));
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err(ApiError::Unprocessable(format!(
+            "{what} is {} bytes long; the limit is {MAX_NAME_BYTES}",
+            name.len()
+        )));
+    }
+    Ok(())
+}
+
+async fn health(State(state): St) -> Response {
+    Json(serde_json::json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_s": state.started.elapsed().as_secs_f64(),
+        "profile": state.storage.profile().as_str(),
+        "journal_mode": state.storage.journal_mode(),
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateExecution {
+    name: String,
+    #[serde(default)]
+    command: Option<String>,
+    #[serde(default)]
+    metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+async fn create_execution(
+    State(state): St,
+    JsonBody(body): JsonBody<CreateExecution>,
+) -> AppResult<Response> {
+    check_name(&body.name, "name")?;
+    let new = NewExecution {
+        name: body.name,
+        command: body.command,
+        metadata: body
+            .metadata
+            .map(|m| serde_json::to_string(&m).expect("a JSON map serializes")),
+    };
+    let execution = state.storage.create_execution(new).await?;
+    Ok((StatusCode::CREATED, Json(execution)).into_response())
+}
+
+fn parse_list_query(raw: Option<&str>) -> AppResult<ListQuery> {
+    let mut q = ListQuery::default();
+    let Some(raw) = raw else { return Ok(q) };
+    for pair in raw.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "limit" => {
+                q.limit = value
+                    .parse()
+                    .ok()
+                    .filter(|l| (1..=1000).contains(l))
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(format!(
+                            "limit must be an integer from 1 to 1000, got {value:?}"
+                        ))
+                    })?;
+            }
+            "offset" => {
+                q.offset = value.parse().map_err(|_| {
+                    ApiError::BadRequest(format!(
+                        "offset must be a non-negative integer, got {value:?}"
+                    ))
+                })?;
+            }
+            "status" => {
+                q.status = Some(value.parse().map_err(|e: super::model::UnknownStatus| {
+                    ApiError::BadRequest(e.to_string())
+                })?);
+            }
+            // Unknown parameters are ignored, as most HTTP APIs do, so cache-busters pass.
+            _ => {}
+        }
+    }
+    Ok(q)
+}
+
+async fn list_executions(State(state): St, RawQuery(raw): RawQuery) -> AppResult<Response> {
+    let q = parse_list_query(raw.as_deref())?;
+    Ok(Json(state.storage.list_executions(q).await?).into_response())
+}
+
+async fn get_execution(State(state): St, Path(id): Path<String>) -> AppResult<Response> {
+    let id = parse_id(&id, "execution id")?;
+    Ok(Json(state.storage.get_execution(id).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusBody {
+    status: String,
+}
+
+async fn update_status(
+    State(state): St,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<StatusBody>,
+) -> AppResult<Response> {
+    let id = parse_id(&id, "execution id")?;
+    let status = parse_status(&body.status)?;
+    Ok(Json(state.storage.update_status(id, status).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NameBody {
+    name: String,
+}
+
+async fn add_step(
+    State(state): St,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<NameBody>,
+) -> AppResult<Response> {
+    let id = parse_id(&id, "execution id")?;
+    check_name(&body.name, "name")?;
+    let step = state.storage.add_step(id, body.name).await?;
+    Ok((StatusCode::CREATED, Json(step)).into_response())
+}
+
+async fn update_step(
+    State(state): St,
+    Path((id, index)): Path<(String, String)>,
+    JsonBody(body): JsonBody<StatusBody>,
+) -> AppResult<Response> {
+    let id = parse_id(&id, "execution id")?;
+    let index = parse_id(&index, "step index")?;
+    let status = parse_status(&body.status)?;
+    Ok(Json(state.storage.update_step(id, index, status).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogsBody {
+    lines: Vec<String>,
+}
+
+async fn append_logs(
+    State(state): St,
+    Path((id, index)): Path<(String, String)>,
+    JsonBody(body): JsonBody<LogsBody>,
+) -> AppResult<Response> {
+    let id = parse_id(&id, "execution id")?;
+    let index = parse_id(&index, "step index")?;
+    if body.lines.is_empty() {
+        return Err(ApiError::Unprocessable("lines must not be empty".into()));
+    }
+    let lines = state.storage.append_logs(id, index, body.lines).await?;
+    let body = serde_json::json!({
+        "execution_id": id,
+        "index": index,
+        "appended": lines.len(),
+        "timestamp": lines.first().map(|l| l.timestamp.as_str()),
+    });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+async fn read_logs(
+    State(state): St,
+    Path((id, index)): Path<(String, String)>,
+) -> AppResult<Response> {
+    let id = parse_id(&id, "execution id")?;
+    let index = parse_id(&index, "step index")?;
+    let lines = state.storage.read_logs(id, index).await?;
+    Ok(Json(serde_json::json!({ "lines": lines })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ArtifactBody {
+    name: String,
+    content: String,
+}
+
+async fn add_artifact(
+    State(state): St,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ArtifactBody>,
+) -> AppResult<Response> {
+    let id = parse_id(&id, "execution id")?;
+    check_name(&body.name, "name")?;
+    let artifact = state
+        .storage
+        .add_artifact(id, body.name, body.content)
+        .await?;
+    Ok((StatusCode::CREATED, Json(artifact)).into_response())
+}
+
+async fn list_artifacts(State(state): St, Path(id): Path<String>) -> AppResult<Response> {
+    let id = parse_id(&id, "execution id")?;
+    let artifacts = state.storage.list_artifacts(id).await?;
+    Ok(Json(serde_json::json!({ "artifacts": artifacts })).into_response())
+}
+
+async fn performance_stats(State(state): St) -> Response {
+    let db = state.storage.stats();
+    let usage = process::usage();
+    Json(serde_json::json!({
+        "uptime_s": state.started.elapsed().as_secs_f64(),
+        "profile": state.storage.profile().as_str(),
+        "journal_mode": state.storage.journal_mode(),
+        "db": db.operations,
+        "group_commit": db.group_commit,
+        "writer_queue_depth": db.writer_queue_depth,
+        "wal_bytes": state.storage.wal_bytes(),
+        "rss_bytes": usage.rss_bytes,
+        "rss_peak_bytes": usage.rss_peak_bytes,
+        "cpu_user_s": usage.cpu_user_s,
+        "cpu_system_s": usage.cpu_system_s,
+        "cpu_s": usage.cpu_user_s + usage.cpu_system_s,
+    }))
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_query_accepts_bounds_and_rejects_bad_values() {
+        let q = parse_list_query(Some("limit=1000&offset=20&status=running&x=1")).unwrap();
+        assert_eq!(q.limit, 1000);
+        assert_eq!(q.offset, 20);
+        assert_eq!(q.status, Some(Status::Running));
+        assert_eq!(parse_list_query(None).unwrap(), ListQuery::default());
+        for bad in [
+            "limit=0",
+            "limit=1001",
+            "limit=ten",
+            "offset=-1",
+            "status=done",
+            "limit=",
+        ] {
+            assert!(
+                matches!(parse_list_query(Some(bad)), Err(ApiError::BadRequest(_))),
+                "{bad} should be rejected"
+            );
+        }
+    }
+
+    #[test]
+    fn ids_must_be_non_negative_integers() {
+        assert_eq!(parse_id("42", "id").unwrap(), 42);
+        for bad in ["-1", "abc", "1.5", "", "99999999999999999999"] {
+            assert!(parse_id(bad, "id").is_err(), "{bad}");
+        }
+    }
+}

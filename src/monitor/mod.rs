@@ -1,0 +1,95 @@
+//! The bundled StepFlow monitor: the system under test, a REST service on SQLite.
+//! It depends on nothing else in the crate.
+
+pub mod api;
+pub mod error;
+pub mod model;
+pub mod process;
+pub mod storage;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use storage::{Profile, Storage, StorageConfig, StorageError};
+use tokio::net::TcpListener;
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub addr: String,
+    pub data_dir: PathBuf,
+    pub profile: Profile,
+    /// Tokio worker threads; defaults to the number of cores.
+    pub workers: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The data dir or database cannot be used; nothing was bound.
+    #[error("data dir {path}: {reason}")]
+    DataDir { path: PathBuf, reason: StorageError },
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind {
+        addr: String,
+        reason: std::io::Error,
+    },
+    #[error("{0}")]
+    Runtime(std::io::Error),
+}
+
+/// Runs the monitor until SIGINT or SIGTERM, then shuts down gracefully: stop accepting,
+/// finish in-flight requests, commit every queued write, checkpoint the WAL.
+/// `on_listening` is called once with the bound address, when connections are accepted.
+pub fn serve(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+    let storage =
+        Storage::open(&StorageConfig::new(&config.data_dir, config.profile)).map_err(|reason| {
+            ServeError::DataDir {
+                path: config.data_dir.clone(),
+                reason,
+            }
+        })?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = config.workers {
+        builder.worker_threads(n.max(1));
+    }
+    let runtime = builder.enable_all().build().map_err(ServeError::Runtime)?;
+    let result = runtime.block_on(async {
+        let listener =
+            TcpListener::bind(&config.addr)
+                .await
+                .map_err(|reason| ServeError::Bind {
+                    addr: config.addr.clone(),
+                    reason,
+                })?;
+        let local = listener.local_addr().map_err(ServeError::Runtime)?;
+        on_listening(local);
+        let app = api::app(api::AppState::new(storage.clone()));
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(ServeError::Runtime)
+    });
+    // Every handler has returned, so nothing new reaches the writer; commit what is queued.
+    storage.close();
+    drop(runtime);
+    result
+}
+
+/// `serve` for the command line: prints the one `listening on` line on stdout.
+pub fn serve_cli(config: ServeConfig) -> Result<(), ServeError> {
+    serve(config, |addr| {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on http://{addr}");
+        let _ = out.flush();
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

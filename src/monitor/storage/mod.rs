@@ -1,0 +1,560 @@
+//! The monitor's storage: SQLite behind a group-commit writer thread and a reader pool
+//! (optimized profile), or a connection per operation (legacy profile), plus step log files.
+
+mod logs;
+mod sql;
+pub mod stats;
+
+use crate::monitor::model::{
+    now_rfc3339, Artifact, Execution, ExecutionPage, ListQuery, LogLine, NewExecution, Status, Step,
+};
+use rusqlite::Connection;
+use stats::{DbOp, DbStats, DbStatsSnapshot};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Instant;
+use tokio::sync::oneshot;
+
+/// Which storage configuration the monitor runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Profile {
+    /// WAL, group commit on one writer thread, pooled read-only connections.
+    #[default]
+    Optimized,
+    /// Rollback journal, full sync, a new connection and transaction per operation.
+    Legacy,
+}
+
+impl Profile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Optimized => "optimized",
+            Profile::Legacy => "legacy",
+        }
+    }
+}
+
+/// Most writes one group-commit transaction takes from the queue.
+const MAX_BATCH: usize = 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("{0}")]
+    NotFound(String),
+    // No `source` fields: the message already carries the cause, and `{:#}` chains would
+    // print it twice.
+    #[error("cannot use database {path}: {reason}")]
+    Open {
+        path: PathBuf,
+        reason: rusqlite::Error,
+    },
+    #[error("{0}")]
+    DataDir(String),
+    #[error("database error: {0}")]
+    Sqlite(rusqlite::Error),
+    #[error("I/O error: {0}")]
+    Io(std::io::Error),
+    #[error("storage is shutting down")]
+    Closed,
+}
+
+impl StorageError {
+    fn open(path: &Path, reason: rusqlite::Error) -> Self {
+        StorageError::Open {
+            path: path.to_path_buf(),
+            reason,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StorageError {
+    fn from(e: rusqlite::Error) -> Self {
+        StorageError::Sqlite(e)
+    }
+}
+
+impl From<std::io::Error> for StorageError {
+    fn from(e: std::io::Error) -> Self {
+        StorageError::Io(e)
+    }
+}
+
+/// A write the writer thread applies inside its current batch transaction.
+enum WriteOp {
+    CreateExecution(NewExecution),
+    UpdateStatus {
+        id: i64,
+        status: Status,
+    },
+    AddStep {
+        id: i64,
+        name: String,
+    },
+    UpdateStep {
+        id: i64,
+        index: i64,
+        status: Status,
+    },
+    AddArtifact {
+        id: i64,
+        name: String,
+        content: String,
+    },
+}
+
+enum Written {
+    Execution(Execution),
+    Step(Step),
+    Artifact(Artifact),
+}
+
+impl WriteOp {
+    fn db_op(&self) -> DbOp {
+        match self {
+            WriteOp::CreateExecution(_) | WriteOp::AddStep { .. } | WriteOp::AddArtifact { .. } => {
+                DbOp::Insert
+            }
+            WriteOp::UpdateStatus { .. } | WriteOp::UpdateStep { .. } => DbOp::Update,
+        }
+    }
+
+    fn apply(&self, conn: &Connection) -> Result<Written, StorageError> {
+        let now = now_rfc3339();
+        Ok(match self {
+            WriteOp::CreateExecution(new) => {
+                Written::Execution(sql::insert_execution(conn, new, &now)?)
+            }
+            WriteOp::UpdateStatus { id, status } => {
+                Written::Execution(sql::update_status(conn, *id, *status, &now)?)
+            }
+            WriteOp::AddStep { id, name } => Written::Step(sql::add_step(conn, *id, name, &now)?),
+            WriteOp::UpdateStep { id, index, status } => {
+                Written::Step(sql::update_step(conn, *id, *index, *status, &now)?)
+            }
+            WriteOp::AddArtifact { id, name, content } => {
+                Written::Artifact(sql::add_artifact(conn, *id, name, content, &now)?)
+            }
+        })
+    }
+}
+
+struct WriteJob {
+    op: WriteOp,
+    reply: oneshot::Sender<Result<Written, StorageError>>,
+}
+
+enum WriterMsg {
+    Job(WriteJob),
+    Shutdown,
+}
+
+type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+
+struct Optimized {
+    writes: crossbeam_channel::Sender<WriterMsg>,
+    /// `None` tells one reader thread to stop.
+    reads: crossbeam_channel::Sender<Option<ReadJob>>,
+    readers: usize,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+enum Backend {
+    Optimized(Optimized),
+    Legacy,
+}
+
+struct Inner {
+    backend: Backend,
+    profile: Profile,
+    db_path: PathBuf,
+    logs: logs::LogStore,
+    stats: Arc<DbStats>,
+    journal_mode: String,
+}
+
+/// Cheap to clone; every clone talks to the same database and threads.
+#[derive(Clone)]
+pub struct Storage {
+    inner: Arc<Inner>,
+}
+
+/// Options for [`Storage::open`].
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+    pub profile: Profile,
+    /// Read-only connections in the optimized profile's pool.
+    pub readers: usize,
+}
+
+impl StorageConfig {
+    pub fn new(data_dir: impl Into<PathBuf>, profile: Profile) -> Self {
+        StorageConfig {
+            data_dir: data_dir.into(),
+            profile,
+            readers: 4,
+        }
+    }
+}
+
+impl Storage {
+    /// Opens (creating if needed) `<data_dir>/stepflow.db` and `<data_dir>/logs`, runs
+    /// migrations and starts the profile's threads. Fails before anything is served when the
+    /// directory or database cannot be used.
+    pub fn open(config: &StorageConfig) -> Result<Storage, StorageError> {
+        let data_dir = &config.data_dir;
+        if data_dir.exists() && !data_dir.is_dir() {
+            return Err(StorageError::DataDir(
+                "it exists and is not a directory; pass --data-dir with a directory path".into(),
+            ));
+        }
+        let logs = logs::LogStore::open(&data_dir.join("logs"))?;
+        let db_path = data_dir.join("stepflow.db");
+        let stats = Arc::new(DbStats::default());
+        let conn = sql::open_and_migrate(&db_path, config.profile == Profile::Optimized)?;
+        let journal_mode = sql::journal_mode(&conn).map_err(|e| StorageError::open(&db_path, e))?;
+        let backend = match config.profile {
+            Profile::Optimized => {
+                Backend::Optimized(start_optimized(conn, &db_path, config.readers, &stats)?)
+            }
+            Profile::Legacy => {
+                drop(conn);
+                Backend::Legacy
+            }
+        };
+        Ok(Storage {
+            inner: Arc::new(Inner {
+                backend,
+                profile: config.profile,
+                db_path,
+                logs,
+                stats,
+                journal_mode,
+            }),
+        })
+    }
+
+    pub fn profile(&self) -> Profile {
+        self.inner.profile
+    }
+
+    pub fn journal_mode(&self) -> &str {
+        &self.inner.journal_mode
+    }
+
+    pub fn db_path(&self) -> &Path {
+        &self.inner.db_path
+    }
+
+    pub fn stats(&self) -> DbStatsSnapshot {
+        self.inner.stats.snapshot()
+    }
+
+    /// Size of the write-ahead log file, bytes (0 without WAL).
+    pub fn wal_bytes(&self) -> u64 {
+        let mut wal = self.inner.db_path.clone().into_os_string();
+        wal.push("-wal");
+        std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Applies one write; returns once the transaction holding it has committed.
+    async fn write(&self, op: WriteOp) -> Result<Written, StorageError> {
+        match &self.inner.backend {
+            Backend::Optimized(opt) => {
+                let (reply, rx) = oneshot::channel();
+                self.inner.stats.queued(1);
+                if opt
+                    .writes
+                    .send(WriterMsg::Job(WriteJob { op, reply }))
+                    .is_err()
+                {
+                    self.inner.stats.queued(-1);
+                    return Err(StorageError::Closed);
+                }
+                rx.await.map_err(|_| StorageError::Closed)?
+            }
+            Backend::Legacy => {
+                let inner = Arc::clone(&self.inner);
+                blocking(move || {
+                    let conn = sql::open_legacy(&inner.db_path)?;
+                    conn.execute_batch("BEGIN IMMEDIATE")?;
+                    let started = Instant::now();
+                    let result = op.apply(&conn);
+                    inner.stats.record(op.db_op(), started.elapsed());
+                    if result.is_err() {
+                        conn.execute_batch("ROLLBACK")?;
+                        return result;
+                    }
+                    let started = Instant::now();
+                    conn.execute_batch("COMMIT")?;
+                    inner.stats.record(DbOp::Commit, started.elapsed());
+                    result
+                })
+                .await
+            }
+        }
+    }
+
+    /// Runs `f` on a read connection off the async worker threads.
+    async fn read<T, F>(&self, op: DbOp, f: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+    {
+        let stats = Arc::clone(&self.inner.stats);
+        let timed = move |conn: &Connection| {
+            let started = Instant::now();
+            let result = f(conn);
+            stats.record(op, started.elapsed());
+            result
+        };
+        match &self.inner.backend {
+            Backend::Optimized(opt) => {
+                let (tx, rx) = oneshot::channel();
+                let job: ReadJob = Box::new(move |conn| {
+                    let _ = tx.send(timed(conn));
+                });
+                opt.reads
+                    .send(Some(job))
+                    .map_err(|_| StorageError::Closed)?;
+                rx.await.map_err(|_| StorageError::Closed)?
+            }
+            Backend::Legacy => {
+                let path = self.inner.db_path.clone();
+                blocking(move || timed(&sql::open_legacy(&path)?)).await
+            }
+        }
+    }
+
+    pub async fn create_execution(&self, new: NewExecution) -> Result<Execution, StorageError> {
+        match self.write(WriteOp::CreateExecution(new)).await? {
+            Written::Execution(e) => Ok(e),
+            _ => unreachable!("create_execution writes an execution"),
+        }
+    }
+
+    pub async fn update_status(&self, id: i64, status: Status) -> Result<Execution, StorageError> {
+        match self.write(WriteOp::UpdateStatus { id, status }).await? {
+            Written::Execution(e) => Ok(e),
+            _ => unreachable!("update_status writes an execution"),
+        }
+    }
+
+    pub async fn add_step(&self, id: i64, name: String) -> Result<Step, StorageError> {
+        match self.write(WriteOp::AddStep { id, name }).await? {
+            Written::Step(s) => Ok(s),
+            _ => unreachable!("add_step writes a step"),
+        }
+    }
+
+    pub async fn update_step(
+        &self,
+        id: i64,
+        index: i64,
+        status: Status,
+    ) -> Result<Step, StorageError> {
+        match self
+            .write(WriteOp::UpdateStep { id, index, status })
+            .await?
+        {
+            Written::Step(s) => Ok(s),
+            _ => unreachable!("update_step writes a step"),
+        }
+    }
+
+    pub async fn add_artifact(
+        &self,
+        id: i64,
+        name: String,
+        content: String,
+    ) -> Result<Artifact, StorageError> {
+        match self
+            .write(WriteOp::AddArtifact { id, name, content })
+            .await?
+        {
+            Written::Artifact(a) => Ok(a),
+            _ => unreachable!("add_artifact writes an artifact"),
+        }
+    }
+
+    pub async fn get_execution(&self, id: i64) -> Result<Execution, StorageError> {
+        self.read(DbOp::PointSelect, move |c| sql::get_execution(c, id))
+            .await
+    }
+
+    pub async fn list_executions(&self, q: ListQuery) -> Result<ExecutionPage, StorageError> {
+        self.read(DbOp::List, move |c| sql::list_executions(c, &q))
+            .await
+    }
+
+    pub async fn list_artifacts(&self, id: i64) -> Result<Vec<Artifact>, StorageError> {
+        self.read(DbOp::PointSelect, move |c| sql::list_artifacts(c, id))
+            .await
+    }
+
+    /// Appends timestamped lines to the step's log file; returns them as stored. The file
+    /// write has completed (it is in the OS page cache) before this returns.
+    pub async fn append_logs(
+        &self,
+        id: i64,
+        index: i64,
+        lines: Vec<String>,
+    ) -> Result<Vec<LogLine>, StorageError> {
+        self.read(DbOp::PointSelect, move |c| sql::require_step(c, id, index))
+            .await?;
+        let logs = self.inner.logs.clone();
+        blocking(move || logs.append(id, index, &lines)).await
+    }
+
+    pub async fn read_logs(&self, id: i64, index: i64) -> Result<Vec<LogLine>, StorageError> {
+        self.read(DbOp::PointSelect, move |c| sql::require_step(c, id, index))
+            .await?;
+        let logs = self.inner.logs.clone();
+        blocking(move || logs.read(id, index)).await
+    }
+
+    /// Commits every queued write, checkpoints the WAL and stops the threads. Blocks; call
+    /// it after the last request has been answered. Later calls on any clone fail with Closed.
+    pub fn close(&self) {
+        if let Backend::Optimized(opt) = &self.inner.backend {
+            let _ = opt.writes.send(WriterMsg::Shutdown);
+            for _ in 0..opt.readers {
+                let _ = opt.reads.send(None);
+            }
+            let threads =
+                std::mem::take(&mut *opt.threads.lock().unwrap_or_else(|e| e.into_inner()));
+            for t in threads {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+async fn blocking<T, F>(f: F) -> Result<T, StorageError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, StorageError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        StorageError::Io(std::io::Error::other(format!("blocking task failed: {e}")))
+    })?
+}
+
+fn start_optimized(
+    conn: Connection,
+    db_path: &Path,
+    readers: usize,
+    stats: &Arc<DbStats>,
+) -> Result<Optimized, StorageError> {
+    let (write_tx, write_rx) = crossbeam_channel::unbounded::<WriterMsg>();
+    let (read_tx, read_rx) = crossbeam_channel::unbounded::<Option<ReadJob>>();
+    let readers = readers.max(1);
+    let mut threads = Vec::new();
+    for i in 0..readers {
+        let reader = sql::open_reader(db_path)?;
+        let rx = read_rx.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("db-reader-{i}"))
+                .spawn(move || {
+                    while let Ok(Some(job)) = rx.recv() {
+                        job(&reader);
+                    }
+                })?,
+        );
+    }
+    let stats = Arc::clone(stats);
+    threads.push(
+        std::thread::Builder::new()
+            .name("db-writer".into())
+            .spawn(move || writer_loop(&conn, &write_rx, &stats))?,
+    );
+    Ok(Optimized {
+        writes: write_tx,
+        reads: read_tx,
+        readers,
+        threads: Mutex::new(threads),
+    })
+}
+
+/// Group commit: take one write, then everything already queued (up to MAX_BATCH), apply them
+/// all in one transaction, and answer each only after COMMIT has returned.
+fn writer_loop(conn: &Connection, rx: &crossbeam_channel::Receiver<WriterMsg>, stats: &DbStats) {
+    let mut batch: Vec<WriteJob> = Vec::with_capacity(MAX_BATCH);
+    let mut results: Vec<Result<Written, StorageError>> = Vec::with_capacity(MAX_BATCH);
+    let mut shutting_down = false;
+    loop {
+        match rx.recv() {
+            Ok(WriterMsg::Job(job)) => batch.push(job),
+            Ok(WriterMsg::Shutdown) | Err(_) => shutting_down = true,
+        }
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(WriterMsg::Job(job)) => batch.push(job),
+                Ok(WriterMsg::Shutdown) => shutting_down = true,
+                Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            stats.queued(-(batch.len() as i64));
+            stats.record_batch(batch.len());
+            commit_batch(conn, &batch, &mut results, stats);
+            for (job, result) in batch.drain(..).zip(results.drain(..)) {
+                let _ = job.reply.send(result);
+            }
+        }
+        // Writes queued behind the shutdown request are still committed before the loop ends.
+        if shutting_down && rx.is_empty() {
+            break;
+        }
+    }
+    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+        eprintln!("stepflow-monitor: WAL checkpoint at shutdown failed: {e}");
+    }
+}
+
+fn commit_batch(
+    conn: &Connection,
+    batch: &[WriteJob],
+    results: &mut Vec<Result<Written, StorageError>>,
+    stats: &DbStats,
+) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        fail_all(batch, results, &e.to_string());
+        return;
+    }
+    for job in batch {
+        let started = Instant::now();
+        let result = job.op.apply(conn);
+        stats.record(job.op.db_op(), started.elapsed());
+        results.push(result);
+        // A severe error (disk full, I/O) rolls the whole transaction back by itself; later
+        // writes must not then run in autocommit mode behind the batch's back.
+        if conn.is_autocommit() {
+            fail_all(batch, results, "transaction rolled back by SQLite");
+            return;
+        }
+    }
+    let started = Instant::now();
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => stats.record(DbOp::Commit, started.elapsed()),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            eprintln!(
+                "stepflow-monitor: group commit of {} writes failed: {e}",
+                batch.len()
+            );
+            fail_all(batch, results, &e.to_string());
+        }
+    }
+}
+
+fn fail_all(batch: &[WriteJob], results: &mut Vec<Result<Written, StorageError>>, why: &str) {
+    results.clear();
+    results.extend(batch.iter().map(|_| {
+        Err(StorageError::Io(std::io::Error::other(format!(
+            "transaction failed: {why}"
+        ))))
+    }));
+}

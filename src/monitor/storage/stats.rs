@@ -1,0 +1,177 @@
+//! The storage layer's own timings: per-operation DB latency, group-commit batch sizes, queue depth.
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The kinds of database work the monitor times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbOp {
+    Insert,
+    PointSelect,
+    List,
+    Update,
+    Commit,
+}
+
+impl DbOp {
+    const ALL: [DbOp; 5] = [
+        DbOp::Insert,
+        DbOp::PointSelect,
+        DbOp::List,
+        DbOp::Update,
+        DbOp::Commit,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            DbOp::Insert => "insert",
+            DbOp::PointSelect => "point_select",
+            DbOp::List => "list",
+            DbOp::Update => "update",
+            DbOp::Commit => "commit",
+        }
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    // Nanoseconds up to one minute, 3 significant digits; fixed size so memory stays bounded.
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
+}
+
+/// Shared by the writer thread, the readers and the stats endpoint.
+pub struct DbStats {
+    ops: Mutex<Vec<Histogram<u64>>>,
+    batch_sizes: Mutex<Histogram<u64>>,
+    queue_depth: AtomicI64,
+}
+
+impl Default for DbStats {
+    fn default() -> Self {
+        DbStats {
+            ops: Mutex::new(DbOp::ALL.iter().map(|_| histogram()).collect()),
+            batch_sizes: Mutex::new(
+                Histogram::new_with_bounds(1, 1_000_000, 3).expect("valid histogram bounds"),
+            ),
+            queue_depth: AtomicI64::new(0),
+        }
+    }
+}
+
+/// Latency summary of one DB operation kind, microseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct DbOpSummary {
+    pub count: u64,
+    /// Mean latency, microseconds.
+    pub mean_us: f64,
+    /// Median latency, microseconds.
+    pub p50_us: f64,
+    /// 90th percentile latency, microseconds.
+    pub p90_us: f64,
+    /// 99th percentile latency, microseconds.
+    pub p99_us: f64,
+    /// Largest latency seen, microseconds.
+    pub max_us: f64,
+}
+
+/// Group-commit behaviour: how many queued writes each transaction carried.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchSummary {
+    pub batches: u64,
+    pub writes: u64,
+    pub mean: f64,
+    pub p50: u64,
+    pub p99: u64,
+    pub max: u64,
+}
+
+/// A point-in-time copy of [`DbStats`].
+#[derive(Debug, Clone, Serialize)]
+pub struct DbStatsSnapshot {
+    pub operations: BTreeMap<&'static str, DbOpSummary>,
+    pub group_commit: BatchSummary,
+    /// Writes queued for the writer thread and not yet taken into a batch.
+    pub writer_queue_depth: i64,
+}
+
+impl DbStats {
+    pub fn record(&self, op: DbOp, elapsed: Duration) {
+        let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        let mut ops = self.ops.lock().unwrap_or_else(|e| e.into_inner());
+        ops[op as usize].saturating_record(ns.max(1));
+    }
+
+    pub fn record_batch(&self, size: usize) {
+        let mut h = self.batch_sizes.lock().unwrap_or_else(|e| e.into_inner());
+        h.saturating_record(size.max(1) as u64);
+    }
+
+    pub fn queued(&self, n: i64) {
+        self.queue_depth.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> DbStatsSnapshot {
+        let ops = self.ops.lock().unwrap_or_else(|e| e.into_inner());
+        let operations = DbOp::ALL
+            .iter()
+            .map(|&op| {
+                let h = &ops[op as usize];
+                let us = |ns: u64| ns as f64 / 1000.0;
+                let summary = DbOpSummary {
+                    count: h.len(),
+                    mean_us: if h.is_empty() { 0.0 } else { h.mean() / 1000.0 },
+                    p50_us: us(h.value_at_quantile(0.50)),
+                    p90_us: us(h.value_at_quantile(0.90)),
+                    p99_us: us(h.value_at_quantile(0.99)),
+                    max_us: us(h.max()),
+                };
+                (op.name(), summary)
+            })
+            .collect();
+        drop(ops);
+        let b = self.batch_sizes.lock().unwrap_or_else(|e| e.into_inner());
+        let writes = b
+            .iter_recorded()
+            .map(|v| v.value_iterated_to() * v.count_at_value())
+            .sum();
+        let group_commit = BatchSummary {
+            batches: b.len(),
+            writes,
+            mean: if b.is_empty() { 0.0 } else { b.mean() },
+            p50: b.value_at_quantile(0.50),
+            p99: b.value_at_quantile(0.99),
+            max: b.max(),
+        };
+        DbStatsSnapshot {
+            operations,
+            group_commit,
+            writer_queue_depth: self.queue_depth.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_counts_each_operation_separately() {
+        let stats = DbStats::default();
+        stats.record(DbOp::Insert, Duration::from_micros(100));
+        stats.record(DbOp::Insert, Duration::from_micros(300));
+        stats.record(DbOp::Commit, Duration::from_micros(50));
+        stats.record_batch(3);
+        stats.record_batch(1);
+        let snap = stats.snapshot();
+        assert_eq!(snap.operations["insert"].count, 2);
+        assert_eq!(snap.operations["commit"].count, 1);
+        assert_eq!(snap.operations["list"].count, 0);
+        assert!((snap.operations["insert"].max_us - 300.0).abs() < 1.0);
+        assert_eq!(snap.group_commit.batches, 2);
+        assert_eq!(snap.group_commit.writes, 4);
+        assert_eq!(snap.group_commit.max, 3);
+    }
+}
