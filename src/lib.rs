@@ -1,1 +1,5 @@
 //! stepflow-bench: a load-testing harness with its own system under test, the StepFlow monitor.
+
+pub mod gate;
+pub mod load;
+pub mod metrics;
