@@ -410,6 +410,10 @@ impl Ctx<'_> {
                 Some(rest[..rest.find('`')?].to_string())
             });
         let key = match &named {
+            Some(key) if message.starts_with("missing field") => {
+                message = "is required but missing".to_string();
+                Some(key.clone())
+            }
             Some(key) => {
                 message = message.replacen(&format!(" `{key}`"), "", 1);
                 Some(key.clone())
@@ -820,5 +824,529 @@ impl Ctx<'_> {
             throughput: check(raw.throughput, "throughput")?,
             error_rate: check(raw.error_rate, "error_rate")?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::targets::{Comparison, Unit};
+
+    const FULL: &str = r#"name = "stress"
+description = "mixed read/write"
+duration = "30s"
+warmup = "2s"
+kind = "mix"
+
+[load]
+model = "open"
+concurrency = 64
+rate = 5000
+
+[[operations]]
+name = "get_execution"
+kind = "get_execution"
+weight = 30
+
+[[operations]]
+name = "list"
+kind = "list_executions"
+limit = 10
+
+[[operations]]
+name = "health"
+method = "get"
+path = "/api/health"
+body = '{"x": 1}'
+headers = { "X-Trace" = "1" }
+weight = 5
+
+[targets]
+"totals.throughput" = ">= 1000/s"
+"get_execution.p99" = "< 5ms"
+
+[gate]
+throughput = -10.0
+p99 = 20.0
+"#;
+
+    #[test]
+    fn full_file_parses_to_the_expected_plan() {
+        let scenario = Scenario::from_toml_str(FULL, "full.toml").unwrap();
+        let expected = Scenario {
+            name: "stress".into(),
+            description: Some("mixed read/write".into()),
+            kind: ScenarioKind::Mix,
+            length: RunLength::Duration(Duration::from_secs(30)),
+            warmup: Duration::from_secs(2),
+            load: LoadModel::Open {
+                rate_per_s: 5000.0,
+                max_in_flight: Some(64),
+            },
+            operations: vec![
+                Operation {
+                    name: "get_execution".into(),
+                    weight: 30,
+                    spec: OperationSpec::BuiltIn {
+                        kind: OpKind::GetExecution,
+                        params: OpParams::default(),
+                    },
+                },
+                Operation {
+                    name: "list".into(),
+                    weight: 1,
+                    spec: OperationSpec::BuiltIn {
+                        kind: OpKind::ListExecutions,
+                        params: OpParams {
+                            limit: Some(10),
+                            lines: None,
+                        },
+                    },
+                },
+                Operation {
+                    name: "health".into(),
+                    weight: 5,
+                    spec: OperationSpec::Request {
+                        method: "GET".into(),
+                        path: "/api/health".into(),
+                        body: Some(r#"{"x": 1}"#.into()),
+                        headers: vec![("X-Trace".into(), "1".into())],
+                    },
+                },
+            ],
+            flow: None,
+            targets: vec![
+                Target {
+                    subject: "totals".into(),
+                    figure: Figure::Throughput,
+                    cmp: Comparison::GreaterOrEqual,
+                    value: 1000.0,
+                    unit: Unit::PerSecond,
+                },
+                Target {
+                    subject: "get_execution".into(),
+                    figure: Figure::P99,
+                    cmp: Comparison::Less,
+                    value: 5000.0,
+                    unit: Unit::Millis,
+                },
+            ],
+            gate: GateLimits {
+                throughput: Some(-10.0),
+                p99: Some(20.0),
+                ..GateLimits::default()
+            },
+        };
+        assert_eq!(scenario, expected);
+    }
+
+    #[test]
+    fn small_files_get_documented_defaults() {
+        let minimal = "name = \"m\"\n[[operations]]\nname = \"h\"\nkind = \"health\"\n";
+        // (name, source, check)
+        type Check = fn(&Scenario) -> bool;
+        let cases: [(&str, String, Check); 7] = [
+            ("minimal", minimal.to_string(), |s| {
+                s.kind == ScenarioKind::Mix
+                    && s.length == RunLength::KindDefault
+                    && s.warmup == Duration::ZERO
+                    && s.load == LoadModel::Closed { concurrency: None }
+                    && s.operations[0].weight == 1
+                    && s.targets.is_empty()
+                    && s.gate == GateLimits::default()
+            }),
+            (
+                "duration as bare number",
+                format!("duration = 30\n{minimal}"),
+                |s| s.length == RunLength::Duration(Duration::from_secs(30)),
+            ),
+            (
+                "duration as bare string",
+                format!("duration = \"45\"\n{minimal}"),
+                |s| s.length == RunLength::Duration(Duration::from_secs(45)),
+            ),
+            (
+                "requests count mode",
+                format!("requests = 10\n{minimal}"),
+                |s| s.length == RunLength::Requests(10),
+            ),
+            (
+                "closed with concurrency",
+                format!("{minimal}[load]\nconcurrency = 8\n"),
+                |s| {
+                    s.load
+                        == LoadModel::Closed {
+                            concurrency: Some(8),
+                        }
+                },
+            ),
+            (
+                "burst defaults to create_execution",
+                "name = \"b\"\nkind = \"burst\"\n[load]\nconcurrency = 20\n\
+                 [targets]\n\"create_execution.max\" = \"< 2s\"\n"
+                    .to_string(),
+                |s| {
+                    s.operations.len() == 1
+                        && s.operations[0].name == "create_execution"
+                        && s.targets.len() == 1
+                },
+            ),
+            (
+                "flow targets name built-in kinds",
+                "name = \"f\"\nkind = \"flow\"\n[flow]\nexecutions = 121\nsteps = 4\n\
+                 artifacts = 2\nlog_lines = 5\n[targets]\n\"append_logs.p99\" = \"< 5ms\"\n"
+                    .to_string(),
+                |s| {
+                    s.flow
+                        == Some(FlowPlan {
+                            executions: 121,
+                            steps: 4,
+                            artifacts: 2,
+                            log_lines: 5,
+                        })
+                        && s.operations.is_empty()
+                        && s.targets[0].subject == "append_logs"
+                },
+            ),
+        ];
+        for (name, src, check) in cases {
+            let scenario =
+                Scenario::from_toml_str(&src, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(check(&scenario), "{name}: {scenario:#?}");
+        }
+    }
+
+    /// Builds a file whose line 1 is `name`, followed by `rest`.
+    fn file(rest: &str) -> String {
+        format!("name = \"t\"\n{rest}")
+    }
+
+    const OP: &str = "[[operations]]\nname = \"a\"\nkind = \"health\"\n";
+
+    #[test]
+    fn bad_files_name_line_and_key() {
+        // (case, source, line, key, fragment of the message)
+        let cases = [
+            (
+                "unknown key in [load]",
+                file(&format!("{OP}[load]\nconcurency = 32\n")),
+                Some(6),
+                Some("concurency"),
+                "unknown field, expected one of `model`, `concurrency`, `rate`",
+            ),
+            (
+                "unknown top-level key",
+                file(&format!("durration = \"3s\"\n{OP}")),
+                Some(2),
+                Some("durration"),
+                "unknown field",
+            ),
+            (
+                "unknown key in an operation",
+                file(&format!("{OP}wieght = 3\n")),
+                Some(5),
+                Some("wieght"),
+                "unknown field",
+            ),
+            (
+                "bad duration",
+                file(&format!("warmup = \"1s\"\nduration = \"10x\"\n{OP}")),
+                Some(3),
+                Some("duration"),
+                "invalid duration \"10x\"",
+            ),
+            (
+                "bad warmup",
+                file(&format!("warmup = \"-1\"\n{OP}")),
+                Some(2),
+                Some("warmup"),
+                "a bare number is seconds",
+            ),
+            (
+                "open without rate",
+                file(&format!("{OP}[load]\nmodel = \"open\"\n")),
+                Some(6),
+                Some("rate"),
+                "needs `rate`",
+            ),
+            (
+                "closed with rate",
+                file(&format!("{OP}[load]\nconcurrency = 4\nrate = 100\n")),
+                Some(7),
+                Some("rate"),
+                "applies only to model = \"open\"",
+            ),
+            (
+                "open with zero rate",
+                file(&format!("{OP}[load]\nmodel = \"open\"\nrate = 0\n")),
+                Some(7),
+                Some("rate"),
+                "positive",
+            ),
+            (
+                "zero concurrency",
+                file(&format!("{OP}[load]\nconcurrency = 0\n")),
+                Some(6),
+                Some("concurrency"),
+                "at least 1",
+            ),
+            (
+                "unknown model",
+                file(&format!("{OP}[load]\nmodel = \"poisson\"\n")),
+                Some(6),
+                Some("model"),
+                "unknown variant `poisson`",
+            ),
+            (
+                "duplicate operation names",
+                file(&format!("{OP}{OP}")),
+                Some(6),
+                Some("name"),
+                "\"a\" is used twice",
+            ),
+            (
+                "target naming an unknown operation",
+                file(&format!("{OP}[targets]\n\"nope.p99\" = \"< 5ms\"\n")),
+                Some(6),
+                Some("nope.p99"),
+                "no operation is named \"nope\"; expected one of: totals, a",
+            ),
+            (
+                "target with an unknown figure",
+                file(&format!("{OP}[targets]\n\"a.p42\" = \"< 5ms\"\n")),
+                Some(6),
+                Some("a.p42"),
+                "unknown figure",
+            ),
+            (
+                "target with a mismatched unit",
+                file(&format!("{OP}[targets]\n\"a.p99\" = \">= 10/s\"\n")),
+                Some(6),
+                Some("a.p99"),
+                "does not fit p99",
+            ),
+            (
+                "operation with kind and method",
+                file("[[operations]]\nname = \"a\"\nkind = \"health\"\nmethod = \"GET\"\n"),
+                Some(5),
+                Some("method"),
+                "has `kind`, so it is built in",
+            ),
+            (
+                "operation with neither kind nor request",
+                file("[[operations]]\nname = \"a\"\nweight = 2\n"),
+                Some(3),
+                Some("name"),
+                "needs `kind`",
+            ),
+            (
+                "method without path",
+                file("[[operations]]\nname = \"a\"\nmethod = \"GET\"\n"),
+                Some(4),
+                Some("method"),
+                "no `path`",
+            ),
+            (
+                "path without a leading slash",
+                file("[[operations]]\nname = \"a\"\nmethod = \"GET\"\npath = \"api\"\n"),
+                Some(5),
+                Some("path"),
+                "must start with '/'",
+            ),
+            (
+                "weight zero",
+                file(&format!("{OP}weight = 0\n")),
+                Some(5),
+                Some("weight"),
+                "at least 1",
+            ),
+            (
+                "negative weight",
+                file(&format!("{OP}weight = -1\n")),
+                Some(5),
+                Some("weight"),
+                "expected u32",
+            ),
+            (
+                "unknown operation kind",
+                file("[[operations]]\nname = \"a\"\nkind = \"delete_everything\"\n"),
+                Some(4),
+                Some("kind"),
+                "unknown variant `delete_everything`",
+            ),
+            (
+                "limit on the wrong kind",
+                file(&format!("{OP}limit = 10\n")),
+                Some(5),
+                Some("limit"),
+                "list_executions",
+            ),
+            (
+                "body on a built-in",
+                file(&format!("{OP}body = \"{{}}\"\n")),
+                Some(5),
+                Some("body"),
+                "plain requests",
+            ),
+            (
+                "operation named totals",
+                file("[[operations]]\nname = \"totals\"\nkind = \"health\"\n"),
+                Some(3),
+                Some("name"),
+                "reserved",
+            ),
+            (
+                "duration and requests",
+                file(&format!("duration = \"1s\"\nrequests = 5\n{OP}")),
+                Some(3),
+                Some("requests"),
+                "not both",
+            ),
+            (
+                "requests on a burst",
+                file("kind = \"burst\"\nrequests = 5\n"),
+                Some(3),
+                Some("requests"),
+                "mix",
+            ),
+            (
+                "burst on the open model",
+                file("kind = \"burst\"\n[load]\nmodel = \"open\"\nrate = 5\n"),
+                Some(4),
+                Some("model"),
+                "closed",
+            ),
+            (
+                "unknown scenario kind",
+                file(&format!("kind = \"soak\"\n{OP}")),
+                Some(2),
+                Some("kind"),
+                "unknown variant `soak`",
+            ),
+            (
+                "flow without [flow]",
+                file("kind = \"flow\"\n"),
+                Some(2),
+                Some("kind"),
+                "needs a [flow] table",
+            ),
+            (
+                "[flow] on a mix",
+                file(&format!(
+                    "{OP}[flow]\nexecutions = 1\nsteps = 1\nartifacts = 0\nlog_lines = 0\n"
+                )),
+                Some(5),
+                Some("flow"),
+                "only to kind = \"flow\"",
+            ),
+            (
+                "unknown key in [flow]",
+                file("kind = \"flow\"\n[flow]\nexecutions = 1\nstep = 1\n"),
+                Some(5),
+                Some("step"),
+                "unknown field",
+            ),
+            (
+                "non-finite gate limit",
+                file(&format!("{OP}[gate]\np99 = nan\n")),
+                Some(6),
+                Some("p99"),
+                "finite",
+            ),
+            (
+                "unknown gate figure",
+                file(&format!("{OP}[gate]\np98 = 10.0\n")),
+                Some(6),
+                Some("p98"),
+                "unknown field",
+            ),
+            (
+                "mix without operations",
+                file(""),
+                None,
+                Some("operations"),
+                "at least one",
+            ),
+            (
+                "duplicate key",
+                file("name = \"again\"\n"),
+                Some(2),
+                Some("name"),
+                "duplicate key",
+            ),
+            (
+                "missing name",
+                OP.to_string(),
+                Some(1),
+                Some("name"),
+                "is required",
+            ),
+            (
+                "not TOML at all",
+                file("this is not toml\n"),
+                Some(2),
+                None,
+                "expected",
+            ),
+        ];
+        // Collect every mismatch so one run shows them all.
+        let mut failures = Vec::new();
+        for (case, src, line, key, fragment) in cases {
+            match Scenario::from_toml_str(&src, "x.toml") {
+                Ok(_) => failures.push(format!("{case}: accepted")),
+                Err(err) => {
+                    let ok = err.origin == "x.toml"
+                        && err.line == line
+                        && err.key.as_deref() == key
+                        && err.message.contains(fragment);
+                    if !ok {
+                        failures.push(format!("{case}: {err} (line {:?})", err.line));
+                    }
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn error_display_names_file_line_and_key() {
+        let src = file(&format!("{OP}[load]\nconcurency = 32\n"));
+        let err = Scenario::from_toml_str(&src, "scenarios/x.toml").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "scenarios/x.toml:6: key \"concurency\": unknown field, expected one of `model`, \
+             `concurrency`, `rate`"
+        );
+        let no_line = Scenario::from_toml_str(&file(""), "y.toml").unwrap_err();
+        assert_eq!(
+            no_line.to_string(),
+            "y.toml: key \"operations\": at least one [[operations]] entry is needed"
+        );
+    }
+
+    #[test]
+    fn targets_keep_file_order() {
+        let src = file(&format!(
+            "{OP}[targets]\n\"totals.p99\" = \"< 9ms\"\n\"a.max\" = \"< 1s\"\n\"a.p50\" = \"< 1ms\"\n"
+        ));
+        let scenario = Scenario::from_toml_str(&src, "x.toml").unwrap();
+        let order: Vec<String> = scenario.targets.iter().map(Target::metric).collect();
+        assert_eq!(order, ["totals.p99", "a.max", "a.p50"]);
+    }
+
+    #[test]
+    fn from_file_reads_and_names_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ok.toml");
+        std::fs::write(&path, FULL).unwrap();
+        assert_eq!(Scenario::from_file(&path).unwrap().name, "stress");
+
+        let missing = dir.path().join("missing.toml");
+        let err = Scenario::from_file(&missing).unwrap_err();
+        assert!(
+            err.to_string().starts_with(&missing.display().to_string()),
+            "{err}"
+        );
+        assert!(err.message.contains("could not read"), "{err}");
     }
 }
