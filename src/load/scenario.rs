@@ -426,8 +426,9 @@ impl Ctx<'_> {
 
     /// The key of `key = <value at offset>` on the value's line, if the text has that shape.
     fn key_before(&self, offset: usize) -> Option<String> {
-        let line_start = self.src[..offset].rfind('\n').map_or(0, |i| i + 1);
-        let before = self.src[line_start..offset].trim_end();
+        let head = self.src.get(..offset)?;
+        let line_start = head.rfind('\n').map_or(0, |i| i + 1);
+        let before = head[line_start..].trim_end();
         let before = before.strip_suffix('=')?.trim_end();
         if let Some(quoted) = before.strip_suffix('"') {
             let open = quoted.rfind('"')?;
@@ -479,16 +480,13 @@ impl Ctx<'_> {
 
         let mut operations = Vec::with_capacity(raw.operations.len());
         let mut seen = HashSet::new();
-        for op in raw.operations {
-            let op = self.validate_operation(op)?;
-            if !seen.insert(op.0.name.clone()) {
-                return Err(self.at(
-                    op.1,
-                    "name",
-                    format!("operation name \"{}\" is used twice", op.0.name),
-                ));
+        for raw_op in raw.operations {
+            let (op, name_span) = self.validate_operation(raw_op)?;
+            if !seen.insert(op.name.clone()) {
+                let message = format!("operation name \"{}\" is used twice", op.name);
+                return Err(self.at(name_span, "name", message));
             }
-            operations.push(op.0);
+            operations.push(op);
         }
 
         let flow = match (kind, raw.flow) {
