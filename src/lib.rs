@@ -2,4 +2,7 @@
 
 pub mod cli;
 pub mod exit;
+pub mod gate;
+pub mod load;
+pub mod metrics;
 pub mod monitor;

@@ -1,0 +1,3 @@
+//! Judging results: targets from scenario files, checked against measured figures.
+
+pub mod targets;

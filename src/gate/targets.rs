@@ -1,0 +1,520 @@
+//! Targets such as `"create_execution.p99" = "< 5ms"`: parsing, checking a measured figure,
+//! and the `TargetResult` written to results JSON.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::OpStats;
+
+/// A figure reported for every operation and for the totals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Figure {
+    Min,
+    Mean,
+    P50,
+    P90,
+    P95,
+    P99,
+    P999,
+    Max,
+    Throughput,
+    ErrorRate,
+}
+
+impl Figure {
+    pub const ALL: [Figure; 10] = [
+        Figure::Min,
+        Figure::Mean,
+        Figure::P50,
+        Figure::P90,
+        Figure::P95,
+        Figure::P99,
+        Figure::P999,
+        Figure::Max,
+        Figure::Throughput,
+        Figure::ErrorRate,
+    ];
+
+    /// The name used in target keys and results JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Figure::Min => "min",
+            Figure::Mean => "mean",
+            Figure::P50 => "p50",
+            Figure::P90 => "p90",
+            Figure::P95 => "p95",
+            Figure::P99 => "p99",
+            Figure::P999 => "p999",
+            Figure::Max => "max",
+            Figure::Throughput => "throughput",
+            Figure::ErrorRate => "error_rate",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Figure> {
+        Figure::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    pub fn is_latency(self) -> bool {
+        !matches!(self, Figure::Throughput | Figure::ErrorRate)
+    }
+
+    /// Unit of a bare number in a target for this figure.
+    pub fn default_unit(self) -> Unit {
+        match self {
+            Figure::Throughput => Unit::PerSecond,
+            Figure::ErrorRate => Unit::Percent,
+            _ => Unit::Millis,
+        }
+    }
+
+    /// This figure of `stats`, normalised: microseconds, ops/s or percent.
+    pub fn measure(self, stats: &OpStats) -> f64 {
+        let l = &stats.latency_us;
+        match self {
+            Figure::Min => l.min,
+            Figure::Mean => l.mean,
+            Figure::P50 => l.p50,
+            Figure::P90 => l.p90,
+            Figure::P95 => l.p95,
+            Figure::P99 => l.p99,
+            Figure::P999 => l.p999,
+            Figure::Max => l.max,
+            Figure::Throughput => stats.throughput,
+            Figure::ErrorRate => stats.error_rate(),
+        }
+    }
+}
+
+impl fmt::Display for Figure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    Less,
+    LessOrEqual,
+    Greater,
+    GreaterOrEqual,
+}
+
+impl Comparison {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Comparison::Less => "<",
+            Comparison::LessOrEqual => "<=",
+            Comparison::Greater => ">",
+            Comparison::GreaterOrEqual => ">=",
+        }
+    }
+
+    /// Whether `measured <op> limit` holds; NaN never does.
+    pub fn holds(self, measured: f64, limit: f64) -> bool {
+        match self {
+            Comparison::Less => measured < limit,
+            Comparison::LessOrEqual => measured <= limit,
+            Comparison::Greater => measured > limit,
+            Comparison::GreaterOrEqual => measured >= limit,
+        }
+    }
+}
+
+/// The unit a target was written in, and in which its measured value is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Nanos,
+    Micros,
+    Millis,
+    Seconds,
+    PerSecond,
+    Percent,
+}
+
+impl Unit {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Unit::Nanos => "ns",
+            Unit::Micros => "us",
+            Unit::Millis => "ms",
+            Unit::Seconds => "s",
+            Unit::PerSecond => "/s",
+            Unit::Percent => "%",
+        }
+    }
+
+    fn from_symbol(symbol: &str) -> Option<Unit> {
+        Some(match symbol {
+            "ns" => Unit::Nanos,
+            "us" | "µs" => Unit::Micros,
+            "ms" => Unit::Millis,
+            "s" => Unit::Seconds,
+            "/s" | "ops/s" => Unit::PerSecond,
+            "%" => Unit::Percent,
+            _ => return None,
+        })
+    }
+
+    /// Normalised units (µs, ops/s, %) per one of this unit.
+    fn factor(self) -> f64 {
+        match self {
+            Unit::Nanos => 0.001,
+            Unit::Micros | Unit::PerSecond | Unit::Percent => 1.0,
+            Unit::Millis => 1_000.0,
+            Unit::Seconds => 1_000_000.0,
+        }
+    }
+
+    fn suits(self, figure: Figure) -> bool {
+        match self {
+            Unit::PerSecond => figure == Figure::Throughput,
+            Unit::Percent => figure == Figure::ErrorRate,
+            _ => figure.is_latency(),
+        }
+    }
+}
+
+const FIGURES: &str = "min, mean, p50, p90, p95, p99, p999, max, throughput, error_rate";
+
+/// A target that could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error(
+        "target metric \"{metric}\" {reason}: expected \"<operation or totals>.<figure>\" \
+         with figure one of {FIGURES}"
+    )]
+    Metric {
+        metric: String,
+        reason: &'static str,
+    },
+    #[error(
+        "target \"{expr}\" {reason}: expected a comparison (<, <=, >, >=), a non-negative \
+         number and an optional unit (ns, us, ms, s for latency; /s for throughput; % for \
+         error_rate), e.g. \"< 5ms\""
+    )]
+    Expression { expr: String, reason: &'static str },
+    #[error("target \"{expr}\" uses unit \"{unit}\", which does not fit {figure}: use {expected}")]
+    UnitMismatch {
+        expr: String,
+        unit: &'static str,
+        figure: Figure,
+        expected: &'static str,
+    },
+}
+
+/// One target: `<subject>.<figure> <cmp> <value><unit>`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    /// Operation name, or "totals".
+    pub subject: String,
+    pub figure: Figure,
+    pub cmp: Comparison,
+    /// Limit, normalised: microseconds for latency, ops/s for throughput, percent for
+    /// error_rate.
+    pub value: f64,
+    /// Unit the target was written in (or the figure's default), used for display.
+    pub unit: Unit,
+}
+
+impl Target {
+    /// Parses a key such as `"create_execution.p99"` and a value such as `"< 5ms"`.
+    pub fn parse(metric: &str, expr: &str) -> Result<Target, TargetError> {
+        let metric_err = |reason| TargetError::Metric {
+            metric: metric.to_string(),
+            reason,
+        };
+        let expr_err = |reason| TargetError::Expression {
+            expr: expr.to_string(),
+            reason,
+        };
+
+        let (subject, figure) = metric
+            .rsplit_once('.')
+            .ok_or_else(|| metric_err("has no figure"))?;
+        if subject.is_empty() {
+            return Err(metric_err("has no operation"));
+        }
+        let figure =
+            Figure::from_name(figure).ok_or_else(|| metric_err("has an unknown figure"))?;
+
+        let text = expr.trim();
+        // Two-character operators first, or "<=" would read as "<" followed by "=".
+        let (cmp, rest) = [
+            Comparison::LessOrEqual,
+            Comparison::GreaterOrEqual,
+            Comparison::Less,
+            Comparison::Greater,
+        ]
+        .into_iter()
+        .find_map(|c| {
+            text.strip_prefix(c.symbol())
+                .map(|rest| (c, rest.trim_start()))
+        })
+        .ok_or_else(|| expr_err("does not start with a comparison"))?;
+
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (number, unit) = rest.split_at(number_len);
+        if number.is_empty() {
+            return Err(expr_err("has no non-negative number"));
+        }
+        let written: f64 = number
+            .parse()
+            .map_err(|_| expr_err("has a malformed number"))?;
+        let unit = match unit.trim() {
+            "" => figure.default_unit(),
+            symbol => Unit::from_symbol(symbol).ok_or_else(|| expr_err("has an unknown unit"))?,
+        };
+        if !unit.suits(figure) {
+            return Err(TargetError::UnitMismatch {
+                expr: expr.to_string(),
+                unit: unit.symbol(),
+                figure,
+                expected: match figure {
+                    Figure::Throughput => "/s",
+                    Figure::ErrorRate => "%",
+                    _ => "ns, us, ms or s",
+                },
+            });
+        }
+        Ok(Target {
+            subject: subject.to_string(),
+            figure,
+            cmp,
+            value: written * unit.factor(),
+            unit,
+        })
+    }
+
+    /// The key this target was written under, e.g. "create_execution.p99".
+    pub fn metric(&self) -> String {
+        format!("{}.{}", self.subject, self.figure)
+    }
+
+    /// Whether a normalised measurement (µs, ops/s, percent) meets the target.
+    pub fn evaluate(&self, measured: f64) -> bool {
+        self.cmp.holds(measured, self.value)
+    }
+
+    /// A normalised measurement expressed in the target's unit.
+    pub fn in_unit(&self, measured: f64) -> f64 {
+        measured / self.unit.factor()
+    }
+
+    /// A normalised measurement formatted in the target's unit for people, e.g. "1.2ms":
+    /// three significant digits (what the histograms hold), never rounding whole units.
+    pub fn format_measured(&self, measured: f64) -> String {
+        let v = self.in_unit(measured);
+        let decimals = if v == 0.0 || !v.is_finite() {
+            0
+        } else {
+            (2 - v.abs().log10().floor() as i32).max(0) as usize
+        };
+        let text = trim_zeros(format!("{v:.decimals$}"));
+        format!("{text}{}", self.unit.symbol())
+    }
+
+    /// The verdict on a normalised measurement, for results JSON.
+    pub fn result(&self, measured: f64) -> TargetResult {
+        TargetResult {
+            metric: self.metric(),
+            target: self.to_string(),
+            measured: round_significant(self.in_unit(measured), 6),
+            unit: self.unit.symbol().to_string(),
+            passed: self.evaluate(measured),
+        }
+    }
+
+    /// Checks this target's figure of `stats` (the subject's stats, chosen by the caller).
+    pub fn check(&self, stats: &OpStats) -> TargetResult {
+        self.result(self.figure.measure(stats))
+    }
+}
+
+impl fmt::Display for Target {
+    /// The target as written, normalised: "< 5ms", ">= 1000/s".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let value = format_number(self.in_unit(self.value));
+        write!(f, "{} {}{}", self.cmp.symbol(), value, self.unit.symbol())
+    }
+}
+
+/// One checked target, as written to results JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetResult {
+    /// "<operation or totals>.<figure>", e.g. "create_execution.p99".
+    pub metric: String,
+    /// The target, e.g. "< 5ms".
+    pub target: String,
+    /// Measured value in `unit`, rounded to 6 significant digits.
+    pub measured: f64,
+    /// Unit of `measured` and of the target: "ns", "us", "ms", "s", "/s" or "%".
+    pub unit: String,
+    /// Whether the measured value meets the target.
+    pub passed: bool,
+}
+
+/// Formats a written limit without float noise: 0.5 → "0.5", 1.1000000000000003 → "1.1".
+fn format_number(v: f64) -> String {
+    trim_zeros(format!("{v:.6}"))
+}
+
+fn trim_zeros(s: String) -> String {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+fn round_significant(v: f64, digits: i32) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let factor = 10f64.powi(digits - 1 - v.abs().log10().floor() as i32);
+    (v * factor).round() / factor
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Recorder;
+
+    #[test]
+    fn parses_good_targets() {
+        use Comparison::*;
+        // (metric, expr, subject, figure, cmp, normalised value, unit, display)
+        #[rustfmt::skip]
+        let cases = [
+            ("create_execution.p99", "< 5ms", "create_execution", Figure::P99, Less, 5_000.0, Unit::Millis, "< 5ms"),
+            ("totals.p50", "<= 0.5ms", "totals", Figure::P50, LessOrEqual, 500.0, Unit::Millis, "<= 0.5ms"),
+            ("totals.throughput", ">= 1000/s", "totals", Figure::Throughput, GreaterOrEqual, 1_000.0, Unit::PerSecond, ">= 1000/s"),
+            ("totals.error_rate", "<= 0%", "totals", Figure::ErrorRate, LessOrEqual, 0.0, Unit::Percent, "<= 0%"),
+            ("health.max", "< 200us", "health", Figure::Max, Less, 200.0, Unit::Micros, "< 200us"),
+            ("health.max", "<200µs", "health", Figure::Max, Less, 200.0, Unit::Micros, "< 200us"),
+            ("x.p999", "< 1.5s", "x", Figure::P999, Less, 1_500_000.0, Unit::Seconds, "< 1.5s"),
+            ("x.mean", "< 1500 ns", "x", Figure::Mean, Less, 1.5, Unit::Nanos, "< 1500ns"),
+            ("totals.throughput", "> 20000", "totals", Figure::Throughput, Greater, 20_000.0, Unit::PerSecond, "> 20000/s"),
+            ("totals.throughput", "> 20000 ops/s", "totals", Figure::Throughput, Greater, 20_000.0, Unit::PerSecond, "> 20000/s"),
+            ("a.p90", "  <   2  ", "a", Figure::P90, Less, 2_000.0, Unit::Millis, "< 2ms"),
+            ("a.min", ">= 1.1ms", "a", Figure::Min, GreaterOrEqual, 1_100.0, Unit::Millis, ">= 1.1ms"),
+            ("totals.error_rate", "< 0.5", "totals", Figure::ErrorRate, Less, 0.5, Unit::Percent, "< 0.5%"),
+            ("my.dotted.op.p95", "< 3ms", "my.dotted.op", Figure::P95, Less, 3_000.0, Unit::Millis, "< 3ms"),
+        ];
+        for (metric, expr, subject, figure, cmp, value, unit, display) in cases {
+            let t = Target::parse(metric, expr).unwrap_or_else(|e| panic!("{metric} {expr}: {e}"));
+            assert_eq!(t.subject, subject, "{expr}");
+            assert_eq!((t.figure, t.cmp, t.unit), (figure, cmp, unit), "{expr}");
+            assert!((t.value - value).abs() < 1e-9, "{expr}: {}", t.value);
+            assert_eq!(t.to_string(), display, "{expr}");
+            assert_eq!(t.metric(), metric, "{expr}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_targets() {
+        // (metric, expr, a fragment the message must contain)
+        let cases = [
+            ("p99", "< 5ms", "has no figure"),
+            (".p99", "< 5ms", "has no operation"),
+            ("totals.p42", "< 5ms", "unknown figure"),
+            ("totals.P99", "< 5ms", "unknown figure"),
+            ("totals.p99", "5ms", "does not start with a comparison"),
+            ("totals.p99", "= 5ms", "does not start with a comparison"),
+            ("totals.p99", "", "does not start with a comparison"),
+            ("totals.p99", "<", "has no non-negative number"),
+            ("totals.p99", "< -5ms", "has no non-negative number"),
+            ("totals.p99", "< ms", "has no non-negative number"),
+            ("totals.p99", "< 1.2.3ms", "malformed number"),
+            ("totals.p99", "< 5 parsecs", "unknown unit"),
+            ("totals.p99", "< 5e3ms", "unknown unit"),
+            (
+                "totals.p99",
+                "< 5/s",
+                "does not fit p99: use ns, us, ms or s",
+            ),
+            ("totals.p99", "< 5%", "does not fit p99"),
+            (
+                "totals.throughput",
+                ">= 5ms",
+                "does not fit throughput: use /s",
+            ),
+            (
+                "totals.error_rate",
+                "< 1/s",
+                "does not fit error_rate: use %",
+            ),
+        ];
+        for (metric, expr, fragment) in cases {
+            let err = Target::parse(metric, expr).expect_err(expr).to_string();
+            assert!(err.contains(fragment), "{metric} = {expr:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn evaluates_at_boundaries() {
+        // (expr, normalised measurement, passes)
+        let cases = [
+            ("< 5ms", 4_999.9, true),
+            ("< 5ms", 5_000.0, false),
+            ("<= 5ms", 5_000.0, true),
+            ("<= 5ms", 5_000.1, false),
+            ("> 5ms", 5_000.0, false),
+            (">= 5ms", 5_000.0, true),
+            (">= 5ms", 4_999.9, false),
+            ("< 200us", 199.0, true),
+            ("< 5ms", f64::NAN, false),
+            (">= 5ms", f64::NAN, false),
+        ];
+        for (expr, measured, passes) in cases {
+            let t = Target::parse("totals.p99", expr).unwrap();
+            assert_eq!(t.evaluate(measured), passes, "{measured} {expr}");
+        }
+    }
+
+    #[test]
+    fn result_reports_in_target_unit() {
+        let mut recorder = Recorder::new();
+        for _ in 0..99 {
+            recorder.record_ok(1_200_000, 1_000_000);
+        }
+        recorder.record_error(1);
+        let stats = recorder.summarize(0.5);
+        // (metric, expr, measured, unit, passed, formatted)
+        let cases = [
+            ("totals.p99", "< 5ms", 1.2, "ms", true, "1.2ms"),
+            ("totals.p99", "< 1000us", 1_200.0, "us", false, "1200us"),
+            ("totals.throughput", ">= 200/s", 198.0, "/s", false, "198/s"),
+            ("totals.error_rate", "<= 1%", 1.0, "%", true, "1%"),
+            ("totals.p99", "< 1s", 0.0012, "s", true, "0.0012s"),
+        ];
+        for (metric, expr, measured, unit, passed, formatted) in cases {
+            let t = Target::parse(metric, expr).unwrap();
+            let r = t.check(&stats);
+            assert_eq!(r.metric, metric);
+            assert_eq!(r.target, expr);
+            // HDR keeps 3 significant digits, so allow 0.1 %.
+            assert!(
+                (r.measured - measured).abs() <= measured * 1e-3,
+                "{expr}: {}",
+                r.measured
+            );
+            assert_eq!((r.unit.as_str(), r.passed), (unit, passed), "{expr}");
+            assert_eq!(t.format_measured(t.figure.measure(&stats)), formatted);
+        }
+    }
+
+    #[test]
+    fn result_json_matches_contract() {
+        let t = Target::parse("create_execution.p99", "< 5ms").unwrap();
+        let json = serde_json::to_value(t.result(1_200.0)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"metric": "create_execution.p99", "target": "< 5ms",
+                               "measured": 1.2, "unit": "ms", "passed": true})
+        );
+    }
+}

@@ -1,0 +1,5 @@
+//! The load generator: scenario plans and open-model pacing.
+
+pub mod duration;
+pub mod pacer;
+pub mod scenario;

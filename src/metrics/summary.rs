@@ -1,0 +1,219 @@
+//! `OpStats`: the per-operation summary written to results JSON, and lossless merging of it.
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use super::{new_latency_histogram, MetricsError};
+
+/// Latency percentiles of successful requests, all in microseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// Lowest latency, microseconds.
+    pub min: f64,
+    /// Mean latency, microseconds.
+    pub mean: f64,
+    /// Median latency, microseconds.
+    pub p50: f64,
+    /// 90th percentile latency, microseconds.
+    pub p90: f64,
+    /// 95th percentile latency, microseconds.
+    pub p95: f64,
+    /// 99th percentile latency, microseconds.
+    pub p99: f64,
+    /// 99.9th percentile latency, microseconds.
+    pub p999: f64,
+    /// Highest latency, microseconds.
+    pub max: f64,
+}
+
+impl LatencySummary {
+    /// Summarizes a nanosecond histogram; an empty one gives all zeros.
+    pub fn from_histogram(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Self::default();
+        }
+        let us = |ns: u64| ns as f64 / 1_000.0;
+        LatencySummary {
+            min: us(h.min()),
+            mean: h.mean() / 1_000.0,
+            p50: us(h.value_at_quantile(0.50)),
+            p90: us(h.value_at_quantile(0.90)),
+            p95: us(h.value_at_quantile(0.95)),
+            p99: us(h.value_at_quantile(0.99)),
+            p999: us(h.value_at_quantile(0.999)),
+            max: us(h.max()),
+        }
+    }
+}
+
+/// Summary of one operation (or of all together, "totals") over the measured window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpStats {
+    /// Requests completed in the measured window, successful and failed, count.
+    pub count: u64,
+    /// Requests among `count` that failed, count.
+    pub errors: u64,
+    /// Successful requests per second over the measured window, ops/s.
+    pub throughput: f64,
+    /// Latency of successful requests, microseconds.
+    pub latency_us: LatencySummary,
+    /// The successful-latency histogram (nanoseconds), HDR V2 deflate format, base64 standard.
+    pub histogram: String,
+}
+
+impl OpStats {
+    /// Builds the summary of a nanosecond histogram of successes plus the request counts.
+    pub fn from_histogram(
+        latency_ns: &Histogram<u64>,
+        count: u64,
+        errors: u64,
+        duration_s: f64,
+    ) -> Self {
+        let successes = count.saturating_sub(errors);
+        let throughput = if duration_s.is_finite() && duration_s > 0.0 {
+            successes as f64 / duration_s
+        } else {
+            0.0
+        };
+        OpStats {
+            count,
+            errors,
+            throughput,
+            latency_us: LatencySummary::from_histogram(latency_ns),
+            histogram: encode_histogram(latency_ns),
+        }
+    }
+
+    /// Failed requests as a percentage of completed ones; 0 when nothing completed.
+    pub fn error_rate(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.errors as f64 * 100.0 / self.count as f64
+        }
+    }
+
+    /// Decodes `histogram` back into the nanosecond latency histogram.
+    pub fn decode_histogram(&self) -> Result<Histogram<u64>, MetricsError> {
+        let bytes = BASE64.decode(self.histogram.as_bytes())?;
+        Ok(Deserializer::new().deserialize(&mut bytes.as_slice())?)
+    }
+
+    /// Merges summaries taken over the same window by generators running side by side:
+    /// histograms add, counts add, and throughput is recomputed over `duration_s`, so it is
+    /// the sum of the parts when they share that window.
+    pub fn merge_concurrent(parts: &[OpStats], duration_s: f64) -> Result<OpStats, MetricsError> {
+        // Adding into the crate's own configuration keeps the merged result comparable with
+        // locally recorded ones, whatever bounds the decoded parts were written with.
+        let mut merged = new_latency_histogram();
+        let (mut count, mut errors) = (0u64, 0u64);
+        for part in parts {
+            merged.add(part.decode_histogram()?)?;
+            count += part.count;
+            errors += part.errors;
+        }
+        Ok(OpStats::from_histogram(&merged, count, errors, duration_s))
+    }
+}
+
+fn encode_histogram(h: &Histogram<u64>) -> String {
+    let mut bytes = Vec::new();
+    // Writing to a Vec cannot fail with I/O, and counts never approach i64::MAX.
+    V2DeflateSerializer::new()
+        .serialize(h, &mut bytes)
+        .expect("serializing a histogram into memory");
+    BASE64.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Recorder;
+
+    fn recorder_with(values_us: impl IntoIterator<Item = u64>, errors: u64) -> Recorder {
+        let mut r = Recorder::new();
+        for v in values_us {
+            r.record_ok(v * 1_000, v * 1_000);
+        }
+        for _ in 0..errors {
+            r.record_error(1_000);
+        }
+        r
+    }
+
+    #[test]
+    fn histogram_round_trips_through_base64() {
+        let cases: [(&str, Recorder); 3] = [
+            ("empty", Recorder::new()),
+            ("one value", recorder_with([42], 0)),
+            ("spread", recorder_with((1..=5_000).map(|v| v * v), 3)),
+        ];
+        for (name, recorder) in cases {
+            let stats = recorder.summarize(1.0);
+            let decoded = stats.decode_histogram().unwrap();
+            assert_eq!(&decoded, recorder.latency(), "{name}");
+            let json = serde_json::to_string(&stats).unwrap();
+            let back: OpStats = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, stats, "{name}: JSON round trip");
+        }
+    }
+
+    #[test]
+    fn decode_rejects_garbage() {
+        let cases = [
+            ("not base64", "!!!"),
+            ("base64 of junk", "aGVsbG8gd29ybGQ="),
+            ("empty", ""),
+        ];
+        for (name, histogram) in cases {
+            let mut stats = Recorder::new().summarize(1.0);
+            stats.histogram = histogram.to_string();
+            assert!(stats.decode_histogram().is_err(), "{name}");
+        }
+    }
+
+    #[test]
+    fn merge_concurrent_adds_counts_and_throughputs() {
+        let a = recorder_with(1..=1_000, 10);
+        let b = recorder_with(500..=2_500, 0);
+        let c = Recorder::new();
+        let parts = [a.summarize(10.0), b.summarize(10.0), c.summarize(10.0)];
+        let merged = OpStats::merge_concurrent(&parts, 10.0).unwrap();
+
+        let mut all = a.clone();
+        all.merge(&b);
+        assert_eq!(merged, all.summarize(10.0));
+        assert_eq!(merged.count, 1_010 + 2_001);
+        assert_eq!(merged.errors, 10);
+        let summed: f64 = parts.iter().map(|p| p.throughput).sum();
+        assert!((merged.throughput - summed).abs() < 1e-9);
+    }
+
+    #[test]
+    fn merge_concurrent_of_nothing_is_empty() {
+        let merged = OpStats::merge_concurrent(&[], 5.0).unwrap();
+        assert_eq!(merged, Recorder::new().summarize(5.0));
+    }
+
+    #[test]
+    fn throughput_and_error_rate_edge_cases() {
+        // (successes, errors, duration_s, throughput, error_rate %)
+        let cases = [
+            (100, 0, 10.0, 10.0, 0.0),
+            (0, 4, 2.0, 0.0, 100.0),
+            (3, 1, 0.5, 6.0, 25.0),
+            (5, 0, 0.0, 0.0, 0.0),
+            (5, 0, f64::NAN, 0.0, 0.0),
+            (5, 0, -1.0, 0.0, 0.0),
+        ];
+        for (ok, errors, duration_s, throughput, error_rate) in cases {
+            let stats = recorder_with(std::iter::repeat_n(10, ok), errors).summarize(duration_s);
+            let case = format!("{ok} ok, {errors} errors over {duration_s} s");
+            assert!((stats.throughput - throughput).abs() < 1e-9, "{case}");
+            assert!((stats.error_rate() - error_rate).abs() < 1e-9, "{case}");
+        }
+    }
+}
