@@ -1,5 +1,9 @@
-//! The load generator: scenario plans and open-model pacing.
+//! The load generator: scenarios, pacing, the HTTP client, workload executors and runs.
 
+pub mod book;
+pub mod client;
 pub mod duration;
+pub mod engine;
+pub mod ops;
 pub mod pacer;
 pub mod scenario;

@@ -199,6 +199,8 @@ pub struct Scenario {
     pub length: RunLength,
     /// Time run before measuring; excluded from everything reported.
     pub warmup: Duration,
+    /// Executions created before anything is measured, so reads find data.
+    pub seed: u32,
     pub load: LoadModel,
     /// Non-empty for `mix` and `per_endpoint`; for `burst` a lone `create_execution` when the
     /// file lists none; empty for `flow`, whose operations are the built-in kinds it performs.
@@ -269,6 +271,7 @@ struct RawScenario {
     duration: Option<Spanned<DurationValue>>,
     requests: Option<Spanned<u64>>,
     warmup: Option<DurationValue>,
+    seed: Option<u32>,
     kind: Option<Spanned<ScenarioKind>>,
     load: Option<RawLoad>,
     #[serde(default)]
@@ -543,6 +546,7 @@ impl Ctx<'_> {
             kind,
             length,
             warmup: raw.warmup.map_or(Duration::ZERO, |w| w.0),
+            seed: raw.seed.unwrap_or(0),
             load,
             operations,
             flow,

@@ -84,6 +84,17 @@ impl TimeSeries {
         }
     }
 
+    /// The same series moved `seconds` later, to lay consecutive phases end to end.
+    pub fn shifted(&self, seconds: u64) -> TimeSeries {
+        TimeSeries {
+            buckets: self
+                .buckets
+                .iter()
+                .map(|(s, b)| (s + seconds, b.clone()))
+                .collect(),
+        }
+    }
+
     /// One point per second from the start to the last second with data; seconds in between
     /// with nothing completed appear with zeros, because a stall is exactly what a plot
     /// should show. The last point may cover a partial second.

@@ -1,0 +1,469 @@
+//! A lean HTTP/1.1 keep-alive client: one connection, one request at a time, parsed with
+//! httparse in the caller's task. No connection task, no channel hop per request, so the
+//! generator costs little next to the server it measures.
+
+use bytes::{Buf, BytesMut};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Where requests go: `http://HOST:PORT[/base]`.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// The URL as given, for messages.
+    pub url: String,
+    pub addr: SocketAddr,
+    host_header: String,
+    base_path: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    #[error("{url}: only http:// URLs are supported (the generator loads local services)")]
+    Scheme { url: String },
+    #[error("{url}: cannot resolve host: {reason}")]
+    Resolve { url: String, reason: String },
+}
+
+impl Endpoint {
+    pub fn parse(url: &str) -> Result<Endpoint, EndpointError> {
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| EndpointError::Scheme {
+                url: url.to_string(),
+            })?;
+        let (authority, base) = match rest.find('/') {
+            Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
+            None => (rest, ""),
+        };
+        let with_port = if authority
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        {
+            authority.to_string()
+        } else {
+            format!("{authority}:80")
+        };
+        let resolve_err = |reason: String| EndpointError::Resolve {
+            url: url.to_string(),
+            reason,
+        };
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(&with_port)
+            .map_err(|e| resolve_err(e.to_string()))?
+            .next()
+            .ok_or_else(|| resolve_err("no address found".into()))?;
+        Ok(Endpoint {
+            url: url.trim_end_matches('/').to_string(),
+            addr,
+            host_header: authority.to_string(),
+            base_path: base.to_string(),
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to {addr}: {reason}")]
+    Connect {
+        addr: SocketAddr,
+        reason: std::io::Error,
+    },
+    #[error("connect to {0} timed out")]
+    ConnectTimeout(SocketAddr),
+    #[error("request timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("connection error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("bad response: {0}")]
+    Protocol(String),
+}
+
+impl ClientError {
+    /// Whether the server could not be reached at all (as opposed to a slow or bad answer).
+    pub fn is_connection_failure(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Connect { .. } | ClientError::ConnectTimeout(_)
+        )
+    }
+}
+
+/// A status and body.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub body: bytes::Bytes,
+}
+
+impl Response {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// Limits applied to every request of a connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub request: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(5),
+            request: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Largest response the client accepts, bytes.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+/// One keep-alive connection; reconnects on demand.
+pub struct Conn {
+    endpoint: std::sync::Arc<Endpoint>,
+    timeouts: Timeouts,
+    stream: Option<TcpStream>,
+    out: Vec<u8>,
+    buf: BytesMut,
+}
+
+impl Conn {
+    pub fn new(endpoint: std::sync::Arc<Endpoint>, timeouts: Timeouts) -> Conn {
+        Conn {
+            endpoint,
+            timeouts,
+            stream: None,
+            out: Vec::with_capacity(512),
+            buf: BytesMut::with_capacity(16 * 1024),
+        }
+    }
+
+    /// Opens the TCP connection now rather than on the first request.
+    pub async fn connect(&mut self) -> Result<(), ClientError> {
+        if self.stream.is_none() {
+            let addr = self.endpoint.addr;
+            let stream = tokio::time::timeout(self.timeouts.connect, TcpStream::connect(addr))
+                .await
+                .map_err(|_| ClientError::ConnectTimeout(addr))?
+                .map_err(|reason| ClientError::Connect { addr, reason })?;
+            stream.set_nodelay(true)?;
+            self.stream = Some(stream);
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Sends one request and reads the whole response.
+    pub async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+        body: Option<&[u8]>,
+    ) -> Result<Response, ClientError> {
+        self.out.clear();
+        let ep = &self.endpoint;
+        let out = &mut self.out;
+        out.extend_from_slice(method.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(ep.base_path.as_bytes());
+        out.extend_from_slice(path.as_bytes());
+        out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+        out.extend_from_slice(ep.host_header.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        for (name, value) in headers {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        if let Some(body) = body {
+            if !headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+            {
+                out.extend_from_slice(b"Content-Type: application/json\r\n");
+            }
+            out.extend_from_slice(b"Content-Length: ");
+            out.extend_from_slice(itoa(body.len()).as_bytes());
+            out.extend_from_slice(b"\r\n\r\n");
+            out.extend_from_slice(body);
+        } else {
+            out.extend_from_slice(b"\r\n");
+        }
+        let request_timeout = self.timeouts.request;
+        let reused = self.stream.is_some();
+        match tokio::time::timeout(request_timeout, self.round_trip()).await {
+            Err(_) => {
+                self.stream = None;
+                Err(ClientError::Timeout(request_timeout))
+            }
+            // A kept-alive connection the server closed while idle fails before any byte of
+            // an answer; that request never reached the server, so it is sent once more.
+            Ok(Err(RoundTripError::ClosedBeforeResponse)) if reused => {
+                self.stream = None;
+                match tokio::time::timeout(request_timeout, self.round_trip()).await {
+                    Err(_) => Err(ClientError::Timeout(request_timeout)),
+                    Ok(r) => r.map_err(RoundTripError::into_client),
+                }
+            }
+            Ok(r) => r.map_err(RoundTripError::into_client),
+        }
+    }
+
+    async fn round_trip(&mut self) -> Result<Response, RoundTripError> {
+        self.connect().await.map_err(RoundTripError::Client)?;
+        let result = self.write_and_read().await;
+        if result.is_err() {
+            self.stream = None;
+        }
+        result
+    }
+
+    async fn write_and_read(&mut self) -> Result<Response, RoundTripError> {
+        let stream = self.stream.as_mut().expect("connected");
+        stream.write_all(&self.out).await.map_err(|e| {
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ) {
+                RoundTripError::ClosedBeforeResponse
+            } else {
+                RoundTripError::Client(e.into())
+            }
+        })?;
+        // Head.
+        let (status, body_len, close, head_len) = loop {
+            if !self.buf.is_empty() {
+                let mut headers = [httparse::EMPTY_HEADER; 32];
+                let mut resp = httparse::Response::new(&mut headers);
+                match resp.parse(&self.buf) {
+                    Ok(httparse::Status::Complete(head_len)) => {
+                        let status = resp.code.unwrap_or(0);
+                        let mut body_len = BodyLen::UntilClose;
+                        let mut close = resp.version == Some(0);
+                        for h in resp.headers.iter() {
+                            if h.name.eq_ignore_ascii_case("content-length") {
+                                let n = std::str::from_utf8(h.value)
+                                    .ok()
+                                    .and_then(|v| v.trim().parse::<usize>().ok())
+                                    .ok_or_else(|| protocol("invalid Content-Length"))?;
+                                body_len = BodyLen::Exact(n);
+                            } else if h.name.eq_ignore_ascii_case("transfer-encoding")
+                                && h.value.eq_ignore_ascii_case(b"chunked")
+                            {
+                                body_len = BodyLen::Chunked;
+                            } else if h.name.eq_ignore_ascii_case("connection") {
+                                close = h.value.eq_ignore_ascii_case(b"close");
+                            }
+                        }
+                        // Informational answers (100 Continue) precede the real one.
+                        if (100..200).contains(&status) {
+                            self.buf.advance(head_len);
+                            continue;
+                        }
+                        if status == 204 || status == 304 {
+                            body_len = BodyLen::Exact(0);
+                        }
+                        break (status, body_len, close, head_len);
+                    }
+                    Ok(httparse::Status::Partial) => {}
+                    Err(e) => return Err(protocol(&format!("cannot parse response head: {e}"))),
+                }
+            }
+            if self.fill().await? == 0 {
+                return Err(if self.buf.is_empty() {
+                    RoundTripError::ClosedBeforeResponse
+                } else {
+                    protocol("connection closed inside the response head")
+                });
+            }
+        };
+        self.buf.advance(head_len);
+        let body = match body_len {
+            BodyLen::Exact(n) => {
+                if n > MAX_RESPONSE_BYTES {
+                    return Err(protocol("response body too large"));
+                }
+                while self.buf.len() < n {
+                    if self.fill().await? == 0 {
+                        return Err(protocol("connection closed inside the response body"));
+                    }
+                }
+                self.buf.split_to(n).freeze()
+            }
+            BodyLen::Chunked => self.read_chunked().await?,
+            BodyLen::UntilClose => {
+                while self.fill().await? > 0 {
+                    if self.buf.len() > MAX_RESPONSE_BYTES {
+                        return Err(protocol("response body too large"));
+                    }
+                }
+                self.stream = None;
+                self.buf.split().freeze()
+            }
+        };
+        if close {
+            self.stream = None;
+        }
+        Ok(Response { status, body })
+    }
+
+    async fn fill(&mut self) -> Result<usize, RoundTripError> {
+        let stream = self.stream.as_mut().expect("connected");
+        if self.buf.capacity() - self.buf.len() < 4096 {
+            self.buf.reserve(16 * 1024);
+        }
+        stream
+            .read_buf(&mut self.buf)
+            .await
+            .map_err(|e| RoundTripError::Client(e.into()))
+    }
+
+    async fn read_chunked(&mut self) -> Result<bytes::Bytes, RoundTripError> {
+        let mut body = BytesMut::new();
+        loop {
+            let line_end = loop {
+                if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                    break i;
+                }
+                if self.fill().await? == 0 {
+                    return Err(protocol("connection closed inside a chunk header"));
+                }
+            };
+            let size_text = std::str::from_utf8(&self.buf[..line_end])
+                .map_err(|_| protocol("invalid chunk size"))?;
+            let size_text = size_text.split(';').next().unwrap_or("").trim();
+            let size =
+                usize::from_str_radix(size_text, 16).map_err(|_| protocol("invalid chunk size"))?;
+            self.buf.advance(line_end + 2);
+            if body.len() + size > MAX_RESPONSE_BYTES {
+                return Err(protocol("response body too large"));
+            }
+            // The chunk, then its CRLF; the last (empty) chunk is followed by trailers + CRLF.
+            while self.buf.len() < size + 2 {
+                if self.fill().await? == 0 {
+                    return Err(protocol("connection closed inside a chunk"));
+                }
+            }
+            if size == 0 {
+                while !self.buf.starts_with(b"\r\n") {
+                    match self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        Some(i) => {
+                            self.buf.advance(i + 2);
+                            break;
+                        }
+                        None => {
+                            if self.fill().await? == 0 {
+                                return Err(protocol("connection closed inside trailers"));
+                            }
+                        }
+                    }
+                }
+                self.buf.advance(2);
+                return Ok(body.freeze());
+            }
+            body.extend_from_slice(&self.buf[..size]);
+            self.buf.advance(size + 2);
+        }
+    }
+}
+
+enum BodyLen {
+    Exact(usize),
+    Chunked,
+    UntilClose,
+}
+
+enum RoundTripError {
+    ClosedBeforeResponse,
+    Client(ClientError),
+}
+
+impl RoundTripError {
+    fn into_client(self) -> ClientError {
+        match self {
+            RoundTripError::ClosedBeforeResponse => ClientError::Io(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "server closed the connection before answering",
+            )),
+            RoundTripError::Client(e) => e,
+        }
+    }
+}
+
+fn protocol(msg: &str) -> RoundTripError {
+    RoundTripError::Client(ClientError::Protocol(msg.to_string()))
+}
+
+fn itoa(n: usize) -> String {
+    n.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_parses_host_port_and_base_path() {
+        let ep = Endpoint::parse("http://127.0.0.1:8080/prefix/").unwrap();
+        assert_eq!(ep.addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(ep.base_path, "/prefix");
+        assert_eq!(ep.host_header, "127.0.0.1:8080");
+        assert_eq!(ep.url, "http://127.0.0.1:8080/prefix");
+        let ep = Endpoint::parse("http://localhost").unwrap();
+        assert_eq!(ep.addr.port(), 80);
+        assert!(matches!(
+            Endpoint::parse("https://127.0.0.1:1"),
+            Err(EndpointError::Scheme { .. })
+        ));
+        assert!(Endpoint::parse("127.0.0.1:80").is_err());
+    }
+
+    /// A raw server that answers with chunked encoding, then closes after the second request.
+    #[tokio::test]
+    async fn reads_chunked_and_content_length_bodies_and_reconnects() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            for _ in 0..2 {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut buf = vec![0u8; 4096];
+                let _ = s.read(&mut buf).await.unwrap();
+                s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n5;x=1\r\npedia\r\n0\r\n\r\n")
+                    .await
+                    .unwrap();
+                let _ = s.read(&mut buf).await.unwrap();
+                s.write_all(
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+                )
+                .await
+                .unwrap();
+            }
+        });
+        let ep = std::sync::Arc::new(Endpoint::parse(&format!("http://{addr}")).unwrap());
+        let mut conn = Conn::new(ep, Timeouts::default());
+        for _ in 0..2 {
+            let r = conn.send("GET", "/a", &[], None).await.unwrap();
+            assert_eq!((r.status, &r.body[..]), (200, &b"Wikipedia"[..]));
+            let r = conn.send("POST", "/b", &[], Some(b"{}")).await.unwrap();
+            assert_eq!((r.status, &r.body[..]), (404, &b"{}"[..]));
+        }
+    }
+
+    #[tokio::test]
+    async fn refused_connection_is_a_connection_failure() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let ep = std::sync::Arc::new(Endpoint::parse(&format!("http://{addr}")).unwrap());
+        let err = Conn::new(ep, Timeouts::default())
+            .send("GET", "/", &[], None)
+            .await
+            .unwrap_err();
+        assert!(err.is_connection_failure(), "{err}");
+    }
+}

@@ -1,0 +1,1454 @@
+//! Workload executors: closed and open models over a weighted mix, per-endpoint runs, bursts
+//! and the real-world flow. Each generator thread runs its own single-threaded runtime with
+//! its own recorders (no locks on the hot path); their histograms are merged at the end.
+
+use super::book::{Book, Intent, Rng};
+use super::client::{Conn, Endpoint, Timeouts};
+use super::ops::{
+    Call, CallError, DirectTransport, ExecutionDetail, ExecutionRow, HttpTransport, Reply,
+    Transport,
+};
+use super::pacer::{ConstantPacer, Pace};
+use super::scenario::{FlowPlan, OpKind, Operation, OperationSpec};
+use crate::metrics::{Recorder, TimeSeries};
+use crate::monitor::model::Status;
+use crate::monitor::storage::Storage;
+use hdrhistogram::Histogram;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+/// Where calls go.
+#[derive(Clone)]
+pub enum TransportSpec {
+    Http {
+        endpoint: Arc<Endpoint>,
+        timeouts: Timeouts,
+    },
+    Direct(Storage),
+}
+
+impl TransportSpec {
+    pub fn make(&self) -> AnyTransport {
+        match self {
+            TransportSpec::Http { endpoint, timeouts } => AnyTransport::Http(HttpTransport {
+                conn: Conn::new(Arc::clone(endpoint), *timeouts),
+            }),
+            TransportSpec::Direct(storage) => AnyTransport::Direct(DirectTransport {
+                storage: storage.clone(),
+            }),
+        }
+    }
+}
+
+/// Either transport, so executors need no generics.
+pub enum AnyTransport {
+    Http(HttpTransport),
+    Direct(DirectTransport),
+}
+
+impl AnyTransport {
+    async fn connect(&mut self) -> Result<(), CallError> {
+        match self {
+            AnyTransport::Http(h) => Ok(h.conn.connect().await?),
+            AnyTransport::Direct(_) => Ok(()),
+        }
+    }
+}
+
+impl Transport for AnyTransport {
+    async fn call(&mut self, call: &Call) -> Result<Reply, CallError> {
+        match self {
+            AnyTransport::Http(t) => t.call(call).await,
+            AnyTransport::Direct(t) => t.call(call).await,
+        }
+    }
+    async fn page(&mut self, limit: u32, offset: u64) -> Result<Vec<ExecutionRow>, CallError> {
+        match self {
+            AnyTransport::Http(t) => t.page(limit, offset).await,
+            AnyTransport::Direct(t) => t.page(limit, offset).await,
+        }
+    }
+    async fn execution(&mut self, id: i64) -> Result<ExecutionDetail, CallError> {
+        match self {
+            AnyTransport::Http(t) => t.execution(id).await,
+            AnyTransport::Direct(t) => t.execution(id).await,
+        }
+    }
+    async fn logs(&mut self, id: i64, index: i64) -> Result<Vec<String>, CallError> {
+        match self {
+            AnyTransport::Http(t) => t.logs(id, index).await,
+            AnyTransport::Direct(t) => t.logs(id, index).await,
+        }
+    }
+    async fn artifacts(&mut self, id: i64) -> Result<Vec<(String, String)>, CallError> {
+        match self {
+            AnyTransport::Http(t) => t.artifacts(id).await,
+            AnyTransport::Direct(t) => t.artifacts(id).await,
+        }
+    }
+}
+
+/// How load is offered, resolved from the scenario and the flags.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Load {
+    Closed { concurrency: u32 },
+    Open { rate_per_s: f64, max_in_flight: u32 },
+}
+
+/// How long each measured phase lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Length {
+    Duration(Duration),
+    /// Requests in total (mix) or per operation (per-endpoint).
+    Requests(u64),
+}
+
+/// What an executor does.
+#[derive(Debug, Clone)]
+pub enum Workload {
+    Mix(Vec<Operation>),
+    PerEndpoint(Vec<Operation>),
+    /// `count` create requests all in flight at once.
+    Burst {
+        count: u32,
+    },
+    Flow(FlowPlan),
+}
+
+#[derive(Clone)]
+pub struct EngineConfig {
+    pub workload: Workload,
+    pub load: Load,
+    pub length: Length,
+    pub warmup: Duration,
+    /// Executions each run creates before measuring, spread over threads.
+    pub seed: u32,
+    pub threads: usize,
+    pub transport: TransportSpec,
+    /// Consecutive connection-level failures after which the run is aborted.
+    pub max_consecutive_failures: u64,
+}
+
+/// Stop flags and live counters shared by the generator threads and the orchestrator.
+pub struct Control {
+    stop: AtomicBool,
+    abort: Mutex<Option<String>>,
+    consecutive_failures: AtomicU64,
+    max_consecutive_failures: u64,
+    pub live: Live,
+    /// Set when measuring starts (after set-up and warm-up), for progress.
+    pub phase: Mutex<Phase>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Phase {
+    pub warmup_until: Option<Instant>,
+    pub measure_start: Option<Instant>,
+    pub planned: Option<Duration>,
+}
+
+/// Counters the progress line reads while the run goes on.
+pub struct Live {
+    pub ops: AtomicU64,
+    pub errors: AtomicU64,
+    /// Latencies so far, microseconds, 2 significant digits.
+    pub hist: Mutex<Histogram<u64>>,
+}
+
+impl Control {
+    pub fn new(max_consecutive_failures: u64) -> Control {
+        Control {
+            stop: AtomicBool::new(false),
+            abort: Mutex::new(None),
+            consecutive_failures: AtomicU64::new(0),
+            max_consecutive_failures,
+            live: Live {
+                ops: AtomicU64::new(0),
+                errors: AtomicU64::new(0),
+                hist: Mutex::new(
+                    Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("valid bounds"),
+                ),
+            },
+            phase: Mutex::new(Phase::default()),
+        }
+    }
+
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Stops the run and records why; the first reason wins.
+    pub fn abort(&self, reason: String) {
+        let mut a = self.abort.lock().unwrap_or_else(|e| e.into_inner());
+        if a.is_none() {
+            *a = Some(reason);
+        }
+        drop(a);
+        self.stop();
+    }
+
+    pub fn abort_reason(&self) -> Option<String> {
+        self.abort.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn note<T>(&self, result: &Result<T, CallError>) {
+        match result {
+            Err(CallError::Client(e)) => {
+                let n = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+                if n >= self.max_consecutive_failures {
+                    self.abort(format!(
+                        "{n} consecutive connection errors, the target stopped answering \
+                         (last: {e})"
+                    ));
+                }
+            }
+            _ => self.consecutive_failures.store(0, Ordering::Relaxed),
+        }
+    }
+}
+
+/// Everything measured by one run of an executor.
+pub struct Measured {
+    /// Operation name and its recorder, in scenario order.
+    pub ops: Vec<(String, Recorder)>,
+    pub series: TimeSeries,
+    /// Measured time (warm-up excluded), seconds.
+    pub duration_s: f64,
+    pub integrity: Option<Integrity>,
+    pub warnings: Vec<String>,
+    /// Extra figures of a kind, e.g. a burst's success count.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Result of reading every acknowledged write back.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Integrity {
+    /// Acknowledged writes (or records) checked.
+    pub checked: u64,
+    /// Acknowledged writes missing or different when read back.
+    pub lost_writes: u64,
+    /// The first few discrepancies, for diagnosis.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
+}
+
+/// Names of the recorded operations for a workload.
+pub fn op_names(workload: &Workload) -> Vec<String> {
+    match workload {
+        Workload::Mix(ops) | Workload::PerEndpoint(ops) => {
+            ops.iter().map(|o| o.name.clone()).collect()
+        }
+        Workload::Burst { .. } => vec![OpKind::CreateExecution.name().to_string()],
+        Workload::Flow(_) => FLOW_OPS.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+const FLOW_OPS: [&str; 7] = [
+    "execution",
+    "create_execution",
+    "add_step",
+    "update_step",
+    "append_logs",
+    "add_artifact",
+    "update_status",
+];
+
+/// Per-thread recording.
+struct Rec {
+    ops: Vec<Recorder>,
+    series: TimeSeries,
+    measure_start: Instant,
+    control: Arc<Control>,
+}
+
+impl Rec {
+    fn new(n: usize, measure_start: Instant, control: Arc<Control>) -> Rec {
+        Rec {
+            ops: (0..n).map(|_| Recorder::new()).collect(),
+            series: TimeSeries::new(),
+            measure_start,
+            control,
+        }
+    }
+
+    /// Latency runs from the intended send time; samples scheduled before the measured
+    /// window (warm-up) are dropped.
+    fn record(&mut self, op: usize, intended: Instant, sent: Instant, done: Instant, ok: bool) {
+        if intended < self.measure_start {
+            return;
+        }
+        let latency = nanos(done - intended);
+        if ok {
+            self.ops[op].record_ok(latency, nanos(done - sent));
+        } else {
+            self.ops[op].record_error(latency);
+        }
+        self.series.record(
+            done.saturating_duration_since(self.measure_start),
+            latency,
+            ok,
+        );
+        let live = &self.control.live;
+        live.ops.fetch_add(1, Ordering::Relaxed);
+        if !ok {
+            live.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Ok(mut h) = live.hist.lock() {
+            h.saturating_record((latency / 1000).max(1));
+        }
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// What a thread hands back.
+struct ThreadOut {
+    ops: Vec<Recorder>,
+    series: TimeSeries,
+    book: Book,
+    created: Vec<i64>,
+    flows: Vec<FlowRecord>,
+    max_lag: Duration,
+}
+
+/// State shared by every thread of one run.
+struct Shared {
+    config: EngineConfig,
+    control: Arc<Control>,
+    barrier: Barrier,
+    start: Mutex<Option<Instant>>,
+    remaining: AtomicU64,
+    next_flow: AtomicU64,
+}
+
+impl Shared {
+    /// All threads wait here; returns one common instant, a little in the future.
+    fn sync_start(&self) -> Instant {
+        if self.barrier.wait().is_leader() {
+            *self.start.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(Instant::now() + Duration::from_millis(2));
+        }
+        self.barrier.wait();
+        self.start
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .expect("leader set the start")
+    }
+
+    fn take_request(&self) -> bool {
+        self.remaining
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+    }
+}
+
+/// Splits `total` into `parts` shares that differ by at most one.
+fn share(total: u64, parts: usize, i: usize) -> u64 {
+    let parts = parts as u64;
+    total / parts + u64::from((i as u64) < total % parts)
+}
+
+/// Runs the workload to completion (or abort) on `config.threads` threads.
+pub fn run(config: EngineConfig, control: Arc<Control>) -> Measured {
+    let threads = config.threads.max(1);
+    let names = op_names(&config.workload);
+    let shared = Arc::new(Shared {
+        remaining: AtomicU64::new(match config.length {
+            Length::Requests(n) => n,
+            Length::Duration(_) => u64::MAX,
+        }),
+        config,
+        control,
+        barrier: Barrier::new(threads),
+        start: Mutex::new(None),
+        next_flow: AtomicU64::new(0),
+    });
+    let handles: Vec<_> = (0..threads)
+        .map(|i| {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name(format!("gen-{i}"))
+                .spawn(move || thread_main(i, threads, &shared))
+                .expect("spawn generator thread")
+        })
+        .collect();
+    let outs: Vec<ThreadOut> = handles
+        .into_iter()
+        .map(|h| h.join().expect("generator thread panicked"))
+        .collect();
+
+    let phase = *shared
+        .control
+        .phase
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let duration_s = measured_duration(&shared.config, phase, &outs);
+    let mut ops: Vec<(String, Recorder)> =
+        names.into_iter().map(|n| (n, Recorder::new())).collect();
+    let mut series = TimeSeries::new();
+    let mut warnings = Vec::new();
+    let max_lag = outs.iter().map(|o| o.max_lag).max().unwrap_or_default();
+    for out in &outs {
+        for (slot, rec) in ops.iter_mut().zip(&out.ops) {
+            slot.1.merge(rec);
+        }
+        series.merge(&out.series);
+    }
+    if let Load::Open { .. } = shared.config.load {
+        if max_lag > Duration::from_millis(10) {
+            warnings.push(format!(
+                "the generator fell behind its send schedule by up to {:.1} ms; latencies \
+                 still count from the intended send times, but the offered rate was not met \
+                 on time (raise --threads, lower --rate, or cap in-flight requests)",
+                max_lag.as_secs_f64() * 1000.0
+            ));
+        }
+    }
+    let mut extra = serde_json::Map::new();
+    let integrity = finish(&shared, &outs, &mut extra, &mut warnings);
+    Measured {
+        ops,
+        series,
+        duration_s,
+        integrity,
+        warnings,
+        extra,
+    }
+}
+
+fn measured_duration(config: &EngineConfig, phase: Phase, outs: &[ThreadOut]) -> f64 {
+    let _ = outs;
+    let Some(start) = phase.measure_start else {
+        return 0.0;
+    };
+    match (&config.workload, config.length) {
+        // Per-endpoint phases each have their own window; their sum is kept in `planned`.
+        (Workload::PerEndpoint(_), _) => phase.planned.map_or(0.0, |d| d.as_secs_f64()),
+        (Workload::Mix(_), Length::Duration(d)) => {
+            let elapsed = start.elapsed();
+            elapsed.min(d).as_secs_f64()
+        }
+        _ => phase
+            .planned
+            .unwrap_or_else(|| start.elapsed())
+            .as_secs_f64(),
+    }
+}
+
+fn thread_main(i: usize, threads: usize, shared: &Arc<Shared>) -> ThreadOut {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("build generator runtime");
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        match &shared.config.workload {
+            Workload::Mix(ops) => run_mix(i, threads, shared, ops).await,
+            Workload::PerEndpoint(ops) => run_per_endpoint(i, threads, shared, ops).await,
+            Workload::Burst { count } => run_burst(i, threads, shared, *count).await,
+            Workload::Flow(plan) => run_flow(i, threads, shared, plan).await,
+        }
+    })
+}
+
+/// Cumulative weights for picking operations.
+struct Picker {
+    cumulative: Vec<u64>,
+}
+
+impl Picker {
+    fn new(ops: &[Operation]) -> Picker {
+        let mut total = 0;
+        Picker {
+            cumulative: ops
+                .iter()
+                .map(|o| {
+                    total += u64::from(o.weight.max(1));
+                    total
+                })
+                .collect(),
+        }
+    }
+
+    fn pick(&self, rng: &mut Rng) -> usize {
+        let total = *self.cumulative.last().expect("at least one operation");
+        let x = rng.next_u64() % total;
+        self.cumulative.partition_point(|&c| c <= x)
+    }
+}
+
+fn prepare(op: &Operation, book: &mut Book, rng: &mut Rng) -> (Call, Intent) {
+    match &op.spec {
+        OperationSpec::BuiltIn { kind, params } => book.prepare(*kind, params, rng),
+        OperationSpec::Request {
+            method,
+            path,
+            body,
+            headers,
+        } => (
+            Call::Raw {
+                method: method.clone(),
+                path: path.clone(),
+                body: body.clone(),
+                headers: headers.clone(),
+            },
+            Intent::None,
+        ),
+    }
+}
+
+fn needs_executions(ops: &[Operation]) -> bool {
+    ops.iter().any(|o| {
+        matches!(&o.spec, OperationSpec::BuiltIn { kind, .. }
+            if !matches!(kind, OpKind::Health | OpKind::ListExecutions | OpKind::CreateExecution))
+    })
+}
+
+/// Creates this thread's share of seed executions (each with one step) before measuring,
+/// so reads and updates have targets from the first request.
+async fn seed(i: usize, threads: usize, shared: &Shared, book: &mut Book, ops: &[Operation]) {
+    let wanted = share(u64::from(shared.config.seed), threads, i).max(if needs_executions(ops) {
+        2
+    } else {
+        0
+    });
+    if wanted == 0 {
+        return;
+    }
+    let mut t = shared.config.transport.make();
+    for n in 0..wanted {
+        if shared.control.stopped() {
+            return;
+        }
+        let (call, intent) = book.create_call();
+        let r = t.call(&call).await;
+        shared.control.note(&r);
+        if let Err(e) = &r {
+            shared
+                .control
+                .abort(format!("set-up could not create an execution: {e}"));
+            return;
+        }
+        book.complete(intent, &r);
+        // One step on the first executions is enough for step operations to start from.
+        if n < 8 {
+            let (call, intent) = book.step_call(book.len() - 1);
+            let r = t.call(&call).await;
+            book.complete(intent, &r);
+        }
+    }
+}
+
+async fn run_mix(i: usize, threads: usize, shared: &Arc<Shared>, ops: &[Operation]) -> ThreadOut {
+    let cfg = &shared.config;
+    let book = Rc::new(RefCell::new(Book::new(format!("run-t{i}"))));
+    seed(i, threads, shared, &mut book.borrow_mut(), ops).await;
+    let start = shared.sync_start();
+    let measure_start = start + cfg.warmup;
+    if i == 0 {
+        let mut p = shared
+            .control
+            .phase
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        p.warmup_until = Some(measure_start);
+        p.measure_start = Some(measure_start);
+        if let Length::Duration(d) = cfg.length {
+            p.planned = Some(d);
+        }
+    }
+    let end = match cfg.length {
+        Length::Duration(d) => Some(measure_start + d),
+        Length::Requests(_) => None,
+    };
+    let rec = Rc::new(RefCell::new(Rec::new(
+        ops.len(),
+        measure_start,
+        Arc::clone(&shared.control),
+    )));
+    let picker = Rc::new(Picker::new(ops));
+    let mut max_lag = Duration::ZERO;
+    tokio::time::sleep_until(start.into()).await;
+    match cfg.load {
+        Load::Closed { concurrency } => {
+            let workers = share(u64::from(concurrency), threads, i);
+            let mut tasks = Vec::new();
+            for w in 0..workers {
+                let (shared, book, rec, picker) = (
+                    Arc::clone(shared),
+                    Rc::clone(&book),
+                    Rc::clone(&rec),
+                    Rc::clone(&picker),
+                );
+                let ops = ops.to_vec();
+                tasks.push(tokio::task::spawn_local(async move {
+                    let mut t = shared.config.transport.make();
+                    let mut rng = Rng::new((i as u64) << 32 | w);
+                    loop {
+                        let now = Instant::now();
+                        if shared.control.stopped() || end.is_some_and(|e| now >= e) {
+                            break;
+                        }
+                        // Count mode counts measured requests only.
+                        if now >= measure_start && !shared.take_request() {
+                            break;
+                        }
+                        let op = picker.pick(&mut rng);
+                        let (call, intent) = prepare(&ops[op], &mut book.borrow_mut(), &mut rng);
+                        let sent = Instant::now();
+                        let r = t.call(&call).await;
+                        let done = Instant::now();
+                        shared.control.note(&r);
+                        book.borrow_mut().complete(intent, &r);
+                        rec.borrow_mut().record(op, sent, sent, done, r.is_ok());
+                    }
+                }));
+            }
+            for t in tasks {
+                let _ = t.await;
+            }
+        }
+        Load::Open {
+            rate_per_s,
+            max_in_flight,
+        } => {
+            let pacer = ConstantPacer {
+                rate_per_s: rate_per_s / threads as f64,
+            };
+            let cap = share(u64::from(max_in_flight), threads, i).max(1) as usize;
+            let slots = Rc::new(tokio::sync::Semaphore::new(cap));
+            let pool: Rc<RefCell<Vec<AnyTransport>>> = Rc::new(RefCell::new(Vec::new()));
+            let mut rng = Rng::new(i as u64 ^ 0xA5A5);
+            let mut sent: u64 = 0;
+            loop {
+                if shared.control.stopped() {
+                    break;
+                }
+                let elapsed = start.elapsed();
+                match pacer.pace(elapsed, sent) {
+                    Pace::Stop => break,
+                    Pace::Wait(d) => {
+                        tokio::time::sleep(d).await;
+                        continue;
+                    }
+                    Pace::SendNow => {}
+                }
+                let intended = start + pacer.intended_send_time(sent);
+                if end.is_some_and(|e| intended >= e)
+                    || (intended >= measure_start && !shared.take_request())
+                {
+                    break;
+                }
+                sent += 1;
+                max_lag = max_lag.max(Instant::now().saturating_duration_since(intended));
+                let op = picker.pick(&mut rng);
+                let (call, intent) = prepare(&ops[op], &mut book.borrow_mut(), &mut rng);
+                let (shared, book, rec, slots, pool) = (
+                    Arc::clone(shared),
+                    Rc::clone(&book),
+                    Rc::clone(&rec),
+                    Rc::clone(&slots),
+                    Rc::clone(&pool),
+                );
+                tokio::task::spawn_local(async move {
+                    // Waiting for a free slot is part of the latency: it is measured from
+                    // the intended send time.
+                    let _permit = slots.acquire().await.expect("semaphore open");
+                    let popped = pool.borrow_mut().pop();
+                    let mut t = popped.unwrap_or_else(|| shared.config.transport.make());
+                    let sent_at = Instant::now();
+                    let r = t.call(&call).await;
+                    let done = Instant::now();
+                    pool.borrow_mut().push(t);
+                    shared.control.note(&r);
+                    book.borrow_mut().complete(intent, &r);
+                    rec.borrow_mut()
+                        .record(op, intended, sent_at, done, r.is_ok());
+                });
+            }
+            // Wait for everything in flight.
+            let _all = slots.acquire_many(cap as u32).await;
+        }
+    }
+    let rec = Rc::try_unwrap(rec)
+        .ok()
+        .expect("tasks finished")
+        .into_inner();
+    let book = Rc::try_unwrap(book)
+        .ok()
+        .expect("tasks finished")
+        .into_inner();
+    ThreadOut {
+        ops: rec.ops,
+        series: rec.series,
+        book,
+        created: Vec::new(),
+        flows: Vec::new(),
+        max_lag,
+    }
+}
+
+/// Each operation on its own: warm-up, then its measured window; phases are synchronised
+/// across threads so only one endpoint is loaded at a time.
+async fn run_per_endpoint(
+    i: usize,
+    threads: usize,
+    shared: &Arc<Shared>,
+    ops: &[Operation],
+) -> ThreadOut {
+    let cfg = &shared.config;
+    let mut book = Book::new(format!("api-t{i}"));
+    seed(i, threads, shared, &mut book, ops).await;
+    let book = Rc::new(RefCell::new(book));
+    let concurrency = match cfg.load {
+        Load::Closed { concurrency } => concurrency,
+        Load::Open { max_in_flight, .. } => max_in_flight,
+    };
+    let workers = share(u64::from(concurrency), threads, i);
+    let mut rec_all = Rec::new(ops.len(), Instant::now(), Arc::clone(&shared.control));
+    let mut offset = Duration::ZERO;
+    let mut max_lag = Duration::ZERO;
+    for (op_idx, op) in ops.iter().enumerate() {
+        if shared.control.stopped() {
+            break;
+        }
+        let start = shared.sync_start();
+        if i == 0 {
+            if let Length::Requests(n) = cfg.length {
+                shared.remaining.store(n, Ordering::Relaxed);
+            }
+        }
+        shared.barrier.wait();
+        let measure_start = start + cfg.warmup;
+        if i == 0 {
+            let mut p = shared
+                .control
+                .phase
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            p.warmup_until = Some(measure_start);
+            p.measure_start.get_or_insert(measure_start);
+        }
+        let end = match cfg.length {
+            Length::Duration(d) => Some(measure_start + d),
+            Length::Requests(_) => None,
+        };
+        let rec = Rc::new(RefCell::new(Rec::new(
+            ops.len(),
+            measure_start,
+            Arc::clone(&shared.control),
+        )));
+        tokio::time::sleep_until(start.into()).await;
+        match cfg.load {
+            Load::Closed { .. } => {
+                let mut tasks = Vec::new();
+                for w in 0..workers {
+                    let (shared, book, rec) =
+                        (Arc::clone(shared), Rc::clone(&book), Rc::clone(&rec));
+                    let op = op.clone();
+                    tasks.push(tokio::task::spawn_local(async move {
+                        let mut t = shared.config.transport.make();
+                        let mut rng = Rng::new((i as u64) << 32 | w);
+                        loop {
+                            let now = Instant::now();
+                            if shared.control.stopped() || end.is_some_and(|e| now >= e) {
+                                break;
+                            }
+                            if now >= measure_start && !shared.take_request() {
+                                break;
+                            }
+                            let (call, intent) = prepare(&op, &mut book.borrow_mut(), &mut rng);
+                            let sent = Instant::now();
+                            let r = t.call(&call).await;
+                            let done = Instant::now();
+                            shared.control.note(&r);
+                            book.borrow_mut().complete(intent, &r);
+                            rec.borrow_mut().record(op_idx, sent, sent, done, r.is_ok());
+                        }
+                    }));
+                }
+                for t in tasks {
+                    let _ = t.await;
+                }
+            }
+            Load::Open { rate_per_s, .. } => {
+                let pacer = ConstantPacer {
+                    rate_per_s: rate_per_s / threads as f64,
+                };
+                let cap = workers.max(1) as usize;
+                let slots = Rc::new(tokio::sync::Semaphore::new(cap));
+                let pool: Rc<RefCell<Vec<AnyTransport>>> = Rc::new(RefCell::new(Vec::new()));
+                let mut rng = Rng::new(i as u64 ^ 0x5A5A);
+                let mut sent = 0u64;
+                loop {
+                    if shared.control.stopped() {
+                        break;
+                    }
+                    match pacer.pace(start.elapsed(), sent) {
+                        Pace::Stop => break,
+                        Pace::Wait(d) => {
+                            tokio::time::sleep(d).await;
+                            continue;
+                        }
+                        Pace::SendNow => {}
+                    }
+                    let intended = start + pacer.intended_send_time(sent);
+                    if end.is_some_and(|e| intended >= e)
+                        || (intended >= measure_start && !shared.take_request())
+                    {
+                        break;
+                    }
+                    sent += 1;
+                    max_lag = max_lag.max(Instant::now().saturating_duration_since(intended));
+                    let (call, intent) = prepare(op, &mut book.borrow_mut(), &mut rng);
+                    let (shared, book, rec, slots, pool) = (
+                        Arc::clone(shared),
+                        Rc::clone(&book),
+                        Rc::clone(&rec),
+                        Rc::clone(&slots),
+                        Rc::clone(&pool),
+                    );
+                    tokio::task::spawn_local(async move {
+                        let _permit = slots.acquire().await.expect("semaphore open");
+                        let popped = pool.borrow_mut().pop();
+                        let mut t = popped.unwrap_or_else(|| shared.config.transport.make());
+                        let sent_at = Instant::now();
+                        let r = t.call(&call).await;
+                        let done = Instant::now();
+                        pool.borrow_mut().push(t);
+                        shared.control.note(&r);
+                        book.borrow_mut().complete(intent, &r);
+                        rec.borrow_mut()
+                            .record(op_idx, intended, sent_at, done, r.is_ok());
+                    });
+                }
+                let _all = slots.acquire_many(cap as u32).await;
+            }
+        }
+        let window = match cfg.length {
+            Length::Duration(d) => d,
+            Length::Requests(_) => measure_start.elapsed(),
+        };
+        // The phase's window: wait for every thread, and take the longest one's view.
+        let rec = Rc::try_unwrap(rec)
+            .ok()
+            .expect("tasks finished")
+            .into_inner();
+        rec_all.ops[op_idx].merge(&rec.ops[op_idx]);
+        rec_all.series.merge(&rec.series.shifted(offset.as_secs()));
+        offset += window;
+        if i == 0 {
+            let mut p = shared
+                .control
+                .phase
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            p.planned = Some(offset);
+        }
+    }
+    ThreadOut {
+        ops: rec_all.ops,
+        series: rec_all.series,
+        book: Rc::try_unwrap(book)
+            .ok()
+            .expect("tasks finished")
+            .into_inner(),
+        created: Vec::new(),
+        flows: Vec::new(),
+        max_lag,
+    }
+}
+
+/// All `count` create requests in flight together: connections are opened first, then every
+/// request is released at one instant; latency counts from that instant.
+async fn run_burst(i: usize, threads: usize, shared: &Arc<Shared>, count: u32) -> ThreadOut {
+    let mine = share(u64::from(count), threads, i) as usize;
+    let mut transports = Vec::with_capacity(mine);
+    let connects: Vec<_> = (0..mine)
+        .map(|_| {
+            let mut t = shared.config.transport.make();
+            tokio::task::spawn_local(async move {
+                let r = t.connect().await;
+                (t, r)
+            })
+        })
+        .collect();
+    let mut connect_errors = 0;
+    for c in connects {
+        let (t, r) = c.await.expect("connect task");
+        if r.is_err() {
+            connect_errors += 1;
+        }
+        transports.push(t);
+    }
+    let _ = connect_errors;
+    let start = shared.sync_start();
+    if i == 0 {
+        let mut p = shared
+            .control
+            .phase
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        p.measure_start = Some(start);
+    }
+    let rec = Rc::new(RefCell::new(Rec::new(
+        1,
+        start,
+        Arc::clone(&shared.control),
+    )));
+    let created = Rc::new(RefCell::new(Vec::with_capacity(mine)));
+    tokio::time::sleep_until(start.into()).await;
+    let tasks: Vec<_> = transports
+        .into_iter()
+        .enumerate()
+        .map(|(n, mut t)| {
+            let (rec, created, shared) = (Rc::clone(&rec), Rc::clone(&created), Arc::clone(shared));
+            tokio::task::spawn_local(async move {
+                let call = Call::Create {
+                    name: format!("burst-t{i}-{n}"),
+                };
+                let sent = Instant::now();
+                let r = t.call(&call).await;
+                let done = Instant::now();
+                shared.control.note(&r);
+                if let Ok(Reply::Created { id }) = &r {
+                    created.borrow_mut().push(*id);
+                }
+                rec.borrow_mut().record(0, start, sent, done, r.is_ok());
+                done
+            })
+        })
+        .collect();
+    let mut last = start;
+    for t in tasks {
+        if let Ok(done) = t.await {
+            last = last.max(done);
+        }
+    }
+    {
+        let mut p = shared
+            .control
+            .phase
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mine = last - start;
+        p.planned = Some(p.planned.map_or(mine, |d| d.max(mine)));
+    }
+    let rec = Rc::try_unwrap(rec)
+        .ok()
+        .expect("tasks finished")
+        .into_inner();
+    ThreadOut {
+        ops: rec.ops,
+        series: rec.series,
+        book: Book::default(),
+        created: Rc::try_unwrap(created)
+            .ok()
+            .expect("tasks finished")
+            .into_inner(),
+        flows: Vec::new(),
+        max_lag: Duration::ZERO,
+    }
+}
+
+/// What one simulated execution wrote, to read back afterwards.
+#[derive(Debug, Clone)]
+struct FlowRecord {
+    id: i64,
+    steps: Vec<(String, Vec<String>)>,
+    artifacts: Vec<(String, String)>,
+    completed: bool,
+}
+
+/// The real-world flow: executions created, stepped through with status updates and logs,
+/// given artifacts and completed, with `concurrency` executions in flight.
+async fn run_flow(i: usize, threads: usize, shared: &Arc<Shared>, plan: &FlowPlan) -> ThreadOut {
+    let concurrency = match shared.config.load {
+        Load::Closed { concurrency } => concurrency,
+        Load::Open { max_in_flight, .. } => max_in_flight,
+    };
+    let workers = share(u64::from(concurrency), threads, i);
+    let start = shared.sync_start();
+    if i == 0 {
+        let mut p = shared
+            .control
+            .phase
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        p.measure_start = Some(start);
+    }
+    let rec = Rc::new(RefCell::new(Rec::new(
+        FLOW_OPS.len(),
+        start,
+        Arc::clone(&shared.control),
+    )));
+    let flows = Rc::new(RefCell::new(Vec::new()));
+    tokio::time::sleep_until(start.into()).await;
+    let mut tasks = Vec::new();
+    for _ in 0..workers {
+        let (shared, rec, flows, plan) = (
+            Arc::clone(shared),
+            Rc::clone(&rec),
+            Rc::clone(&flows),
+            *plan,
+        );
+        tasks.push(tokio::task::spawn_local(async move {
+            let mut t = shared.config.transport.make();
+            loop {
+                let n = shared.next_flow.fetch_add(1, Ordering::Relaxed);
+                if n >= u64::from(plan.executions) || shared.control.stopped() {
+                    break;
+                }
+                let began = Instant::now();
+                let record = one_flow(n, &plan, &mut t, &shared, &rec).await;
+                let ok = record.as_ref().is_some_and(|r| r.completed);
+                rec.borrow_mut().record(0, began, began, Instant::now(), ok);
+                if let Some(r) = record {
+                    flows.borrow_mut().push(r);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    {
+        let mut p = shared
+            .control
+            .phase
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mine = start.elapsed();
+        p.planned = Some(p.planned.map_or(mine, |d| d.max(mine)));
+    }
+    let rec = Rc::try_unwrap(rec)
+        .ok()
+        .expect("tasks finished")
+        .into_inner();
+    ThreadOut {
+        ops: rec.ops,
+        series: rec.series,
+        book: Book::default(),
+        created: Vec::new(),
+        flows: Rc::try_unwrap(flows)
+            .ok()
+            .expect("tasks finished")
+            .into_inner(),
+        max_lag: Duration::ZERO,
+    }
+}
+
+async fn timed_call(
+    op: usize,
+    t: &mut AnyTransport,
+    shared: &Shared,
+    rec: &RefCell<Rec>,
+    call: Call,
+) -> Result<Reply, CallError> {
+    let sent = Instant::now();
+    let r = t.call(&call).await;
+    shared.control.note(&r);
+    rec.borrow_mut()
+        .record(op, sent, sent, Instant::now(), r.is_ok());
+    r
+}
+
+/// One execution's life; returns what was acknowledged (None if it was never created).
+async fn one_flow(
+    n: u64,
+    plan: &FlowPlan,
+    t: &mut AnyTransport,
+    shared: &Shared,
+    rec: &RefCell<Rec>,
+) -> Option<FlowRecord> {
+    let id = match timed_call(
+        1,
+        t,
+        shared,
+        rec,
+        Call::Create {
+            name: format!("flow-{n}"),
+        },
+    )
+    .await
+    {
+        Ok(Reply::Created { id }) => id,
+        _ => return None,
+    };
+    let mut record = FlowRecord {
+        id,
+        steps: Vec::new(),
+        artifacts: Vec::new(),
+        completed: false,
+    };
+    let mut all_ok = true;
+    for s in 0..plan.steps {
+        let name = format!("step-{s}");
+        let index = match timed_call(
+            2,
+            t,
+            shared,
+            rec,
+            Call::AddStep {
+                id,
+                name: name.clone(),
+            },
+        )
+        .await
+        {
+            Ok(Reply::StepAdded { index }) => index,
+            _ => return Some(record),
+        };
+        record.steps.push((name, Vec::new()));
+        all_ok &= timed_call(
+            3,
+            t,
+            shared,
+            rec,
+            Call::UpdateStep {
+                id,
+                index,
+                status: Status::Running,
+            },
+        )
+        .await
+        .is_ok();
+        let lines: Vec<String> = (0..plan.log_lines)
+            .map(|l| format!("execution {id} step {index} line {l}"))
+            .collect();
+        if !lines.is_empty() {
+            if timed_call(
+                4,
+                t,
+                shared,
+                rec,
+                Call::AppendLogs {
+                    id,
+                    index,
+                    lines: lines.clone(),
+                },
+            )
+            .await
+            .is_ok()
+            {
+                record.steps.last_mut().expect("pushed").1 = lines;
+            } else {
+                all_ok = false;
+            }
+        }
+        all_ok &= timed_call(
+            3,
+            t,
+            shared,
+            rec,
+            Call::UpdateStep {
+                id,
+                index,
+                status: Status::Completed,
+            },
+        )
+        .await
+        .is_ok();
+    }
+    for a in 0..plan.artifacts {
+        let (name, content) = (
+            format!("artifact-{a}.txt"),
+            format!("output {a} of execution {id}\n").repeat(4),
+        );
+        if timed_call(
+            5,
+            t,
+            shared,
+            rec,
+            Call::AddArtifact {
+                id,
+                name: name.clone(),
+                content: content.clone(),
+            },
+        )
+        .await
+        .is_ok()
+        {
+            record.artifacts.push((name, content));
+        } else {
+            all_ok = false;
+        }
+    }
+    if timed_call(
+        6,
+        t,
+        shared,
+        rec,
+        Call::UpdateStatus {
+            id,
+            status: Status::Completed,
+        },
+    )
+    .await
+    .is_ok()
+    {
+        record.completed = all_ok;
+    }
+    Some(record)
+}
+
+/// After the load: integrity checks and kind-specific figures.
+fn finish(
+    shared: &Shared,
+    outs: &[ThreadOut],
+    extra: &mut serde_json::Map<String, serde_json::Value>,
+    warnings: &mut Vec<String>,
+) -> Option<Integrity> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("build runtime");
+    let mut t = shared.config.transport.make();
+    match &shared.config.workload {
+        Workload::Mix(ops) => {
+            let writes = ops.iter().any(|o| {
+                matches!(&o.spec, OperationSpec::BuiltIn { kind, .. } if matches!(kind,
+                    OpKind::CreateExecution | OpKind::UpdateStatus | OpKind::AddStep))
+            });
+            if !writes {
+                return None;
+            }
+            let books: Vec<&Book> = outs.iter().map(|o| &o.book).collect();
+            Some(rt.block_on(verify_books(&mut t, &books, warnings)))
+        }
+        Workload::Burst { count } => {
+            let created: Vec<i64> = outs
+                .iter()
+                .flat_map(|o| o.created.iter().copied())
+                .collect();
+            extra.insert("requested".into(), (*count).into());
+            extra.insert("created".into(), created.len().into());
+            Some(rt.block_on(verify_listed(&mut t, &created, warnings)))
+        }
+        Workload::Flow(plan) => {
+            let flows: Vec<&FlowRecord> = outs.iter().flat_map(|o| o.flows.iter()).collect();
+            extra.insert("executions_planned".into(), plan.executions.into());
+            extra.insert(
+                "executions_completed".into(),
+                flows.iter().filter(|f| f.completed).count().into(),
+            );
+            Some(rt.block_on(verify_flows(&mut t, &flows, warnings)))
+        }
+        Workload::PerEndpoint(_) => None,
+    }
+}
+
+/// Reads executions newest first, until everything with an id at or above `min_id` is seen.
+async fn stored_since(
+    t: &mut AnyTransport,
+    min_id: i64,
+) -> Result<HashMap<i64, ExecutionRow>, CallError> {
+    let mut stored = HashMap::new();
+    let mut offset = 0;
+    loop {
+        let page = t.page(1000, offset).await?;
+        let done = page.len() < 1000 || page.last().is_some_and(|r| r.id < min_id);
+        offset += page.len() as u64;
+        stored.extend(page.into_iter().map(|r| (r.id, r)));
+        if done {
+            return Ok(stored);
+        }
+    }
+}
+
+async fn verify_books(
+    t: &mut AnyTransport,
+    books: &[&Book],
+    warnings: &mut Vec<String>,
+) -> Integrity {
+    let Some(min_id) = books.iter().filter_map(|b| b.min_id()).min() else {
+        return Integrity::default();
+    };
+    let stored = match stored_since(t, min_id).await {
+        Ok(s) => s,
+        Err(e) => {
+            warnings.push(format!(
+                "integrity check could not read executions back: {e}"
+            ));
+            let checked = books.iter().map(|b| b.acknowledged()).sum();
+            return Integrity {
+                checked,
+                lost_writes: checked,
+                details: vec![format!("read-back failed: {e}")],
+            };
+        }
+    };
+    let mut integrity = Integrity::default();
+    for b in books {
+        let (checked, lost, details) = b.verify(&stored);
+        integrity.checked += checked;
+        integrity.lost_writes += lost;
+        integrity.details.extend(details);
+    }
+    integrity.details.truncate(10);
+    integrity
+}
+
+async fn verify_listed(
+    t: &mut AnyTransport,
+    created: &[i64],
+    warnings: &mut Vec<String>,
+) -> Integrity {
+    let Some(&min_id) = created.iter().min() else {
+        return Integrity::default();
+    };
+    match stored_since(t, min_id).await {
+        Ok(stored) => {
+            let missing: Vec<i64> = created
+                .iter()
+                .copied()
+                .filter(|id| !stored.contains_key(id))
+                .collect();
+            Integrity {
+                checked: created.len() as u64,
+                lost_writes: missing.len() as u64,
+                details: missing
+                    .iter()
+                    .take(10)
+                    .map(|id| format!("execution {id} acknowledged but not listed"))
+                    .collect(),
+            }
+        }
+        Err(e) => {
+            warnings.push(format!("integrity check could not list executions: {e}"));
+            Integrity {
+                checked: created.len() as u64,
+                lost_writes: created.len() as u64,
+                details: vec![format!("read-back failed: {e}")],
+            }
+        }
+    }
+}
+
+async fn verify_flows(
+    t: &mut AnyTransport,
+    flows: &[&FlowRecord],
+    warnings: &mut Vec<String>,
+) -> Integrity {
+    let mut integrity = Integrity::default();
+    let lost = |what: String, integrity: &mut Integrity| {
+        integrity.lost_writes += 1;
+        if integrity.details.len() < 10 {
+            integrity.details.push(what);
+        }
+    };
+    for f in flows {
+        integrity.checked += 1;
+        let detail = match t.execution(f.id).await {
+            Ok(d) => d,
+            Err(e) => {
+                lost(format!("execution {}: {e}", f.id), &mut integrity);
+                continue;
+            }
+        };
+        if f.completed && detail.status != "completed" {
+            lost(
+                format!(
+                    "execution {}: status {} instead of completed",
+                    f.id, detail.status
+                ),
+                &mut integrity,
+            );
+        }
+        for (index, (name, lines)) in f.steps.iter().enumerate() {
+            integrity.checked += 1 + lines.len() as u64;
+            match detail.steps.get(index) {
+                Some(s) if &s.name == name => {}
+                _ => {
+                    lost(
+                        format!("execution {}: step {index} missing", f.id),
+                        &mut integrity,
+                    );
+                    continue;
+                }
+            }
+            match t.logs(f.id, index as i64).await {
+                Ok(read) if &read == lines => {}
+                Ok(read) => lost(
+                    format!(
+                        "execution {} step {index}: {} log lines stored, {} acknowledged",
+                        f.id,
+                        read.len(),
+                        lines.len()
+                    ),
+                    &mut integrity,
+                ),
+                Err(e) => lost(
+                    format!("execution {} step {index} logs: {e}", f.id),
+                    &mut integrity,
+                ),
+            }
+        }
+        integrity.checked += f.artifacts.len() as u64;
+        match t.artifacts(f.id).await {
+            Ok(read) => {
+                for a in &f.artifacts {
+                    if !read.contains(a) {
+                        lost(
+                            format!("execution {}: artifact {} missing", f.id, a.0),
+                            &mut integrity,
+                        );
+                    }
+                }
+            }
+            Err(e) => lost(format!("execution {} artifacts: {e}", f.id), &mut integrity),
+        }
+    }
+    if integrity.lost_writes > 0 {
+        warnings.push(format!(
+            "{} acknowledged writes were not read back",
+            integrity.lost_writes
+        ));
+    }
+    integrity
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::scenario::OpParams;
+
+    #[test]
+    fn shares_add_up_and_differ_by_at_most_one() {
+        for (total, parts) in [(10, 3), (1, 4), (0, 2), (10_000, 2), (7, 7)] {
+            let s: Vec<u64> = (0..parts).map(|i| share(total, parts, i)).collect();
+            assert_eq!(s.iter().sum::<u64>(), total, "{s:?}");
+            assert!(s.iter().max().unwrap() - s.iter().min().unwrap() <= 1);
+        }
+    }
+
+    #[test]
+    fn picker_follows_weights() {
+        let op = |name: &str, weight| Operation {
+            name: name.into(),
+            weight,
+            spec: OperationSpec::BuiltIn {
+                kind: OpKind::Health,
+                params: OpParams::default(),
+            },
+        };
+        let picker = Picker::new(&[op("a", 1), op("b", 3)]);
+        let mut rng = Rng::new(42);
+        let mut counts = [0u32; 2];
+        for _ in 0..40_000 {
+            counts[picker.pick(&mut rng)] += 1;
+        }
+        let share_b = f64::from(counts[1]) / 40_000.0;
+        assert!((0.72..0.78).contains(&share_b), "{counts:?}");
+    }
+}
