@@ -6,3 +6,4 @@ pub mod gate;
 pub mod load;
 pub mod metrics;
 pub mod monitor;
+pub mod report;

@@ -1,9 +1,13 @@
 //! The load generator: scenarios, pacing, the HTTP client, workload executors and runs.
 
 pub mod book;
+pub mod builtin;
+pub mod bundled;
 pub mod client;
 pub mod duration;
 pub mod engine;
 pub mod ops;
 pub mod pacer;
+pub mod results;
+pub mod run;
 pub mod scenario;

@@ -14,6 +14,9 @@ use toml::Spanned;
 use super::duration::parse_duration;
 use crate::gate::targets::{Figure, Target, TargetError};
 
+/// The flow's end-to-end operation: one whole simulated execution.
+pub const FLOW_EXECUTION: &str = "execution";
+
 /// What a scenario does with its operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -784,14 +787,22 @@ impl Ctx<'_> {
                 };
                 self.at(span, key.get_ref(), err.to_string())
             })?;
-            // A flow's operations are the built-in kinds it performs, named after the kind.
+            // A flow's operations are the built-in kinds it performs, named after the kind,
+            // plus `execution`, one whole simulated execution end to end.
+            let flow_op = |name: &str| {
+                kind == ScenarioKind::Flow
+                    && (name == FLOW_EXECUTION || OpKind::ALL.iter().any(|k| k.name() == name))
+            };
             let known = target.subject == TOTALS
                 || operations.iter().any(|op| op.name == target.subject)
-                || kind == ScenarioKind::Flow
-                    && OpKind::ALL.iter().any(|k| k.name() == target.subject);
+                || flow_op(&target.subject);
             if !known {
                 let mut names: Vec<&str> = vec![TOTALS];
                 names.extend(operations.iter().map(|op| op.name.as_str()));
+                if kind == ScenarioKind::Flow {
+                    names.push(FLOW_EXECUTION);
+                    names.extend(OpKind::ALL.iter().map(|k| k.name()));
+                }
                 return Err(self.at(
                     key.span(),
                     key.get_ref(),
@@ -881,6 +892,7 @@ p99 = 20.0
             kind: ScenarioKind::Mix,
             length: RunLength::Duration(Duration::from_secs(30)),
             warmup: Duration::from_secs(2),
+            seed: 0,
             load: LoadModel::Open {
                 rate_per_s: 5000.0,
                 max_in_flight: Some(64),

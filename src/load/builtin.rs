@@ -1,0 +1,71 @@
+//! The built-in scenarios, embedded so the command line works from any directory.
+
+use super::scenario::{Scenario, ScenarioError};
+use std::path::Path;
+
+/// (name, file text) of every file in `scenarios/`.
+pub const BUILTIN: [(&str, &str); 5] = [
+    (
+        "api-latency",
+        include_str!("../../scenarios/api-latency.toml"),
+    ),
+    (
+        "concurrent",
+        include_str!("../../scenarios/concurrent.toml"),
+    ),
+    ("stress", include_str!("../../scenarios/stress.toml")),
+    ("simulate", include_str!("../../scenarios/simulate.toml")),
+    ("ci", include_str!("../../scenarios/ci.toml")),
+];
+
+pub fn builtin(name: &str) -> Option<Result<Scenario, ScenarioError>> {
+    BUILTIN
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(n, text)| Scenario::from_toml_str(text, &format!("scenarios/{n}.toml (built in)")))
+}
+
+/// A scenario named on the command line: a file path, or the name of a built-in one.
+pub fn load(spec: &str) -> Result<Scenario, ScenarioError> {
+    let path = Path::new(spec);
+    if !path.exists() {
+        let name = spec
+            .trim_end_matches(".toml")
+            .trim_start_matches("scenarios/");
+        if let Some(s) = builtin(name) {
+            return s;
+        }
+    }
+    Scenario::from_file(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_scenario_parses_and_validates() {
+        for (name, text) in BUILTIN {
+            let s = Scenario::from_toml_str(text, name).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(s.name, name, "file name and scenario name agree");
+        }
+    }
+
+    #[test]
+    fn every_file_in_scenarios_dir_is_built_in_and_parses() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .map(|p| {
+                Scenario::from_file(&p).unwrap_or_else(|e| panic!("{e}"));
+                p.file_stem().unwrap().to_string_lossy().into_owned()
+            })
+            .collect();
+        files.sort();
+        let mut builtins: Vec<String> = BUILTIN.iter().map(|(n, _)| n.to_string()).collect();
+        builtins.sort();
+        assert_eq!(files, builtins);
+    }
+}

@@ -1,0 +1,208 @@
+//! The bundled monitor as a child process: this executable with `serve` on 127.0.0.1:0 in a
+//! fresh data dir, so the generator's and the server's costs stay apart.
+
+use anyhow::{bail, Context};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running monitor child.
+pub struct Bundled {
+    child: Child,
+    pub url: String,
+    pub profile: String,
+    /// Holds the temporary dir alive (and deletes it on drop) unless data is kept.
+    temp: Option<tempfile::TempDir>,
+    pub data_dir: PathBuf,
+    pub log_path: PathBuf,
+}
+
+/// How long the child may take to print its address and answer /api/health.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a graceful stop may take before SIGKILL.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Bundled {
+    /// Starts `program serve --addr 127.0.0.1:0 --data-dir <tmp> --profile <profile>`.
+    pub fn start(program: &Path, profile: &str, keep_data: bool) -> anyhow::Result<Bundled> {
+        let temp = tempfile::Builder::new()
+            .prefix("stepflow-bench-")
+            .tempdir()
+            .context("cannot create a temporary data dir for the bundled monitor")?;
+        let root = temp.path().to_path_buf();
+        let data_dir = root.join("data");
+        let log_path = root.join("monitor.log");
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("cannot create {}", log_path.display()))?;
+        let mut child = Command::new(program)
+            .args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--profile",
+                profile,
+                "--data-dir",
+            ])
+            .arg(&data_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .with_context(|| format!("cannot start the bundled monitor ({})", program.display()))?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        // The line is read on a helper thread so that the wait is bounded.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let mut reader = BufReader::new(stdout);
+            let _ = reader.read_line(&mut line);
+            let _ = tx.send(line);
+            // Keep draining so the child never blocks on a full pipe.
+            let mut sink = String::new();
+            while reader.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
+                sink.clear();
+            }
+        });
+        let mut bundled = Bundled {
+            child,
+            url: String::new(),
+            profile: profile.to_string(),
+            temp: Some(temp),
+            data_dir,
+            log_path,
+        };
+        if keep_data {
+            bundled.temp.take().map(tempfile::TempDir::keep);
+        }
+        let line = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(line) => line,
+            Err(_) => {
+                bundled.kill();
+                bail!(
+                    "the bundled monitor did not report its address within {START_TIMEOUT:?}{}",
+                    bundled.log_tail()
+                );
+            }
+        };
+        let Some(url) = line.trim().strip_prefix("listening on ") else {
+            let status = bundled.child.wait().ok();
+            bail!(
+                "the bundled monitor failed to start ({}){}",
+                status.map_or("no exit status".into(), |s| s.to_string()),
+                bundled.log_tail()
+            );
+        };
+        bundled.url = url.to_string();
+        bundled.wait_healthy()?;
+        Ok(bundled)
+    }
+
+    fn wait_healthy(&mut self) -> anyhow::Result<()> {
+        let addr = self.url.trim_start_matches("http://").to_string();
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if http_get(&addr, "/api/health").is_ok_and(|(status, _)| status == 200) {
+                return Ok(());
+            }
+            if let Some(status) = self.exited() {
+                bail!(
+                    "the bundled monitor exited during start-up ({status}){}",
+                    self.log_tail()
+                );
+            }
+            if Instant::now() > deadline {
+                bail!("the bundled monitor did not answer /api/health within {START_TIMEOUT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The exit status if the child has ended.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's own view, `GET /performance/stats`.
+    pub fn stats(&self) -> Option<serde_json::Value> {
+        let addr = self.url.trim_start_matches("http://");
+        let (status, body) = http_get(addr, "/performance/stats").ok()?;
+        (status == 200)
+            .then(|| serde_json::from_slice(&body).ok())
+            .flatten()
+    }
+
+    /// SIGTERM, then wait (bounded); SIGKILL if it does not stop in time.
+    pub fn stop(mut self) -> anyhow::Result<ExitStatus> {
+        if let Some(status) = self.exited() {
+            return Ok(status);
+        }
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Some(status) = self.exited() {
+                return Ok(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.kill();
+        bail!("the bundled monitor did not stop within {STOP_TIMEOUT:?} of SIGTERM; killed it")
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The last lines the child wrote to stderr, for error messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(5).collect();
+        if tail.is_empty() {
+            String::new()
+        } else {
+            let lines: Vec<&str> = tail.into_iter().rev().collect();
+            format!("; its log says:\n  {}", lines.join("\n  "))
+        }
+    }
+}
+
+impl Drop for Bundled {
+    fn drop(&mut self) {
+        if self.exited().is_none() {
+            self.kill();
+        }
+    }
+}
+
+/// A blocking GET with `Connection: close`, for start-up checks and stats.
+pub fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
+    use std::io::{Read, Write};
+    let sock: std::net::SocketAddr = addr
+        .parse()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{e}")))?;
+    let mut stream = std::net::TcpStream::connect_timeout(&sock, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let head_end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("incomplete response"))?;
+    let head = String::from_utf8_lossy(&raw[..head_end]);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no status code"))?;
+    Ok((status, raw[head_end + 4..].to_vec()))
+}

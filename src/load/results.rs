@@ -1,0 +1,122 @@
+//! The results of a run as plain data: the results JSON contract (schema_version 1).
+
+use super::engine::Integrity;
+use crate::gate::targets::TargetResult;
+use crate::metrics::{LatencySummary, OpStats, TimeSeriesPoint};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One run's results; scripts and CI read these field names.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Results {
+    pub schema_version: u32,
+    /// Scenario name.
+    pub scenario: String,
+    /// What kind of executor ran: mix, per_endpoint, burst or flow.
+    pub kind: String,
+    /// Base URL that was loaded, or "direct" for in-process storage.
+    pub target: String,
+    /// Storage profile of the bundled monitor; null when an external --target was loaded.
+    pub profile: Option<String>,
+    /// RFC 3339 start of the run.
+    pub started_at: String,
+    /// Measured window, warm-up excluded, seconds.
+    pub duration_s: f64,
+    /// Warm-up before the measured window, seconds.
+    pub warmup_s: f64,
+    pub load: LoadInfo,
+    /// Per-operation figures, by operation name.
+    pub operations: BTreeMap<String, OpStats>,
+    /// All operations together (end-to-end figures such as a flow's `execution` excluded).
+    pub totals: OpStats,
+    /// Open model only: service time from the actual send, by operation, microseconds.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub service_time_us: BTreeMap<String, LatencySummary>,
+    pub targets: Vec<TargetResult>,
+    /// Write-heavy scenarios: every acknowledged write read back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integrity: Option<Integrity>,
+    /// The bundled monitor's own figures, when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerInfo>,
+    pub environment: Environment,
+    /// Per-second throughput, errors and latency of the measured window.
+    pub timeseries: Vec<TimeSeriesPoint>,
+    /// Kind-specific figures (a burst's created count, a flow's completed executions).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// Why the run stopped early (interrupted, target died); null for a complete run.
+    #[serde(default)]
+    pub aborted: Option<String>,
+    /// The exit code this run ends with (0 pass, 1 target missed or writes lost, 3 aborted).
+    pub exit_code: u8,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "model", rename_all = "lowercase")]
+pub enum LoadInfo {
+    Closed { concurrency: u32 },
+    Open { rate: f64, max_in_flight: u32 },
+}
+
+/// The bundled monitor's resource use and its own DB timings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerInfo {
+    /// Peak resident memory of the server process, bytes.
+    pub rss_peak_bytes: u64,
+    /// CPU time the server used (user + system) over its life, seconds.
+    pub cpu_s: f64,
+    /// `GET /performance/stats` as the server answered it at the end of the run.
+    pub stats: serde_json::Value,
+}
+
+/// Where the figures came from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Environment {
+    pub cpu: String,
+    pub cores: usize,
+    pub os: String,
+    /// stepflow-bench version.
+    pub version: String,
+    /// `git describe` of the working tree, when available.
+    pub git: Option<String>,
+    /// Generator threads used.
+    pub generator_threads: usize,
+}
+
+impl Environment {
+    pub fn detect(generator_threads: usize) -> Environment {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_string())
+            })
+            .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+        let os = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|r| format!("{} {}", std::env::consts::OS, r.trim()))
+            .unwrap_or_else(|_| std::env::consts::OS.to_string());
+        let git = std::process::Command::new("git")
+            .args(["describe", "--always", "--dirty"])
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .filter(|s| !s.is_empty());
+        Environment {
+            cpu,
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            os,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            git,
+            generator_threads,
+        }
+    }
+}

@@ -1,0 +1,375 @@
+//! One run of a scenario from start to results: pick or start the target, run the executor
+//! with a live progress line, collect the server's figures, judge targets, write the JSON.
+
+use super::bundled::Bundled;
+use super::client::{Endpoint, Timeouts};
+use super::engine::{self, Control, EngineConfig, Length, Load, TransportSpec, Workload};
+use super::results::{Environment, LoadInfo, Results, ServerInfo, SCHEMA_VERSION};
+use super::scenario::{LoadModel, RunLength, Scenario, ScenarioKind};
+use crate::exit;
+use crate::metrics::{OpStats, Recorder};
+use crate::monitor::storage::{Profile, Storage, StorageConfig};
+use anyhow::Context;
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Everything a run needs besides the scenario.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// External service to load; None starts the bundled monitor.
+    pub target: Option<String>,
+    pub profile: Profile,
+    /// Run against the storage layer in-process, without HTTP.
+    pub direct: bool,
+    pub keep_data: bool,
+    /// Generator threads, each with its own runtime.
+    pub threads: usize,
+    pub progress: bool,
+    /// The executable started as the bundled monitor (`<program> serve ...`).
+    pub program: PathBuf,
+    pub timeouts: Timeouts,
+    /// Default concurrency and length when the scenario leaves them to the command.
+    pub default_concurrency: u32,
+    pub default_length: Length,
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::Relaxed);
+}
+
+/// Ctrl-C or SIGTERM stops the run; what ran is reported and written.
+fn install_signal_handlers() {
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+}
+
+/// Raises the open-files limit to its hard maximum: a burst of 10,000 connections needs
+/// that many descriptors here and in the bundled monitor, which inherits the limit.
+pub fn raise_open_files_limit() -> u64 {
+    // SAFETY: plain getrlimit/setrlimit on a local struct.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+        lim.rlim_cur
+    }
+}
+
+enum Sut {
+    Bundled(Bundled),
+    External(String),
+    Direct {
+        storage: Storage,
+        _dir: tempfile::TempDir,
+    },
+}
+
+fn resolve_load(scenario: &Scenario, opts: &RunOptions) -> Load {
+    match scenario.load {
+        LoadModel::Closed { concurrency } => Load::Closed {
+            concurrency: concurrency.unwrap_or(opts.default_concurrency).max(1),
+        },
+        LoadModel::Open {
+            rate_per_s,
+            max_in_flight,
+        } => Load::Open {
+            rate_per_s,
+            max_in_flight: max_in_flight.unwrap_or(10_000).max(1),
+        },
+    }
+}
+
+fn resolve_length(scenario: &Scenario, opts: &RunOptions) -> Length {
+    match scenario.length {
+        RunLength::Duration(d) => Length::Duration(d),
+        RunLength::Requests(n) => Length::Requests(n),
+        RunLength::KindDefault => opts.default_length,
+    }
+}
+
+/// Checks that something accepts connections at the target before any load is sent.
+fn check_reachable(endpoint: &Endpoint, timeout: Duration) -> anyhow::Result<()> {
+    std::net::TcpStream::connect_timeout(&endpoint.addr, timeout).map_err(|e| {
+        exit::aborted(anyhow::anyhow!(
+            "could not reach {} ({e}): is the service running? pass --target with its URL, \
+             or omit --target to start the bundled monitor",
+            endpoint.url
+        ))
+    })?;
+    Ok(())
+}
+
+/// Runs a validated scenario; always returns results for a run that started (aborted runs
+/// included), and an error only when nothing could be run.
+pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Results> {
+    install_signal_handlers();
+    raise_open_files_limit();
+    let load = resolve_load(scenario, opts);
+    let length = resolve_length(scenario, opts);
+    let workload = match scenario.kind {
+        ScenarioKind::Mix => Workload::Mix(scenario.operations.clone()),
+        ScenarioKind::PerEndpoint => Workload::PerEndpoint(scenario.operations.clone()),
+        ScenarioKind::Burst => Workload::Burst {
+            count: match load {
+                Load::Closed { concurrency } => concurrency,
+                Load::Open { max_in_flight, .. } => max_in_flight,
+            },
+        },
+        ScenarioKind::Flow => Workload::Flow(scenario.flow.expect("validated flow has [flow]")),
+    };
+
+    let mut sut = if opts.direct {
+        let dir = tempfile::Builder::new()
+            .prefix("stepflow-direct-")
+            .tempdir()
+            .context("cannot create a temporary data dir")?;
+        let storage = Storage::open(&StorageConfig::new(dir.path(), opts.profile))
+            .context("cannot open in-process storage for --direct")?;
+        Sut::Direct { storage, _dir: dir }
+    } else if let Some(url) = &opts.target {
+        Sut::External(url.clone())
+    } else {
+        let bundled = Bundled::start(&opts.program, opts.profile.as_str(), opts.keep_data)
+            .map_err(exit::aborted)?;
+        if opts.keep_data {
+            eprintln!(
+                "bundled monitor data kept in {}",
+                bundled.data_dir.display()
+            );
+        }
+        Sut::Bundled(bundled)
+    };
+    let (transport, target_name) = match &sut {
+        Sut::Direct { storage, .. } => {
+            (TransportSpec::Direct(storage.clone()), "direct".to_string())
+        }
+        Sut::External(url) | Sut::Bundled(Bundled { url, .. }) => {
+            let endpoint = Endpoint::parse(url).map_err(exit::usage)?;
+            check_reachable(&endpoint, opts.timeouts.connect)?;
+            let name = endpoint.url.clone();
+            (
+                TransportSpec::Http {
+                    endpoint: Arc::new(endpoint),
+                    timeouts: opts.timeouts,
+                },
+                name,
+            )
+        }
+    };
+
+    let threads = match workload {
+        // One worker at a time gains nothing from a second thread.
+        Workload::PerEndpoint(_) | Workload::Mix(_)
+            if matches!(load, Load::Closed { concurrency: 1 }) =>
+        {
+            1
+        }
+        _ => opts.threads.max(1),
+    };
+    let max_failures = match load {
+        Load::Closed { concurrency } => u64::from(concurrency).max(50) * 4,
+        Load::Open { .. } => 1000,
+    };
+    let config = EngineConfig {
+        workload: workload.clone(),
+        load,
+        length,
+        warmup: scenario.warmup,
+        seed: scenario.seed,
+        threads,
+        transport,
+        max_consecutive_failures: max_failures,
+    };
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let control = Arc::new(Control::new(max_failures));
+    let engine = {
+        let control = Arc::clone(&control);
+        std::thread::spawn(move || engine::run(config, control))
+    };
+    let progress = opts.progress && std::io::stderr().is_terminal();
+    let mut last = (Instant::now(), 0u64);
+    let mut tick = Instant::now();
+    while !engine.is_finished() {
+        std::thread::sleep(Duration::from_millis(50));
+        if INTERRUPTED.load(Ordering::Relaxed) {
+            control.abort("interrupted (Ctrl-C / SIGTERM)".into());
+        }
+        if let Sut::Bundled(b) = &mut sut {
+            if let Some(status) = b.exited() {
+                control.abort(format!(
+                    "the bundled monitor exited during the run ({status})"
+                ));
+            }
+        }
+        if progress && tick.elapsed() >= Duration::from_secs(1) {
+            tick = Instant::now();
+            last = print_progress(&control, last, &length);
+        }
+    }
+    if progress {
+        eprint!("\r\x1b[2K");
+    }
+    let measured = engine
+        .join()
+        .map_err(|_| anyhow::anyhow!("the generator panicked"))?;
+
+    let server = match &mut sut {
+        Sut::Bundled(b) => b.stats().map(|stats| ServerInfo {
+            rss_peak_bytes: stats["rss_peak_bytes"].as_u64().unwrap_or(0),
+            cpu_s: stats["cpu_s"].as_f64().unwrap_or(0.0),
+            stats,
+        }),
+        Sut::Direct { storage, .. } => Some(ServerInfo {
+            rss_peak_bytes: crate::monitor::process::usage().rss_peak_bytes,
+            cpu_s: 0.0,
+            stats: serde_json::to_value(storage.stats()).unwrap_or_default(),
+        }),
+        Sut::External(_) => None,
+    };
+    let mut warnings = measured.warnings;
+    match sut {
+        Sut::Bundled(b) => {
+            if let Err(e) = b.stop() {
+                warnings.push(format!("{e:#}"));
+            }
+        }
+        Sut::Direct { storage, .. } => storage.close(),
+        Sut::External(_) => {}
+    }
+
+    let duration_s = measured.duration_s;
+    let mut operations = BTreeMap::new();
+    let mut total = Recorder::new();
+    let mut service_time_us = BTreeMap::new();
+    for (name, rec) in &measured.ops {
+        if name != "execution" {
+            total.merge(rec);
+        }
+        if matches!(load, Load::Open { .. }) {
+            service_time_us.insert(
+                name.clone(),
+                crate::metrics::LatencySummary::from_histogram(rec.service_time()),
+            );
+        }
+        operations.insert(name.clone(), rec.summarize(duration_s));
+    }
+    let totals = total.summarize(duration_s);
+    let targets = scenario
+        .targets
+        .iter()
+        .map(|t| {
+            let stats: Option<&OpStats> = if t.subject == "totals" {
+                Some(&totals)
+            } else {
+                operations.get(&t.subject)
+            };
+            match stats {
+                Some(s) => t.check(s),
+                None => t.result(f64::NAN),
+            }
+        })
+        .collect::<Vec<_>>();
+    let aborted = control.abort_reason();
+    let lost = measured
+        .integrity
+        .as_ref()
+        .is_some_and(|i| i.lost_writes > 0);
+    let exit_code = if aborted.is_some() {
+        exit::ABORTED
+    } else if lost || targets.iter().any(|t| !t.passed) {
+        exit::FAILED
+    } else {
+        exit::OK
+    };
+    Ok(Results {
+        schema_version: SCHEMA_VERSION,
+        scenario: scenario.name.clone(),
+        kind: kind_name(scenario.kind).to_string(),
+        target: target_name,
+        profile: (opts.target.is_none()).then(|| opts.profile.as_str().to_string()),
+        started_at,
+        duration_s,
+        warmup_s: scenario.warmup.as_secs_f64(),
+        load: match load {
+            Load::Closed { concurrency } => LoadInfo::Closed { concurrency },
+            Load::Open {
+                rate_per_s,
+                max_in_flight,
+            } => LoadInfo::Open {
+                rate: rate_per_s,
+                max_in_flight,
+            },
+        },
+        operations,
+        totals,
+        service_time_us,
+        targets,
+        integrity: measured.integrity,
+        server,
+        environment: Environment::detect(threads),
+        timeseries: measured.series.points(),
+        extra: measured.extra,
+        warnings,
+        aborted,
+        exit_code,
+    })
+}
+
+pub fn kind_name(kind: ScenarioKind) -> &'static str {
+    match kind {
+        ScenarioKind::Mix => "mix",
+        ScenarioKind::PerEndpoint => "per_endpoint",
+        ScenarioKind::Burst => "burst",
+        ScenarioKind::Flow => "flow",
+    }
+}
+
+fn print_progress(control: &Control, last: (Instant, u64), length: &Length) -> (Instant, u64) {
+    let now = Instant::now();
+    let ops = control.live.ops.load(Ordering::Relaxed);
+    let errors = control.live.errors.load(Ordering::Relaxed);
+    let rate = (ops - last.1) as f64 / now.duration_since(last.0).as_secs_f64().max(1e-3);
+    let p99_us = control
+        .live
+        .hist
+        .lock()
+        .map(|h| h.value_at_quantile(0.99))
+        .unwrap_or(0);
+    let phase = *control.phase.lock().unwrap_or_else(|e| e.into_inner());
+    let when = match (phase.warmup_until, phase.measure_start) {
+        (Some(w), _) if now < w => format!("warm-up {:.0}s left", (w - now).as_secs_f64()),
+        (_, Some(s)) => match length {
+            Length::Duration(d) => format!(
+                "{:>5.1}s / {:.0}s",
+                now.saturating_duration_since(s).as_secs_f64(),
+                d.as_secs_f64()
+            ),
+            Length::Requests(_) => {
+                format!("{:>5.1}s", now.saturating_duration_since(s).as_secs_f64())
+            }
+        },
+        _ => "setting up".to_string(),
+    };
+    let mut err = std::io::stderr().lock();
+    let _ = write!(
+        err,
+        "\r\x1b[2K{when}  {rate:>9.0} ops/s  {ops:>9} done  {errors} errors  p99 {:.2} ms",
+        p99_us as f64 / 1000.0
+    );
+    let _ = err.flush();
+    (now, ops)
+}

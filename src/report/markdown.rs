@@ -1,0 +1,62 @@
+//! Markdown rendering of results, for pull-request comments and job summaries.
+
+use super::{fmt_latency_us, fmt_rate, verdict_line};
+use crate::load::results::Results;
+
+pub fn render_markdown(r: &Results) -> String {
+    let mut out = format!(
+        "### {} — {}\n\n{} · {:.1}s measured · target `{}`{}\n\n",
+        r.scenario,
+        verdict_line(r),
+        r.kind,
+        r.duration_s,
+        r.target,
+        r.profile
+            .as_ref()
+            .map_or(String::new(), |p| format!(" ({p})"))
+    );
+    out.push_str("| operation | count | ops/s | err % | p50 | p90 | p99 | p99.9 | max |\n");
+    out.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    let mut rows: Vec<(&str, &crate::metrics::OpStats)> =
+        r.operations.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    if r.operations.len() > 1 {
+        rows.push(("**totals**", &r.totals));
+    }
+    for (name, s) in rows {
+        let l = &s.latency_us;
+        out.push_str(&format!(
+            "| {name} | {} | {} | {:.2} | {} | {} | {} | {} | {} |\n",
+            s.count,
+            fmt_rate(s.throughput),
+            s.error_rate(),
+            fmt_latency_us(l.p50),
+            fmt_latency_us(l.p90),
+            fmt_latency_us(l.p99),
+            fmt_latency_us(l.p999),
+            fmt_latency_us(l.max)
+        ));
+    }
+    if !r.targets.is_empty() {
+        out.push_str("\n| target | limit | measured | verdict |\n|---|---|--:|---|\n");
+        for t in &r.targets {
+            out.push_str(&format!(
+                "| {} | `{}` | {}{} | {} |\n",
+                t.metric,
+                t.target,
+                t.measured,
+                t.unit,
+                if t.passed { "✅ PASS" } else { "❌ FAIL" }
+            ));
+        }
+    }
+    if let Some(i) = &r.integrity {
+        out.push_str(&format!(
+            "\nIntegrity: {} acknowledged writes checked, lost writes: {}\n",
+            i.checked, i.lost_writes
+        ));
+    }
+    for w in &r.warnings {
+        out.push_str(&format!("\n> warning: {w}\n"));
+    }
+    out
+}

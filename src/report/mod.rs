@@ -1,0 +1,114 @@
+//! Renders results for people (a terminal table, markdown) and machines (JSON). Rendering
+//! never measures: everything shown comes from a [`Results`] value.
+
+mod markdown;
+mod table;
+
+pub use markdown::render_markdown;
+pub use table::render_table;
+
+use crate::load::results::Results;
+
+/// Output formats of the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Markdown,
+}
+
+pub fn render(results: &Results, format: Format) -> String {
+    match format {
+        Format::Table => render_table(results),
+        Format::Markdown => render_markdown(results),
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(results).expect("results serialize");
+            s.push('\n');
+            s
+        }
+    }
+}
+
+/// A latency in microseconds with a unit that keeps 3 significant digits readable.
+pub fn fmt_latency_us(us: f64) -> String {
+    if us.is_nan() {
+        "-".to_string()
+    } else if us < 1.0 {
+        format!("{:.0}ns", us * 1000.0)
+    } else if us < 1000.0 {
+        format!("{:.1}µs", us)
+    } else if us < 1_000_000.0 {
+        format!("{:.2}ms", us / 1000.0)
+    } else {
+        format!("{:.2}s", us / 1_000_000.0)
+    }
+}
+
+/// A rate with thousands separators: 21345.6 → "21,346".
+pub fn fmt_rate(v: f64) -> String {
+    if !v.is_finite() {
+        return "-".to_string();
+    }
+    if v < 100.0 {
+        return format!("{v:.1}");
+    }
+    let n = v.round() as u64;
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub fn fmt_bytes(b: u64) -> String {
+    format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0))
+}
+
+/// The one-line verdict shown under every report.
+pub fn verdict_line(results: &Results) -> String {
+    let failed = results.targets.iter().filter(|t| !t.passed).count();
+    let lost = results.integrity.as_ref().map_or(0, |i| i.lost_writes);
+    match (&results.aborted, failed, lost) {
+        (Some(why), _, _) => format!("ABORTED: {why}"),
+        (None, 0, 0) => format!(
+            "PASS: {} of {} targets met",
+            results.targets.len(),
+            results.targets.len()
+        ),
+        (None, f, l) => {
+            let mut parts = Vec::new();
+            if f > 0 {
+                parts.push(format!("{f} of {} targets missed", results.targets.len()));
+            }
+            if l > 0 {
+                parts.push(format!("{l} lost writes"));
+            }
+            format!("FAIL: {}", parts.join(", "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_units_switch_at_each_thousand() {
+        assert_eq!(fmt_latency_us(0.5), "500ns");
+        assert_eq!(fmt_latency_us(45.06), "45.1µs");
+        assert_eq!(fmt_latency_us(1234.0), "1.23ms");
+        assert_eq!(fmt_latency_us(2_500_000.0), "2.50s");
+    }
+
+    #[test]
+    fn rates_get_thousands_separators() {
+        assert_eq!(fmt_rate(21345.6), "21,346");
+        assert_eq!(fmt_rate(1_000_000.0), "1,000,000");
+        assert_eq!(fmt_rate(999.0), "999");
+        assert_eq!(fmt_rate(15.94), "15.9");
+    }
+}

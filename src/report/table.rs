@@ -1,0 +1,147 @@
+//! The terminal report: per-operation latency table, targets, integrity and server figures.
+
+use super::{fmt_bytes, fmt_latency_us, fmt_rate, verdict_line};
+use crate::load::results::{LoadInfo, Results};
+use crate::metrics::OpStats;
+use comfy_table::presets::UTF8_BORDERS_ONLY;
+use comfy_table::{Cell, CellAlignment, Color, Table};
+
+fn op_row(name: &str, s: &OpStats) -> Vec<Cell> {
+    let l = &s.latency_us;
+    let mut row = vec![
+        Cell::new(name),
+        Cell::new(s.count),
+        Cell::new(fmt_rate(s.throughput)),
+        Cell::new(format!("{:.2}", s.error_rate())),
+    ];
+    row.extend(
+        [l.min, l.p50, l.p90, l.p95, l.p99, l.p999, l.max]
+            .into_iter()
+            .map(|v| Cell::new(fmt_latency_us(v))),
+    );
+    row
+}
+
+pub fn render_table(r: &Results) -> String {
+    let mut out = String::new();
+    let load = match &r.load {
+        LoadInfo::Closed { concurrency } => format!("closed model, {concurrency} workers"),
+        LoadInfo::Open {
+            rate,
+            max_in_flight,
+        } => format!(
+            "open model, {} req/s (≤ {max_in_flight} in flight)",
+            fmt_rate(*rate)
+        ),
+    };
+    out.push_str(&format!(
+        "{} against {}{} — {}, {:.1}s measured after {:.1}s warm-up\n",
+        r.scenario,
+        r.target,
+        r.profile
+            .as_ref()
+            .map_or(String::new(), |p| format!(" ({p} profile)")),
+        load,
+        r.duration_s,
+        r.warmup_s
+    ));
+
+    let mut ops = Table::new();
+    ops.load_preset(UTF8_BORDERS_ONLY).set_header(vec![
+        "operation",
+        "count",
+        "ops/s",
+        "err %",
+        "min",
+        "p50",
+        "p90",
+        "p95",
+        "p99",
+        "p99.9",
+        "max",
+    ]);
+    for (name, s) in &r.operations {
+        ops.add_row(op_row(name, s));
+    }
+    if r.operations.len() > 1 {
+        ops.add_row(op_row("totals", &r.totals));
+    }
+    for i in 1..11 {
+        if let Some(c) = ops.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    out.push_str(&ops.to_string());
+    out.push('\n');
+
+    if !r.targets.is_empty() {
+        let mut t = Table::new();
+        t.load_preset(UTF8_BORDERS_ONLY)
+            .set_header(vec!["target", "limit", "measured", "verdict"]);
+        for target in &r.targets {
+            let verdict = if target.passed {
+                Cell::new("PASS").fg(Color::Green)
+            } else {
+                Cell::new("FAIL").fg(Color::Red)
+            };
+            t.add_row(vec![
+                Cell::new(&target.metric),
+                Cell::new(&target.target),
+                Cell::new(format!("{}{}", target.measured, target.unit)),
+                verdict,
+            ]);
+        }
+        out.push_str(&t.to_string());
+        out.push('\n');
+    }
+    if let Some(i) = &r.integrity {
+        out.push_str(&format!(
+            "integrity: {} acknowledged writes checked, lost writes: {}\n",
+            i.checked, i.lost_writes
+        ));
+        for d in &i.details {
+            out.push_str(&format!("  - {d}\n"));
+        }
+    }
+    for (k, v) in &r.extra {
+        out.push_str(&format!("{k}: {v}\n"));
+    }
+    if let Some(s) = &r.server {
+        out.push_str(&format!(
+            "server: peak RSS {}, CPU {:.2}s",
+            fmt_bytes(s.rss_peak_bytes),
+            s.cpu_s
+        ));
+        if let Some(gc) = s.stats.get("group_commit") {
+            out.push_str(&format!(
+                ", group commit {} batches, mean {:.1} writes/batch (max {})",
+                gc["batches"],
+                gc["mean"].as_f64().unwrap_or(0.0),
+                gc["max"]
+            ));
+        }
+        out.push('\n');
+        if let Some(db) = s.stats.get("db").and_then(|d| d.as_object()) {
+            let parts: Vec<String> = db
+                .iter()
+                .filter(|(_, v)| v["count"].as_u64().unwrap_or(0) > 0)
+                .map(|(k, v)| {
+                    format!(
+                        "{k} p50 {} p99 {}",
+                        fmt_latency_us(v["p50_us"].as_f64().unwrap_or(0.0)),
+                        fmt_latency_us(v["p99_us"].as_f64().unwrap_or(0.0))
+                    )
+                })
+                .collect();
+            if !parts.is_empty() {
+                out.push_str(&format!("server DB: {}\n", parts.join(" · ")));
+            }
+        }
+    }
+    for w in &r.warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
+    out.push_str(&verdict_line(r));
+    out.push('\n');
+    out
+}
