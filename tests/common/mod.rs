@@ -196,7 +196,9 @@ pub fn wait_until<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Opt
 
 /// Waits for `child` to exit for at most `timeout`; `None` if it is still running.
 pub fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    wait_until(timeout, || child.try_wait().expect("try_wait on the monitor"))
+    wait_until(timeout, || {
+        child.try_wait().expect("try_wait on the monitor")
+    })
 }
 
 /// Collects everything a pipe yields on a background thread.
