@@ -7,8 +7,6 @@ use common::{call, call_raw, expect, Monitor};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 
-const PROFILES: [&str; 2] = ["optimized", "legacy"];
-
 fn ids(list: &Value) -> Vec<i64> {
     list["executions"]
         .as_array()
