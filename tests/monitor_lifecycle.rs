@@ -363,13 +363,6 @@ fn acknowledged_writes_survive_sigkill(profile: &str, kill_after: Duration) {
         still_writing, THREADS,
         "{profile}: some load threads had stopped before the kill; it was not mid-load"
     );
-    let unexpected = unexpected.lock().unwrap().clone();
-    assert!(
-        unexpected.is_empty(),
-        "{profile}: {} writes got a non-2xx answer before the kill: {:?}",
-        unexpected.len(),
-        &unexpected[..unexpected.len().min(5)]
-    );
     let creates = acked.len();
     let statuses = acked.values().filter(|a| a.running).count();
     let steps = acked.values().filter(|a| a.step.is_some()).count();
@@ -445,6 +438,14 @@ fn acknowledged_writes_survive_sigkill(profile: &str, kill_after: Duration) {
          statuses {lost_statuses} of {statuses}, steps {lost_steps} of {steps}, \
          log lines {lost_lines} of {lines} ({total} executions stored); e.g. {:?}",
         &examples[..examples.len().min(5)]
+    );
+    // Checked after the losses, which say more about what went wrong.
+    let unexpected = unexpected.lock().unwrap().clone();
+    assert!(
+        unexpected.is_empty(),
+        "{profile}: {} writes got a non-2xx answer before the kill: {:?}",
+        unexpected.len(),
+        &unexpected[..unexpected.len().min(5)]
     );
     assert!(
         total as usize >= creates,
