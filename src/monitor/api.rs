@@ -93,6 +93,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                     ApiError::BadRequest(format!("could not read request body: {}", r.body_text()))
                 }
             })?;
+        // Derived structs also deserialize from an array of their fields in order, so
+        // `["x"]` would create an execution named "x"; every body of this API is an object.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return Err(ApiError::BadRequest(
+                "request body must be a JSON object, not an array".into(),
+            ));
+        }
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| match e.classify() {

@@ -54,6 +54,7 @@ pub fn serve(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Resu
     }
     let runtime = builder.enable_all().build().map_err(ServeError::Runtime)?;
     let result = runtime.block_on(async {
+        let shutdown = shutdown_signal().map_err(ServeError::Runtime)?;
         let listener =
             TcpListener::bind(&config.addr)
                 .await
@@ -65,7 +66,7 @@ pub fn serve(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Resu
         on_listening(local);
         let app = api::app(api::AppState::new(storage.clone()));
         axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(shutdown)
             .await
             .map_err(ServeError::Runtime)
     });
@@ -84,12 +85,17 @@ pub fn serve_cli(config: ServeConfig) -> Result<(), ServeError> {
     })
 }
 
-async fn shutdown_signal() {
+/// Installs the SIGTERM and SIGINT handlers at once (a lazy future would install them only
+/// when first polled, after `listening on`, and a signal in between would kill the process);
+/// the returned future resolves on the first of them.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }

@@ -1,0 +1,468 @@
+//! The monitor as a process: graceful shutdown on SIGTERM/SIGINT, refusal of unusable data
+//! dirs, and no acknowledged write lost to a SIGKILL.
+
+mod common;
+
+use common::{expect, send, Monitor};
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The WAL must be checkpointed away by a graceful shutdown.
+fn assert_wal_empty(data_dir: &Path) {
+    let wal = data_dir.join("stepflow.db-wal");
+    if let Ok(meta) = std::fs::metadata(&wal) {
+        assert_eq!(
+            meta.len(),
+            0,
+            "{} is not empty after shutdown",
+            wal.display()
+        );
+    }
+}
+
+/// Every execution id in the database file, read directly.
+fn stored_ids(data_dir: &Path) -> BTreeSet<i64> {
+    let db = data_dir.join("stepflow.db");
+    let conn =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}", db.display()));
+    let mut stmt = conn.prepare("SELECT id FROM executions").unwrap();
+    let ids = stmt
+        .query_map([], |r| r.get::<_, i64>(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    ids
+}
+
+#[test]
+fn sigterm_during_concurrent_creates_commits_every_acknowledged_one() {
+    const THREADS: usize = 16;
+    const PER_THREAD: usize = 500;
+    let dir = tempfile::tempdir().unwrap();
+    let mut monitor = Monitor::start("optimized", dir.path());
+    let addr = monitor.addr;
+    let acked = Arc::new(Mutex::new(Vec::<i64>::new()));
+    let server_errors = Arc::new(Mutex::new(Vec::<String>::new()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let workers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let acked = Arc::clone(&acked);
+            let server_errors = Arc::clone(&server_errors);
+            thread::spawn(move || {
+                let body = serde_json::to_vec(&json!({"name": format!("shutdown {t}")})).unwrap();
+                for _ in 0..PER_THREAD {
+                    if Instant::now() >= deadline {
+                        break;
+                    }
+                    match send(addr, "POST", "/api/executions", Some(&body)) {
+                        Ok(r) if r.status == 201 => {
+                            acked.lock().unwrap().push(r.json()["id"].as_i64().unwrap());
+                        }
+                        Ok(r) => server_errors.lock().unwrap().push(format!(
+                            "{} {}",
+                            r.status,
+                            String::from_utf8_lossy(&r.body)
+                        )),
+                        // Refused or reset: the monitor has stopped accepting.
+                        Err(_) => break,
+                    }
+                }
+            })
+        })
+        .collect();
+
+    // Signal once the load is well under way, while every worker still has requests to send.
+    let started = common::wait_until(Duration::from_secs(10), || {
+        (acked.lock().unwrap().len() >= 100).then_some(())
+    });
+    assert!(started.is_some(), "fewer than 100 creates answered in 10 s");
+    let status = monitor.terminate();
+    for w in workers {
+        w.join().expect("worker thread");
+    }
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "SIGTERM should exit 0, got {status:?}; stderr: {}",
+        monitor.stderr()
+    );
+    let acked = acked.lock().unwrap().clone();
+    let server_errors = server_errors.lock().unwrap().clone();
+    assert!(
+        acked.len() < THREADS * PER_THREAD,
+        "the signal came after the load ended; nothing was in flight"
+    );
+    assert!(
+        server_errors.is_empty(),
+        "{} creates got a non-201 answer during shutdown: {:?}",
+        server_errors.len(),
+        &server_errors[..server_errors.len().min(5)]
+    );
+
+    assert_wal_empty(dir.path());
+    let stored = stored_ids(dir.path());
+    let lost: Vec<i64> = acked
+        .iter()
+        .filter(|id| !stored.contains(id))
+        .copied()
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged creates missing after graceful shutdown ({} stored): {:?}",
+        lost.len(),
+        acked.len(),
+        stored.len(),
+        &lost[..lost.len().min(10)]
+    );
+    assert_eq!(
+        acked.iter().collect::<BTreeSet<_>>().len(),
+        acked.len(),
+        "an id was handed out twice"
+    );
+}
+
+#[test]
+fn sigint_exits_0_and_keeps_data() {
+    for profile in ["optimized", "legacy"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut monitor = Monitor::start(profile, dir.path());
+        let id = common::create_execution(monitor.addr, "before sigint");
+        let status = monitor.interrupt();
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "{profile}: SIGINT should exit 0, got {status:?}; stderr: {}",
+            monitor.stderr()
+        );
+        assert_eq!(
+            monitor
+                .stdout()
+                .lines()
+                .filter(|l| l.starts_with("listening on"))
+                .count(),
+            1,
+            "{profile}: exactly one `listening on` line: {:?}",
+            monitor.stdout()
+        );
+        assert_wal_empty(dir.path());
+        assert!(
+            stored_ids(dir.path()).contains(&id),
+            "{profile}: execution {id} lost"
+        );
+    }
+}
+
+/// `listening on` is printed once connections are accepted, so a signal sent the moment it
+/// appears must already get the graceful path, not the default action (death by signal).
+#[test]
+fn signal_right_after_listening_line_is_graceful() {
+    for attempt in 0..10 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut monitor = Monitor::start("optimized", dir.path());
+        let sig = if attempt % 2 == 0 {
+            libc::SIGTERM
+        } else {
+            libc::SIGINT
+        };
+        monitor.signal(sig);
+        let status = monitor.wait();
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "attempt {attempt}: signal {sig} right after `listening on` gave {status:?} \
+             (killed by signal {:?}); stderr: {}",
+            status.signal(),
+            monitor.stderr()
+        );
+    }
+}
+
+/// An unusable data dir must stop `serve` before it binds: exit 2, the path on stderr.
+fn assert_refused(profile: &str, data_dir: &Path, named: &Path) {
+    let failed = common::serve_expecting_exit(profile, data_dir);
+    assert_eq!(
+        failed.status.code(),
+        Some(2),
+        "{profile} on {}: expected exit code 2, got {:?}; stderr: {}",
+        data_dir.display(),
+        failed.status,
+        failed.stderr
+    );
+    assert!(
+        failed.stderr.contains(&*named.to_string_lossy()),
+        "{profile}: stderr should name {}: {:?}",
+        named.display(),
+        failed.stderr
+    );
+    assert!(
+        !failed.stdout.contains("listening on"),
+        "{profile}: printed a listening line for an unusable data dir: {:?}",
+        failed.stdout
+    );
+}
+
+#[test]
+fn a_file_where_the_data_dir_should_be_is_refused() {
+    for profile in ["optimized", "legacy"] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, b"just a file\n").unwrap();
+        assert_refused(profile, &file, &file);
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            b"just a file\n",
+            "{profile}: the file was changed"
+        );
+    }
+}
+
+#[test]
+fn a_corrupt_database_is_refused_and_left_alone() {
+    // Deterministic noise (xorshift64); 64 KiB so SQLite reads a full header and pages.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let noise: Vec<u8> = (0..64 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    for profile in ["optimized", "legacy"] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("stepflow.db");
+        std::fs::write(&db, &noise).unwrap();
+        assert_refused(profile, dir.path(), &db);
+        assert!(
+            std::fs::read(&db).unwrap() == noise,
+            "{profile}: the corrupt database file was modified"
+        );
+    }
+}
+
+/// What one load thread was told had been committed, per execution.
+#[derive(Debug, Default, Clone)]
+struct Acked {
+    running: bool,
+    step: Option<i64>,
+    lines: Vec<String>,
+}
+
+/// Creates, marks running, adds a step and logs two lines, again and again until `stop` or a
+/// transport error (the monitor died); returns every write that got a 2xx, per execution id.
+fn crash_load(
+    addr: SocketAddr,
+    thread_no: usize,
+    deadline: Instant,
+    unexpected: &Mutex<Vec<String>>,
+) -> BTreeMap<i64, Acked> {
+    const MAX_ITERATIONS: usize = 20_000;
+    let mut acked = BTreeMap::new();
+    // `Err(())`: the connection failed, stop; `Ok(None)`: answered but not 2xx.
+    let attempt = |method: &str, path: &str, body: serde_json::Value| {
+        let bytes = serde_json::to_vec(&body).unwrap();
+        match send(addr, method, path, Some(&bytes)) {
+            Ok(r) if (200..300).contains(&r.status) => Ok(Some(r.json())),
+            Ok(r) => {
+                unexpected.lock().unwrap().push(format!(
+                    "{method} {path}: {} {}",
+                    r.status,
+                    String::from_utf8_lossy(&r.body)
+                ));
+                Ok(None)
+            }
+            Err(_) => Err(()),
+        }
+    };
+    for n in 0..MAX_ITERATIONS {
+        if Instant::now() >= deadline {
+            break;
+        }
+        let name = format!("crash t{thread_no} n{n}");
+        let Ok(created) = attempt("POST", "/api/executions", json!({ "name": name })) else {
+            break;
+        };
+        let Some(id) = created.and_then(|c| c["id"].as_i64()) else {
+            continue;
+        };
+        let record: &mut Acked = acked.entry(id).or_default();
+        let e = format!("/api/executions/{id}");
+        match attempt("PATCH", &e, json!({"status": "running"})) {
+            Err(()) => break,
+            Ok(answer) => record.running = answer.is_some(),
+        }
+        match attempt("POST", &format!("{e}/steps"), json!({"name": "step"})) {
+            Err(()) => break,
+            Ok(None) => continue,
+            Ok(Some(step)) => record.step = step["index"].as_i64(),
+        }
+        let Some(index) = record.step else { continue };
+        for k in 0..2 {
+            // A backslash and a newline, so escaping is checked across the crash too.
+            let line = format!("t{thread_no} e{id} line {k} \\ end\nnext");
+            match attempt(
+                "POST",
+                &format!("{e}/steps/{index}/logs"),
+                json!({ "lines": [line] }),
+            ) {
+                Err(()) => return acked,
+                Ok(answer) => {
+                    if answer.is_some() {
+                        record.lines.push(line);
+                    }
+                }
+            }
+        }
+    }
+    acked
+}
+
+/// Loads the monitor from 8 threads, SIGKILLs it mid-load, restarts it on the same data dir
+/// and checks through the API that every acknowledged write survived.
+fn acknowledged_writes_survive_sigkill(profile: &str, kill_after: Duration) {
+    const THREADS: usize = 8;
+    let dir = tempfile::tempdir().unwrap();
+    let mut monitor = Monitor::start(profile, dir.path());
+    let addr = monitor.addr;
+    // The kill ends the load; the deadline only bounds it should the kill never come.
+    let deadline = Instant::now() + kill_after + Duration::from_secs(20);
+    let unexpected = Arc::new(Mutex::new(Vec::new()));
+    let running_threads = Arc::new(AtomicUsize::new(THREADS));
+    let workers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let unexpected = Arc::clone(&unexpected);
+            let running_threads = Arc::clone(&running_threads);
+            thread::spawn(move || {
+                let acked = crash_load(addr, t, deadline, &unexpected);
+                running_threads.fetch_sub(1, Ordering::SeqCst);
+                acked
+            })
+        })
+        .collect();
+    thread::sleep(kill_after);
+    let still_writing = running_threads.load(Ordering::SeqCst);
+    let status = monitor.kill9();
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGKILL),
+        "{profile}: {status:?}"
+    );
+    let mut acked: BTreeMap<i64, Acked> = BTreeMap::new();
+    for w in workers {
+        acked.extend(w.join().expect("load thread"));
+    }
+    assert_eq!(
+        still_writing, THREADS,
+        "{profile}: some load threads had stopped before the kill; it was not mid-load"
+    );
+    let creates = acked.len();
+    let statuses = acked.values().filter(|a| a.running).count();
+    let steps = acked.values().filter(|a| a.step.is_some()).count();
+    let lines: usize = acked.values().map(|a| a.lines.len()).sum();
+    assert!(
+        creates > 0,
+        "{profile}: no create was acknowledged before the kill"
+    );
+
+    let monitor = Monitor::start(profile, dir.path());
+    let addr = monitor.addr;
+    let (mut lost_creates, mut lost_statuses, mut lost_steps, mut lost_lines) = (0, 0, 0, 0);
+    let mut examples = Vec::new();
+    for (id, want) in &acked {
+        let e = format!("/api/executions/{id}");
+        let r = common::get(addr, &e);
+        if r.status == 404 {
+            lost_creates += 1;
+            examples.push(format!("execution {id} missing"));
+            continue;
+        }
+        assert_eq!(
+            r.status,
+            200,
+            "GET {e}: {:?}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let got = r.json();
+        // Running is the last status this loop writes, so an acknowledged one must show.
+        if want.running && got["status"] != "running" {
+            lost_statuses += 1;
+            examples.push(format!("execution {id} status {}", got["status"]));
+        }
+        let Some(index) = want.step else { continue };
+        let has_step = got["steps"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["index"] == index));
+        if !has_step {
+            lost_steps += 1;
+            examples.push(format!("execution {id} step {index} missing: {got}"));
+            continue;
+        }
+        if want.lines.is_empty() {
+            continue;
+        }
+        let logs = expect(addr, "GET", &format!("{e}/steps/{index}/logs"), None, 200);
+        let stored: Vec<&str> = logs["lines"]
+            .as_array()
+            .expect("lines array")
+            .iter()
+            .filter_map(|l| l["content"].as_str())
+            .collect();
+        // Acknowledged lines must all be there, in the order they were written.
+        if stored.len() < want.lines.len() || stored[..want.lines.len()] != want.lines[..] {
+            let missing = want
+                .lines
+                .iter()
+                .filter(|l| !stored.contains(&l.as_str()))
+                .count();
+            lost_lines += missing.max(1);
+            examples.push(format!(
+                "execution {id} logs {stored:?}, want {:?}",
+                want.lines
+            ));
+        }
+    }
+    let total = expect(addr, "GET", "/api/executions?limit=1", None, 200)["total"]
+        .as_u64()
+        .expect("total");
+    assert!(
+        lost_creates + lost_statuses + lost_steps + lost_lines == 0,
+        "{profile}: acknowledged writes lost after SIGKILL: creates {lost_creates} of {creates}, \
+         statuses {lost_statuses} of {statuses}, steps {lost_steps} of {steps}, \
+         log lines {lost_lines} of {lines} ({total} executions stored); e.g. {:?}",
+        &examples[..examples.len().min(5)]
+    );
+    // Checked after the losses, which say more about what went wrong.
+    let unexpected = unexpected.lock().unwrap().clone();
+    assert!(
+        unexpected.is_empty(),
+        "{profile}: {} writes got a non-2xx answer before the kill: {:?}",
+        unexpected.len(),
+        &unexpected[..unexpected.len().min(5)]
+    );
+    assert!(
+        total as usize >= creates,
+        "{profile}: {total} executions stored, {creates} acknowledged"
+    );
+    eprintln!(
+        "{profile}: after SIGKILL all acknowledged writes present: {creates} creates, \
+         {statuses} statuses, {steps} steps, {lines} log lines ({total} stored)"
+    );
+}
+
+#[test]
+fn acknowledged_writes_survive_sigkill_optimized() {
+    acknowledged_writes_survive_sigkill("optimized", Duration::from_millis(1500));
+}
+
+#[test]
+fn acknowledged_writes_survive_sigkill_legacy() {
+    acknowledged_writes_survive_sigkill("legacy", Duration::from_millis(600));
+}
