@@ -1,10 +1,21 @@
 //! The command line: clap definitions and dispatch to the library.
 
 use crate::exit;
+use crate::load::builtin;
+use crate::load::client::Timeouts;
+use crate::load::duration::parse_duration;
+use crate::load::engine::Length;
+use crate::load::results::Results;
+use crate::load::run::{run_scenario, RunOptions};
+use crate::load::scenario::{LoadModel, OpKind, OperationSpec, RunLength, Scenario};
 use crate::monitor::{self, storage::Profile, ServeConfig, ServeError};
+use crate::report::{self, Format};
+use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Load-testing harness with a bundled StepFlow monitor (REST on SQLite).
 #[derive(Debug, Parser)]
@@ -18,6 +29,121 @@ pub struct Cli {
 pub enum Command {
     /// Run the bundled StepFlow monitor until SIGINT or SIGTERM.
     Serve(ServeArgs),
+    /// Per-endpoint latency: health, list newest 10, get one execution (scenario api-latency).
+    Api {
+        #[command(flatten)]
+        common: Common,
+        /// Measured requests per endpoint (instead of the scenario's length).
+        #[arg(long, conflicts_with = "duration")]
+        requests: Option<u64>,
+        /// Measured time per endpoint, e.g. 10s (instead of a request count).
+        #[arg(long, value_parser = parse_duration_arg)]
+        duration: Option<Duration>,
+    },
+    /// N executions created at once, all in flight together, then all listed (scenario concurrent).
+    Concurrent {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Mixed read/write stress over the real API with an integrity check (scenario stress).
+    Stress {
+        #[command(flatten)]
+        common: Common,
+        /// Measured time, e.g. 30, 30s, 2m.
+        #[arg(long, value_parser = parse_duration_arg)]
+        duration: Option<Duration>,
+        /// Share of reads in the mix, 0 to 1 (weights are rescaled; default from the scenario).
+        #[arg(long)]
+        read_ratio: Option<f64>,
+        /// Run the same mix in-process against the storage layer, without HTTP.
+        #[arg(long, conflicts_with = "target")]
+        direct: bool,
+    },
+    /// The real-world flow: executions with steps, logs and artifacts (scenario simulate).
+    Simulate {
+        #[command(flatten)]
+        common: Common,
+        /// Executions to simulate.
+        #[arg(long)]
+        executions: Option<u32>,
+    },
+    /// Run scenario files (or built-in scenario names) one after another.
+    Run {
+        /// Scenario TOML files, or built-in names: api-latency, concurrent, stress, simulate, ci.
+        #[arg(required = true)]
+        scenarios: Vec<String>,
+        #[command(flatten)]
+        common: Common,
+        /// Measured time, overriding every scenario's.
+        #[arg(long, value_parser = parse_duration_arg)]
+        duration: Option<Duration>,
+    },
+}
+
+fn parse_duration_arg(s: &str) -> Result<Duration, String> {
+    parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Table,
+    Json,
+    Markdown,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Table => Format::Table,
+            FormatArg::Json => Format::Json,
+            FormatArg::Markdown => Format::Markdown,
+        }
+    }
+}
+
+/// Flags every load command shares; unset flags leave the scenario's values alone.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Common {
+    /// Load this URL instead of starting the bundled monitor (http://HOST:PORT).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Storage profile of the bundled monitor.
+    #[arg(long, value_enum, default_value_t = ProfileArg::Optimized)]
+    pub profile: ProfileArg,
+    /// Closed model: this many workers (for `concurrent`: requests in flight at once).
+    #[arg(long, conflicts_with = "rate")]
+    pub concurrency: Option<u32>,
+    /// Open model: requests per second on a fixed schedule (latency from intended send time).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Open model: most requests in flight at once.
+    #[arg(long, requires = "rate")]
+    pub max_in_flight: Option<u32>,
+    /// Warm-up before measuring, e.g. 2s (excluded from every figure).
+    #[arg(long, value_parser = parse_duration_arg)]
+    pub warmup: Option<Duration>,
+    /// Results JSON path (default results/<scenario>-<timestamp>.json).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    pub format: FormatArg,
+    /// No live progress line on stderr.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Scenario file whose values replace the command's built-in defaults.
+    #[arg(long)]
+    pub scenario: Option<String>,
+    /// Keep the bundled monitor's temporary data dir after the run.
+    #[arg(long)]
+    pub keep_data: bool,
+    /// Generator threads, each with its own event loop (default: number of cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Per-request timeout, e.g. 30s.
+    #[arg(long, value_parser = parse_duration_arg, default_value = "30s")]
+    pub timeout: Duration,
 }
 
 /// Storage profile of the bundled monitor.
@@ -68,7 +194,243 @@ impl ServeArgs {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(&args),
+        Command::Api {
+            common,
+            requests,
+            duration,
+        } => {
+            let mut s = scenario_for(&common, "api-latency")?;
+            if let Some(n) = requests {
+                s.length = RunLength::Requests(n);
+            }
+            if let Some(d) = duration {
+                s.length = RunLength::Duration(d);
+            }
+            run_all(vec![s], &common, false)
+        }
+        Command::Concurrent { common } => {
+            let s = scenario_for(&common, "concurrent")?;
+            run_all(vec![s], &common, false)
+        }
+        Command::Stress {
+            common,
+            duration,
+            read_ratio,
+            direct,
+        } => {
+            let mut s = scenario_for(&common, "stress")?;
+            if let Some(d) = duration {
+                s.length = RunLength::Duration(d);
+            }
+            if let Some(r) = read_ratio {
+                apply_read_ratio(&mut s, r)?;
+            }
+            run_all(vec![s], &common, direct)
+        }
+        Command::Simulate { common, executions } => {
+            let mut s = scenario_for(&common, "simulate")?;
+            if let (Some(n), Some(flow)) = (executions, s.flow.as_mut()) {
+                if n == 0 {
+                    return Err(exit::usage(anyhow::anyhow!(
+                        "--executions must be at least 1"
+                    )));
+                }
+                flow.executions = n;
+            }
+            run_all(vec![s], &common, false)
+        }
+        Command::Run {
+            scenarios,
+            common,
+            duration,
+        } => {
+            // Every file is validated before any load is sent.
+            let mut plans = Vec::new();
+            for spec in &scenarios {
+                let mut s = builtin::load(spec).map_err(exit::usage)?;
+                apply_common(&mut s, &common)?;
+                if let Some(d) = duration {
+                    s.length = RunLength::Duration(d);
+                }
+                plans.push(s);
+            }
+            run_all(plans, &common, false)
+        }
     }
+}
+
+/// The command's scenario: `--scenario FILE` if given, else the built-in one; flags applied.
+fn scenario_for(common: &Common, builtin_name: &str) -> anyhow::Result<Scenario> {
+    let mut s = match &common.scenario {
+        Some(spec) => builtin::load(spec).map_err(exit::usage)?,
+        None => builtin::builtin(builtin_name)
+            .expect("built-in scenario exists")
+            .map_err(exit::usage)?,
+    };
+    apply_common(&mut s, common)?;
+    Ok(s)
+}
+
+fn apply_common(s: &mut Scenario, common: &Common) -> anyhow::Result<()> {
+    if let Some(w) = common.warmup {
+        s.warmup = w;
+    }
+    if let Some(rate) = common.rate {
+        if !(rate.is_finite() && rate > 0.0) {
+            return Err(exit::usage(anyhow::anyhow!(
+                "--rate must be a positive number of requests per second, got {rate}"
+            )));
+        }
+        s.load = LoadModel::Open {
+            rate_per_s: rate,
+            max_in_flight: common.max_in_flight,
+        };
+    }
+    if let Some(c) = common.concurrency {
+        if c == 0 {
+            return Err(exit::usage(anyhow::anyhow!(
+                "--concurrency must be at least 1"
+            )));
+        }
+        s.load = LoadModel::Closed {
+            concurrency: Some(c),
+        };
+    }
+    Ok(())
+}
+
+fn is_read(spec: &OperationSpec) -> bool {
+    match spec {
+        OperationSpec::BuiltIn { kind, .. } => matches!(
+            kind,
+            OpKind::Health
+                | OpKind::GetExecution
+                | OpKind::ListExecutions
+                | OpKind::GetLogs
+                | OpKind::ListArtifacts
+        ),
+        OperationSpec::Request { method, .. } => method == "GET" || method == "HEAD",
+    }
+}
+
+/// Rescales weights so reads make up `ratio` of the mix, keeping proportions within each side.
+fn apply_read_ratio(s: &mut Scenario, ratio: f64) -> anyhow::Result<()> {
+    if !(0.0..=1.0).contains(&ratio) {
+        return Err(exit::usage(anyhow::anyhow!(
+            "--read-ratio must be between 0 and 1, got {ratio}"
+        )));
+    }
+    let sum = |reads: bool| -> u64 {
+        s.operations
+            .iter()
+            .filter(|o| is_read(&o.spec) == reads)
+            .map(|o| u64::from(o.weight))
+            .sum()
+    };
+    let (reads, writes) = (sum(true), sum(false));
+    if (ratio > 0.0 && reads == 0) || (ratio < 1.0 && writes == 0) {
+        return Err(exit::usage(anyhow::anyhow!(
+            "--read-ratio {ratio} needs both read and write operations in scenario {}",
+            s.name
+        )));
+    }
+    let scale = 10_000.0;
+    s.operations.retain(|o| {
+        let side = is_read(&o.spec);
+        !(side && ratio == 0.0 || !side && ratio == 1.0)
+    });
+    for o in &mut s.operations {
+        let (side_sum, share) = if is_read(&o.spec) {
+            (reads, ratio)
+        } else {
+            (writes, 1.0 - ratio)
+        };
+        o.weight = ((f64::from(o.weight) / side_sum as f64) * share * scale)
+            .round()
+            .max(1.0) as u32;
+    }
+    Ok(())
+}
+
+fn default_out(results: &Results) -> PathBuf {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    PathBuf::from("results").join(format!("{}-{stamp}.json", results.scenario))
+}
+
+fn write_results(results: &Results, out: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create results dir {}", dir.display()))?;
+    }
+    let json = report::render(results, Format::Json);
+    // Written whole to a temporary file, then renamed: a reader never sees half a file.
+    let tmp = out.with_extension("json.tmp");
+    std::fs::write(&tmp, json).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))?;
+    Ok(())
+}
+
+fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::Result<ExitCode> {
+    if let Some(t) = &common.threads {
+        if *t == 0 {
+            return Err(exit::usage(anyhow::anyhow!("--threads must be at least 1")));
+        }
+    }
+    if let Some(url) = &common.target {
+        crate::load::client::Endpoint::parse(url).map_err(exit::usage)?;
+    }
+    let program = std::env::current_exe().context("cannot find this executable")?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let opts = RunOptions {
+        target: common.target.clone(),
+        profile: common.profile.into(),
+        direct,
+        keep_data: common.keep_data,
+        threads: common.threads.unwrap_or(cores),
+        progress: !common.no_progress,
+        program,
+        timeouts: Timeouts {
+            connect: Duration::from_secs(5),
+            request: common.timeout,
+        },
+        default_concurrency: 32,
+        default_length: Length::Duration(Duration::from_secs(10)),
+    };
+    let many = scenarios.len() > 1;
+    let mut worst = exit::OK;
+    for scenario in &scenarios {
+        if many {
+            eprintln!("== {} ==", scenario.name);
+        }
+        let results = run_scenario(scenario, &opts)?;
+        let out = match &common.out {
+            Some(p) if many => {
+                let stem = p
+                    .file_stem()
+                    .map_or("results".into(), |s| s.to_string_lossy().into_owned());
+                p.with_file_name(format!("{stem}-{}.json", results.scenario))
+            }
+            Some(p) => p.clone(),
+            None => default_out(&results),
+        };
+        let written = write_results(&results, &out);
+        let rendered = report::render(&results, common.format.into());
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(rendered.as_bytes());
+        let _ = stdout.flush();
+        match written {
+            Ok(()) => eprintln!("results written to {}", out.display()),
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                worst = worst.max(exit::ABORTED);
+            }
+        }
+        worst = worst.max(results.exit_code);
+        if results.aborted.is_some() {
+            break;
+        }
+    }
+    Ok(ExitCode::from(worst))
 }
 
 pub fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
