@@ -26,7 +26,7 @@ impl Rng {
 
     /// Uniform in `0..n`; `n` must be positive.
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 }
 

@@ -15,7 +15,7 @@ use crate::monitor::model::Status;
 use crate::monitor::storage::Storage;
 use hdrhistogram::Histogram;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
@@ -224,6 +224,8 @@ pub struct Measured {
     pub duration_s: f64,
     pub integrity: Option<Integrity>,
     pub warnings: Vec<String>,
+    /// Distinct error messages and how often each occurred in the measured window.
+    pub errors: BTreeMap<String, u64>,
     /// Extra figures of a kind, e.g. a burst's success count.
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -265,6 +267,7 @@ const FLOW_OPS: [&str; 7] = [
 struct Rec {
     ops: Vec<Recorder>,
     series: TimeSeries,
+    error_kinds: BTreeMap<String, u64>,
     measure_start: Instant,
     control: Arc<Control>,
 }
@@ -274,6 +277,7 @@ impl Rec {
         Rec {
             ops: (0..n).map(|_| Recorder::new()).collect(),
             series: TimeSeries::new(),
+            error_kinds: BTreeMap::new(),
             measure_start,
             control,
         }
@@ -281,9 +285,26 @@ impl Rec {
 
     /// Latency runs from the intended send time; samples scheduled before the measured
     /// window (warm-up) are dropped.
-    fn record(&mut self, op: usize, intended: Instant, sent: Instant, done: Instant, ok: bool) {
+    fn record<T>(
+        &mut self,
+        op: usize,
+        intended: Instant,
+        sent: Instant,
+        done: Instant,
+        result: &Result<T, CallError>,
+    ) {
         if intended < self.measure_start {
             return;
+        }
+        let ok = result.is_ok();
+        if let Err(e) = result {
+            // Distinct messages with counts; numbers differ per request, so a few suffice.
+            let msg = e.to_string();
+            if let Some(n) = self.error_kinds.get_mut(&msg) {
+                *n += 1;
+            } else if self.error_kinds.len() < 20 {
+                self.error_kinds.insert(msg, 1);
+            }
         }
         let latency = nanos(done - intended);
         if ok {
@@ -307,6 +328,14 @@ impl Rec {
     }
 }
 
+/// The value behind an `Rc` once every task that shared it has finished.
+fn take_rc<T>(rc: Rc<RefCell<T>>) -> T {
+    match Rc::try_unwrap(rc) {
+        Ok(cell) => cell.into_inner(),
+        Err(_) => unreachable!("every task holding a clone has finished"),
+    }
+}
+
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
@@ -314,6 +343,7 @@ fn nanos(d: Duration) -> u64 {
 /// What a thread hands back.
 struct ThreadOut {
     ops: Vec<Recorder>,
+    error_kinds: BTreeMap<String, u64>,
     series: TimeSeries,
     book: Book,
     created: Vec<i64>,
@@ -398,7 +428,11 @@ pub fn run(config: EngineConfig, control: Arc<Control>) -> Measured {
     let mut series = TimeSeries::new();
     let mut warnings = Vec::new();
     let max_lag = outs.iter().map(|o| o.max_lag).max().unwrap_or_default();
+    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
     for out in &outs {
+        for (msg, n) in &out.error_kinds {
+            *errors.entry(msg.clone()).or_default() += n;
+        }
         for (slot, rec) in ops.iter_mut().zip(&out.ops) {
             slot.1.merge(rec);
         }
@@ -422,6 +456,7 @@ pub fn run(config: EngineConfig, control: Arc<Control>) -> Measured {
         duration_s,
         integrity,
         warnings,
+        errors,
         extra,
     }
 }
@@ -551,8 +586,9 @@ async fn seed(i: usize, threads: usize, shared: &Shared, book: &mut Book, ops: &
 
 async fn run_mix(i: usize, threads: usize, shared: &Arc<Shared>, ops: &[Operation]) -> ThreadOut {
     let cfg = &shared.config;
-    let book = Rc::new(RefCell::new(Book::new(format!("run-t{i}"))));
-    seed(i, threads, shared, &mut book.borrow_mut(), ops).await;
+    let mut seeded = Book::new(format!("run-t{i}"));
+    seed(i, threads, shared, &mut seeded, ops).await;
+    let book = Rc::new(RefCell::new(seeded));
     let start = shared.sync_start();
     let measure_start = start + cfg.warmup;
     if i == 0 {
@@ -610,7 +646,7 @@ async fn run_mix(i: usize, threads: usize, shared: &Arc<Shared>, ops: &[Operatio
                         let done = Instant::now();
                         shared.control.note(&r);
                         book.borrow_mut().complete(intent, &r);
-                        rec.borrow_mut().record(op, sent, sent, done, r.is_ok());
+                        rec.borrow_mut().record(op, sent, sent, done, &r);
                     }
                 }));
             }
@@ -672,24 +708,18 @@ async fn run_mix(i: usize, threads: usize, shared: &Arc<Shared>, ops: &[Operatio
                     pool.borrow_mut().push(t);
                     shared.control.note(&r);
                     book.borrow_mut().complete(intent, &r);
-                    rec.borrow_mut()
-                        .record(op, intended, sent_at, done, r.is_ok());
+                    rec.borrow_mut().record(op, intended, sent_at, done, &r);
                 });
             }
             // Wait for everything in flight.
             let _all = slots.acquire_many(cap as u32).await;
         }
     }
-    let rec = Rc::try_unwrap(rec)
-        .ok()
-        .expect("tasks finished")
-        .into_inner();
-    let book = Rc::try_unwrap(book)
-        .ok()
-        .expect("tasks finished")
-        .into_inner();
+    let rec = take_rc(rec);
+    let book = take_rc(book);
     ThreadOut {
         ops: rec.ops,
+        error_kinds: rec.error_kinds,
         series: rec.series,
         book,
         created: Vec::new(),
@@ -773,7 +803,7 @@ async fn run_per_endpoint(
                             let done = Instant::now();
                             shared.control.note(&r);
                             book.borrow_mut().complete(intent, &r);
-                            rec.borrow_mut().record(op_idx, sent, sent, done, r.is_ok());
+                            rec.borrow_mut().record(op_idx, sent, sent, done, &r);
                         }
                     }));
                 }
@@ -828,8 +858,7 @@ async fn run_per_endpoint(
                         pool.borrow_mut().push(t);
                         shared.control.note(&r);
                         book.borrow_mut().complete(intent, &r);
-                        rec.borrow_mut()
-                            .record(op_idx, intended, sent_at, done, r.is_ok());
+                        rec.borrow_mut().record(op_idx, intended, sent_at, done, &r);
                     });
                 }
                 let _all = slots.acquire_many(cap as u32).await;
@@ -840,11 +869,11 @@ async fn run_per_endpoint(
             Length::Requests(_) => measure_start.elapsed(),
         };
         // The phase's window: wait for every thread, and take the longest one's view.
-        let rec = Rc::try_unwrap(rec)
-            .ok()
-            .expect("tasks finished")
-            .into_inner();
+        let rec = take_rc(rec);
         rec_all.ops[op_idx].merge(&rec.ops[op_idx]);
+        for (msg, n) in rec.error_kinds {
+            *rec_all.error_kinds.entry(msg).or_default() += n;
+        }
         rec_all.series.merge(&rec.series.shifted(offset.as_secs()));
         offset += window;
         if i == 0 {
@@ -858,11 +887,9 @@ async fn run_per_endpoint(
     }
     ThreadOut {
         ops: rec_all.ops,
+        error_kinds: rec_all.error_kinds,
         series: rec_all.series,
-        book: Rc::try_unwrap(book)
-            .ok()
-            .expect("tasks finished")
-            .into_inner(),
+        book: take_rc(book),
         created: Vec::new(),
         flows: Vec::new(),
         max_lag,
@@ -873,25 +900,26 @@ async fn run_per_endpoint(
 /// request is released at one instant; latency counts from that instant.
 async fn run_burst(i: usize, threads: usize, shared: &Arc<Shared>, count: u32) -> ThreadOut {
     let mine = share(u64::from(count), threads, i) as usize;
-    let mut transports = Vec::with_capacity(mine);
+    // Connections are opened a few hundred at a time: the burst is about requests in flight
+    // together, and a flood of SYNs would only measure the server's listen queue.
+    let slots = Rc::new(tokio::sync::Semaphore::new(256));
     let connects: Vec<_> = (0..mine)
         .map(|_| {
             let mut t = shared.config.transport.make();
+            let slots = Rc::clone(&slots);
             tokio::task::spawn_local(async move {
+                let _slot = slots.acquire().await.expect("semaphore open");
                 let r = t.connect().await;
                 (t, r)
             })
         })
         .collect();
-    let mut connect_errors = 0;
+    let mut transports = Vec::with_capacity(mine);
     for c in connects {
         let (t, r) = c.await.expect("connect task");
-        if r.is_err() {
-            connect_errors += 1;
-        }
+        shared.control.note(&r);
         transports.push(t);
     }
-    let _ = connect_errors;
     let start = shared.sync_start();
     if i == 0 {
         let mut p = shared
@@ -924,7 +952,7 @@ async fn run_burst(i: usize, threads: usize, shared: &Arc<Shared>, count: u32) -
                 if let Ok(Reply::Created { id }) = &r {
                     created.borrow_mut().push(*id);
                 }
-                rec.borrow_mut().record(0, start, sent, done, r.is_ok());
+                rec.borrow_mut().record(0, start, sent, done, &r);
                 done
             })
         })
@@ -944,18 +972,13 @@ async fn run_burst(i: usize, threads: usize, shared: &Arc<Shared>, count: u32) -
         let mine = last - start;
         p.planned = Some(p.planned.map_or(mine, |d| d.max(mine)));
     }
-    let rec = Rc::try_unwrap(rec)
-        .ok()
-        .expect("tasks finished")
-        .into_inner();
+    let rec = take_rc(rec);
     ThreadOut {
         ops: rec.ops,
+        error_kinds: rec.error_kinds,
         series: rec.series,
         book: Book::default(),
-        created: Rc::try_unwrap(created)
-            .ok()
-            .expect("tasks finished")
-            .into_inner(),
+        created: take_rc(created),
         flows: Vec::new(),
         max_lag: Duration::ZERO,
     }
@@ -1011,8 +1034,12 @@ async fn run_flow(i: usize, threads: usize, shared: &Arc<Shared>, plan: &FlowPla
                 }
                 let began = Instant::now();
                 let record = one_flow(n, &plan, &mut t, &shared, &rec).await;
-                let ok = record.as_ref().is_some_and(|r| r.completed);
-                rec.borrow_mut().record(0, began, began, Instant::now(), ok);
+                let outcome = match &record {
+                    Some(r) if r.completed => Ok(()),
+                    _ => Err(CallError::Decode("the execution did not complete".into())),
+                };
+                rec.borrow_mut()
+                    .record(0, began, began, Instant::now(), &outcome);
                 if let Some(r) = record {
                     flows.borrow_mut().push(r);
                 }
@@ -1031,19 +1058,14 @@ async fn run_flow(i: usize, threads: usize, shared: &Arc<Shared>, plan: &FlowPla
         let mine = start.elapsed();
         p.planned = Some(p.planned.map_or(mine, |d| d.max(mine)));
     }
-    let rec = Rc::try_unwrap(rec)
-        .ok()
-        .expect("tasks finished")
-        .into_inner();
+    let rec = take_rc(rec);
     ThreadOut {
         ops: rec.ops,
+        error_kinds: rec.error_kinds,
         series: rec.series,
         book: Book::default(),
         created: Vec::new(),
-        flows: Rc::try_unwrap(flows)
-            .ok()
-            .expect("tasks finished")
-            .into_inner(),
+        flows: take_rc(flows),
         max_lag: Duration::ZERO,
     }
 }
@@ -1058,8 +1080,7 @@ async fn timed_call(
     let sent = Instant::now();
     let r = t.call(&call).await;
     shared.control.note(&r);
-    rec.borrow_mut()
-        .record(op, sent, sent, Instant::now(), r.is_ok());
+    rec.borrow_mut().record(op, sent, sent, Instant::now(), &r);
     r
 }
 

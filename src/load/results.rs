@@ -49,6 +49,9 @@ pub struct Results {
     pub extra: serde_json::Map<String, serde_json::Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Distinct error messages of failed requests with their counts (at most 20 kinds).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub errors: BTreeMap<String, u64>,
     /// Why the run stopped early (interrupted, target died); null for a complete run.
     #[serde(default)]
     pub aborted: Option<String>,

@@ -323,6 +323,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         environment: Environment::detect(threads),
         timeseries: measured.series.points(),
         extra: measured.extra,
+        errors: measured.errors,
         warnings,
         aborted,
         exit_code,

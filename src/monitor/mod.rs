@@ -55,13 +55,12 @@ pub fn serve(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Resu
     let runtime = builder.enable_all().build().map_err(ServeError::Runtime)?;
     let result = runtime.block_on(async {
         let shutdown = shutdown_signal().map_err(ServeError::Runtime)?;
-        let listener =
-            TcpListener::bind(&config.addr)
-                .await
-                .map_err(|reason| ServeError::Bind {
-                    addr: config.addr.clone(),
-                    reason,
-                })?;
+        let listener = bind(&config.addr)
+            .await
+            .map_err(|reason| ServeError::Bind {
+                addr: config.addr.clone(),
+                reason,
+            })?;
         let local = listener.local_addr().map_err(ServeError::Runtime)?;
         on_listening(local);
         let app = api::app(api::AppState::new(storage.clone()));
@@ -88,6 +87,28 @@ pub fn serve_cli(config: ServeConfig) -> Result<(), ServeError> {
 /// Installs the SIGTERM and SIGINT handlers at once (a lazy future would install them only
 /// when first polled, after `listening on`, and a signal in between would kill the process);
 /// the returned future resolves on the first of them.
+/// Pending connections the kernel may queue before `accept`; the kernel caps it at
+/// net.core.somaxconn. tokio's default (1024) overflowed when 10,000 clients connected at
+/// once, and connections dropped from a full queue were never answered.
+const LISTEN_BACKLOG: u32 = 16_384;
+
+async fn bind(addr: &str) -> std::io::Result<TcpListener> {
+    let addr = tokio::net::lookup_host(addr).await?.next().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "address resolves to nothing",
+        )
+    })?;
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;

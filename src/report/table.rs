@@ -138,6 +138,12 @@ pub fn render_table(r: &Results) -> String {
             }
         }
     }
+    if !r.errors.is_empty() {
+        out.push_str("errors:\n");
+        for (msg, n) in &r.errors {
+            out.push_str(&format!("  {n:>8} × {msg}\n"));
+        }
+    }
     for w in &r.warnings {
         out.push_str(&format!("warning: {w}\n"));
     }

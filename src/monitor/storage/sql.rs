@@ -80,9 +80,10 @@ const OPTIMIZED_WRITER_PRAGMAS: &str = "
     PRAGMA foreign_keys = ON;
 ";
 
-/// Readers share the mapping; a smaller page cache keeps the pool's memory bounded.
+/// Readers get their pages from the shared mapping; a small page cache keeps the pool's
+/// memory bounded.
 const OPTIMIZED_READER_PRAGMAS: &str = "
-    PRAGMA cache_size = 2000;
+    PRAGMA cache_size = 500;
     PRAGMA temp_store = MEMORY;
     PRAGMA mmap_size = 268435456;
 ";
@@ -93,7 +94,25 @@ const LEGACY_PRAGMAS: &str = "
     PRAGMA foreign_keys = ON;
 ";
 
+/// Turns off SQLite's global memory statistics before its first use: with them on, every
+/// allocation on every connection takes one process-wide mutex, which showed up as lock
+/// contention between the writer and the readers under load.
+fn configure_sqlite() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: sqlite3_config is called before any connection is opened by this process;
+        // if SQLite was already initialised it returns SQLITE_MISUSE and changes nothing.
+        unsafe {
+            rusqlite::ffi::sqlite3_config(
+                rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
+                0 as std::ffi::c_int,
+            );
+        }
+    });
+}
+
 fn open(path: &Path, flags: OpenFlags) -> Result<Connection, StorageError> {
+    configure_sqlite();
     let conn = Connection::open_with_flags(path, flags).map_err(|e| StorageError::open(path, e))?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(|e| StorageError::open(path, e))?;
@@ -162,6 +181,14 @@ pub fn open_legacy(path: &Path) -> Result<Connection, StorageError> {
         .map_err(|e| StorageError::open(path, e))?;
     conn.set_prepared_statement_cache_capacity(0);
     Ok(conn)
+}
+
+/// A connection for the background checkpointer of the optimized profile.
+pub fn open_checkpointer(path: &Path) -> Result<Connection, StorageError> {
+    open(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
 }
 
 pub fn journal_mode(conn: &Connection) -> rusqlite::Result<String> {

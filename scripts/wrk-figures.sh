@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Measures the monitor with wrk (the issue's reference figures): health at 1 and 64
+# connections, creates at 64 connections for both profiles, list?limit=10 at 1 connection
+# with 100,000+ executions stored, and the server's RSS under each load.
+# Usage: scripts/wrk-figures.sh [SECONDS]   (needs wrk: apt-get install wrk)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 2; }
+cargo build --release --quiet
+bin=target/release/stepflow-bench
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+start() { # profile -> sets url, pid
+  rm -rf "$work/data"
+  "$bin" serve --addr 127.0.0.1:0 --data-dir "$work/data" --profile "$1" > "$work/addr" 2>"$work/server.log" &
+  pid=$!
+  for _ in $(seq 100); do grep -q listening "$work/addr" 2>/dev/null && break; sleep 0.05; done
+  url=$(sed 's/listening on //' "$work/addr")
+}
+rss() { awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/$pid/status; }
+stop() { kill -TERM $pid; wait $pid || true; }
+line() { printf '| %s | %s | %s | %s | %s |\n' "$@"; }
+
+echo "| load | req/s | p50 | p99 | server peak RSS |"
+echo "|---|--:|--:|--:|--:|"
+run_wrk() { # label conns path [script]
+  local label=$1 c=$2 path=$3 script=${4:-}
+  local out
+  out=$(wrk -t$(( c < 2 ? 1 : 2 )) -c"$c" -d"${secs}s" --latency ${script:+-s "$script"} "$url$path")
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  line "$label" "$rps" "$p50" "$p99" "$(rss)"
+  grep -E 'non-201|Non-2xx|Socket errors' <<<"$out" | sed 's/^/    /' >&2 || true
+}
+
+start optimized
+run_wrk "GET /api/health, 1 connection" 1 /api/health
+run_wrk "GET /api/health, 64 connections" 64 /api/health
+run_wrk "POST /api/executions, 64 connections (optimized)" 64 /api/executions scripts/create.lua
+stored=$(curl -s "$url/api/executions?limit=1" | sed 's/.*"total":\([0-9]*\).*/\1/')
+run_wrk "GET /api/executions?limit=10, 1 connection, $stored stored" 1 "/api/executions?limit=10"
+stop
+
+start legacy
+run_wrk "POST /api/executions, 64 connections (legacy)" 64 /api/executions scripts/create.lua
+stop
