@@ -449,7 +449,13 @@ pub fn run(config: EngineConfig, control: Arc<Control>) -> Measured {
         }
     }
     let mut extra = serde_json::Map::new();
-    let integrity = finish(&shared, &outs, &mut extra, &mut warnings);
+    // After an abort the target may be gone; reading back would only add noise and delay.
+    let integrity = if shared.control.abort_reason().is_some() {
+        warnings.push("integrity not checked: the run was aborted".into());
+        None
+    } else {
+        finish(&shared, &outs, &mut extra, &mut warnings)
+    };
     Measured {
         ops,
         series,
