@@ -43,14 +43,12 @@ impl Fixture {
             .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
             .expect("temp dir under the target dir");
         let storage = Storage::open(&StorageConfig::new(dir.path(), profile)).expect("open");
+        // Seeded one by one: concurrent legacy writers would spend seconds in lock back-off.
         let ids = rt.block_on(async {
-            // Seeded in batches: quick for optimized, bounded concurrency for legacy.
             let mut ids = Vec::with_capacity(SEEDED);
-            for chunk in 0..SEEDED.div_ceil(BATCH) {
-                let n = BATCH.min(SEEDED - chunk * BATCH);
-                let created =
-                    join_all((0..n).map(|i| storage.create_execution(new_execution(i)))).await;
-                ids.extend(created.into_iter().map(|e| e.expect("seed insert").id));
+            for i in 0..SEEDED {
+                let e = storage.create_execution(new_execution(i)).await;
+                ids.push(e.expect("seed insert").id);
             }
             ids
         });
