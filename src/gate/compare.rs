@@ -235,7 +235,7 @@ impl Default for CompareOptions {
 }
 
 /// Which set of runs an input belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Side {
     Baseline,
@@ -672,18 +672,6 @@ fn common_operations(
         }
     }
     common
-}
-
-impl PartialOrd for Side {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Side {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (*self as u8).cmp(&(*other as u8))
-    }
 }
 
 /// Judges one metric of one operation; `limit` is the positive magnitude.
