@@ -1,9 +1,11 @@
 //! Renders results for people (a terminal table, markdown) and machines (JSON). Rendering
 //! never measures: everything shown comes from a [`Results`] value.
 
+pub mod compare;
 mod markdown;
 mod table;
 
+pub use compare::{render_compare_markdown, render_compare_table, render_junit};
 pub use markdown::render_markdown;
 pub use table::render_table;
 

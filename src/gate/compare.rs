@@ -1,0 +1,1585 @@
+//! Baseline comparison: candidate runs judged against baseline runs, one run = one sample,
+//! with medians, bootstrap intervals, a rank test and a verdict per (operation, metric).
+//!
+//! How a verdict is reached, per metric, with `L` the metric's limit:
+//!
+//! - The change is the relative change of the candidate median against the baseline median,
+//!   in percent (error rate: the difference in percentage points). When the runs were
+//!   interleaved (B A A B ...) and both sides have the same number, run `i` of each side is a
+//!   pair and the change is the median of the per-pair changes, which cancels drift of the
+//!   machine over the session.
+//! - A 95 % percentile-bootstrap interval of that change (pairs resampled together when
+//!   paired, each side on its own otherwise), from a seeded generator so the same input always
+//!   gives the same interval.
+//! - **regressed**: the estimate is past `L` in the worse direction *and* the interval's end
+//!   nearest to "no change" is past the noise floor `L/2`;
+//!   **warn**: the estimate is past `L/2` (or past `L` with an interval too wide to be sure);
+//!   **improved**: the whole interval is past `L/2` in the better direction;
+//!   **inconclusive**: the baseline runs' own spread, (max − min) / median, exceeds `L`, so a
+//!   change of `L` cannot be told from noise — unless the interval's near end lies beyond
+//!   that spread as well, in which case the change is judged anyway. When paired, the spread
+//!   of the per-pair changes (divided by √2: a difference carries two runs' noise) is used
+//!   instead if it is smaller: pairing removes drift that the baseline's spread includes;
+//!   **unchanged** otherwise.
+//!
+//! The p-value of a two-sided Mann-Whitney U test on the two sets of runs is reported beside
+//! the verdict but does not decide it: with 5 runs a side the smallest p attainable is 0.008,
+//! with 3 it is 0.1, so gating on p would make small gates blind.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::gate::targets::Figure;
+use crate::load::results::{Results, SCHEMA_VERSION};
+use crate::load::scenario::GateLimits;
+use crate::metrics::OpStats;
+
+/// Name of the all-operations row, as in results JSON.
+pub const TOTALS: &str = "totals";
+
+/// The noise floor and the warning threshold, as fractions of a metric's limit.
+const NOISE_FLOOR_FRACTION: f64 = 0.5;
+const WARN_FRACTION: f64 = 0.5;
+
+/// Confidence level of the bootstrap intervals.
+pub const CONFIDENCE: f64 = 0.95;
+
+/// The figures a comparison judges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    Throughput,
+    P50,
+    P90,
+    P99,
+    ErrorRate,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 5] = [
+        Metric::Throughput,
+        Metric::P50,
+        Metric::P90,
+        Metric::P99,
+        Metric::ErrorRate,
+    ];
+
+    /// The name used in results JSON and scenario files.
+    pub fn name(self) -> &'static str {
+        self.figure().name()
+    }
+
+    pub fn figure(self) -> Figure {
+        match self {
+            Metric::Throughput => Figure::Throughput,
+            Metric::P50 => Figure::P50,
+            Metric::P90 => Figure::P90,
+            Metric::P99 => Figure::P99,
+            Metric::ErrorRate => Figure::ErrorRate,
+        }
+    }
+
+    /// This metric of `stats`: ops/s, microseconds or percent.
+    pub fn measure(self, stats: &OpStats) -> f64 {
+        self.figure().measure(stats)
+    }
+
+    /// Whether a rise of this metric is a change for the worse.
+    pub fn higher_is_worse(self) -> bool {
+        !matches!(self, Metric::Throughput)
+    }
+
+    /// Whether changes are absolute (percentage points) rather than relative (percent).
+    pub fn is_absolute(self) -> bool {
+        matches!(self, Metric::ErrorRate)
+    }
+
+    /// Unit of the measured values.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Metric::Throughput => "ops/s",
+            Metric::ErrorRate => "%",
+            _ => "us",
+        }
+    }
+
+    /// Unit of changes, limits and spreads.
+    pub fn change_unit(self) -> &'static str {
+        if self.is_absolute() {
+            "pt"
+        } else {
+            "%"
+        }
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How far each metric may worsen before it counts as a regression, as positive magnitudes:
+/// `throughput: 10.0` allows a 10 % drop, `p99: 20.0` a 20 % rise, `error_rate: 0.1` a rise
+/// of 0.1 percentage points.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Limits {
+    /// Allowed throughput drop, percent.
+    pub throughput: f64,
+    /// Allowed median latency rise, percent.
+    pub p50: f64,
+    /// Allowed 90th percentile latency rise, percent.
+    pub p90: f64,
+    /// Allowed 99th percentile latency rise, percent.
+    pub p99: f64,
+    /// Allowed error rate rise, percentage points.
+    pub error_rate: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            throughput: 10.0,
+            p50: 10.0,
+            p90: 15.0,
+            p99: 20.0,
+            error_rate: 0.1,
+        }
+    }
+}
+
+impl Limits {
+    /// The defaults, overridden by what a scenario's `[gate]` table sets. The table may write
+    /// the throughput limit as `-10` or `10`: both mean a 10 % drop.
+    pub fn from_gate(gate: &GateLimits) -> Limits {
+        let mut limits = Limits::default();
+        for metric in Metric::ALL {
+            if let Some(v) = gate.get(metric.figure()) {
+                limits.set(metric, v.abs());
+            }
+        }
+        limits
+    }
+
+    /// The limit of `metric`: percent, or percentage points for the error rate.
+    pub fn get(&self, metric: Metric) -> f64 {
+        match metric {
+            Metric::Throughput => self.throughput,
+            Metric::P50 => self.p50,
+            Metric::P90 => self.p90,
+            Metric::P99 => self.p99,
+            Metric::ErrorRate => self.error_rate,
+        }
+    }
+
+    /// Overrides the limit of `metric` (a flag beats the scenario file).
+    pub fn set(&mut self, metric: Metric, value: f64) {
+        let slot = match metric {
+            Metric::Throughput => &mut self.throughput,
+            Metric::P50 => &mut self.p50,
+            Metric::P90 => &mut self.p90,
+            Metric::P99 => &mut self.p99,
+            Metric::ErrorRate => &mut self.error_rate,
+        };
+        *slot = value;
+    }
+
+    /// Every limit must be a finite number above zero.
+    pub fn validate(&self) -> Result<(), CompareError> {
+        for metric in Metric::ALL {
+            let value = self.get(metric);
+            if !(value.is_finite() && value > 0.0) {
+                return Err(CompareError::Limit { metric, value });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether run `i` of the baseline and run `i` of the candidate form a pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pairing {
+    /// Paired when both sides have the same number of runs (at least two) and their start
+    /// times show them interleaved: sorted by start, pair `i` finished starting before any
+    /// run of pair `i + 1` started.
+    #[default]
+    Auto,
+    /// Paired in the order given; both sides must have the same number of runs.
+    Paired,
+    /// Never paired.
+    Unpaired,
+}
+
+/// Settings of a comparison.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CompareOptions {
+    pub limits: Limits,
+    pub pairing: Pairing,
+    /// Bootstrap resamples per interval.
+    pub resamples: usize,
+    /// Seed of the bootstrap's random generator.
+    pub seed: u64,
+}
+
+impl Default for CompareOptions {
+    fn default() -> Self {
+        CompareOptions {
+            limits: Limits::default(),
+            pairing: Pairing::Auto,
+            resamples: 2000,
+            seed: 0x5EED_57E9_F10A,
+        }
+    }
+}
+
+/// Which set of runs an input belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Baseline,
+    Candidate,
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Side::Baseline => "baseline",
+            Side::Candidate => "candidate",
+        })
+    }
+}
+
+/// Input that cannot be compared; the command line exits 2 on these. `index` counts the runs
+/// of a side from 1, in the order given, so the caller can name the file.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    #[error("no {0} runs given; pass at least one results JSON file per side")]
+    Empty(Side),
+    #[error("{side} run {index} has schema_version {found}; this version reads {SCHEMA_VERSION}")]
+    SchemaVersion {
+        side: Side,
+        index: usize,
+        found: u32,
+    },
+    #[error(
+        "{side} run {index} is scenario {found:?} but baseline run 1 is {expected:?}; \
+         compare runs of one scenario"
+    )]
+    ScenarioMismatch {
+        side: Side,
+        index: usize,
+        expected: String,
+        found: String,
+    },
+    #[error(
+        "paired comparison needs as many candidate runs as baseline runs \
+         ({baseline} baseline, {candidate} candidate)"
+    )]
+    PairCount { baseline: usize, candidate: usize },
+    #[error("the {metric} limit must be a finite number above zero, not {value}")]
+    Limit { metric: Metric, value: f64 },
+}
+
+/// The judgement of one (operation, metric).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Improved,
+    Unchanged,
+    Warn,
+    Regressed,
+    Inconclusive,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Improved => "improved",
+            Verdict::Unchanged => "unchanged",
+            Verdict::Warn => "warn",
+            Verdict::Regressed => "regressed",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The comparison as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Nothing worse than unchanged (improvements included).
+    Pass,
+    /// Warnings, but no regression and nothing inconclusive.
+    Warn,
+    /// At least one regression.
+    Regressed,
+    /// Something could not be judged, and nothing regressed.
+    Inconclusive,
+}
+
+impl Outcome {
+    /// Exit code of the command line: 0 pass or warnings only, 1 regression, 3 inconclusive.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Pass | Outcome::Warn => crate::exit::OK,
+            Outcome::Regressed => crate::exit::FAILED,
+            Outcome::Inconclusive => crate::exit::ABORTED,
+        }
+    }
+}
+
+/// Median and range of one side's runs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Spread {
+    /// Median over the runs, in the metric's unit (ops/s, microseconds or percent).
+    pub median: f64,
+    /// Lowest run, in the metric's unit.
+    pub min: f64,
+    /// Highest run, in the metric's unit.
+    pub max: f64,
+}
+
+/// Which test produced a p-value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PMethod {
+    /// Exact distribution of U (no ties, at most 50 runs in all).
+    Exact,
+    /// Normal approximation with tie and continuity corrections.
+    Normal,
+}
+
+/// A two-sided Mann-Whitney U test.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RankTest {
+    /// U statistic of the first sample (the baseline).
+    pub u: f64,
+    /// Two-sided p-value.
+    pub p_value: f64,
+    pub method: PMethod,
+}
+
+/// One (operation, metric) of a comparison.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    /// Operation name, or "totals".
+    pub operation: String,
+    pub metric: Metric,
+    /// Unit of `baseline` and `candidate`: "ops/s", "us" or "%".
+    pub unit: &'static str,
+    /// Baseline runs' median and range, in `unit`.
+    pub baseline: Spread,
+    /// Candidate runs' median and range, in `unit`.
+    pub candidate: Spread,
+    /// Unit of `change`, `interval`, `limit` and `baseline_spread`: "%" (relative) or "pt"
+    /// (percentage points, error rate).
+    pub change_unit: &'static str,
+    /// Change of the candidate against the baseline (median of per-pair changes when
+    /// paired), in `change_unit`; null when the baseline is zero and the candidate is not.
+    pub change: Option<f64>,
+    /// 95 % bootstrap confidence interval of `change`, [low, high], in `change_unit`.
+    pub interval: Option<[f64; 2]>,
+    /// Two-sided Mann-Whitney U p-value of the runs (information only, see the module doc).
+    pub p_value: f64,
+    /// How `p_value` was computed.
+    pub p_method: PMethod,
+    /// Signed limit in `change_unit`: negative for throughput (a drop), positive otherwise.
+    pub limit: f64,
+    /// Baseline runs' own spread, (max − min) / median in percent ("pt": max − min).
+    pub baseline_spread: f64,
+    /// The noise the inconclusive rule weighs against the limit, in `change_unit`: the
+    /// baseline's spread; when paired, the smaller of that and the spread (max − min) of the
+    /// per-pair changes divided by √2, since pairing removes drift that the baseline's
+    /// spread includes.
+    pub noise: f64,
+    pub verdict: Verdict,
+    /// Why the verdict, in words.
+    pub reason: String,
+}
+
+/// The result of comparing candidate runs with baseline runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comparison {
+    pub scenario: String,
+    /// Baseline runs compared, count.
+    pub baseline_runs: usize,
+    /// Candidate runs compared, count.
+    pub candidate_runs: usize,
+    /// Whether run `i` of each side was compared as a pair.
+    pub paired: bool,
+    /// Confidence level of the intervals, fraction (0.95).
+    pub confidence: f64,
+    /// Bootstrap resamples per interval, count.
+    pub resamples: usize,
+    /// Seed of the bootstrap generator.
+    pub seed: u64,
+    pub limits: Limits,
+    /// One row per (operation, metric): operations by name, then totals; metrics in the
+    /// order throughput, p50, p90, p99, error_rate.
+    pub rows: Vec<Row>,
+    /// "1 regression · 2 warnings · 14 unchanged".
+    pub headline: String,
+    pub outcome: Outcome,
+    /// 0 pass or warnings only, 1 regression, 3 inconclusive.
+    pub exit_code: u8,
+    /// Things a reader should know: operations on one side only, runs that aborted, ...
+    pub warnings: Vec<String>,
+}
+
+impl Comparison {
+    /// How many rows have `verdict`.
+    pub fn count(&self, verdict: Verdict) -> usize {
+        self.rows.iter().filter(|r| r.verdict == verdict).count()
+    }
+}
+
+/// Checks that the inputs can be compared at all.
+pub fn validate(baseline: &[Results], candidate: &[Results]) -> Result<(), CompareError> {
+    let first = baseline
+        .first()
+        .ok_or(CompareError::Empty(Side::Baseline))?;
+    if candidate.is_empty() {
+        return Err(CompareError::Empty(Side::Candidate));
+    }
+    let sides = [(Side::Baseline, baseline), (Side::Candidate, candidate)];
+    for (side, runs) in sides {
+        for (i, r) in runs.iter().enumerate() {
+            if r.schema_version != SCHEMA_VERSION {
+                return Err(CompareError::SchemaVersion {
+                    side,
+                    index: i + 1,
+                    found: r.schema_version,
+                });
+            }
+        }
+    }
+    for (side, runs) in sides {
+        for (i, r) in runs.iter().enumerate() {
+            if r.scenario != first.scenario {
+                return Err(CompareError::ScenarioMismatch {
+                    side,
+                    index: i + 1,
+                    expected: first.scenario.clone(),
+                    found: r.scenario.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Compares candidate runs with baseline runs; see the module documentation for the rules.
+pub fn compare(
+    baseline: &[Results],
+    candidate: &[Results],
+    options: &CompareOptions,
+) -> Result<Comparison, CompareError> {
+    validate(baseline, candidate)?;
+    options.limits.validate()?;
+    let mut warnings = Vec::new();
+
+    // Pairs are formed in start-time order when detected, in the given order when forced.
+    let (baseline, candidate, paired) = match options.pairing {
+        Pairing::Unpaired => (refs(baseline), refs(candidate), false),
+        Pairing::Paired => {
+            if baseline.len() != candidate.len() {
+                return Err(CompareError::PairCount {
+                    baseline: baseline.len(),
+                    candidate: candidate.len(),
+                });
+            }
+            (refs(baseline), refs(candidate), true)
+        }
+        Pairing::Auto => match interleaved(baseline, candidate) {
+            Some((b, c)) => (b, c, true),
+            None => (refs(baseline), refs(candidate), false),
+        },
+    };
+
+    for (side, runs) in [(Side::Baseline, &baseline), (Side::Candidate, &candidate)] {
+        for r in runs.iter() {
+            if let Some(why) = &r.aborted {
+                warnings.push(format!(
+                    "{side} run started {} aborted: {why}",
+                    r.started_at
+                ));
+            }
+        }
+        let loads: BTreeSet<String> = runs.iter().map(|r| format!("{:?}", r.load)).collect();
+        if loads.len() > 1 {
+            warnings.push(format!(
+                "{side} runs were made with different load settings: {}",
+                loads.into_iter().collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+    if baseline[0].load != candidate[0].load {
+        warnings.push(format!(
+            "baseline and candidate ran with different load settings ({:?} vs {:?}); \
+             throughput changes may come from that",
+            baseline[0].load, candidate[0].load
+        ));
+    }
+
+    let mut rows = Vec::new();
+    let operations = common_operations(&baseline, &candidate, &mut warnings);
+    let subjects = operations
+        .iter()
+        .map(String::as_str)
+        .chain(std::iter::once(TOTALS));
+    for operation in subjects {
+        let stats = |r: &Results| -> OpStats {
+            if operation == TOTALS {
+                r.totals.clone()
+            } else {
+                r.operations[operation].clone()
+            }
+        };
+        let base_stats: Vec<OpStats> = baseline.iter().map(|r| stats(r)).collect();
+        let cand_stats: Vec<OpStats> = candidate.iter().map(|r| stats(r)).collect();
+        for metric in Metric::ALL {
+            let b: Vec<f64> = base_stats.iter().map(|s| metric.measure(s)).collect();
+            let c: Vec<f64> = cand_stats.iter().map(|s| metric.measure(s)).collect();
+            let seed = options.seed ^ fnv1a(operation.as_bytes()) ^ (metric as u64 + 1);
+            rows.push(judge(
+                operation,
+                metric,
+                &b,
+                &c,
+                paired,
+                options.limits.get(metric),
+                options.resamples,
+                seed,
+            ));
+        }
+    }
+
+    let outcome = if rows.iter().any(|r| r.verdict == Verdict::Regressed) {
+        Outcome::Regressed
+    } else if rows.iter().any(|r| r.verdict == Verdict::Inconclusive) {
+        Outcome::Inconclusive
+    } else if rows.iter().any(|r| r.verdict == Verdict::Warn) {
+        Outcome::Warn
+    } else {
+        Outcome::Pass
+    };
+    let mut comparison = Comparison {
+        scenario: baseline[0].scenario.clone(),
+        baseline_runs: baseline.len(),
+        candidate_runs: candidate.len(),
+        paired,
+        confidence: CONFIDENCE,
+        resamples: options.resamples,
+        seed: options.seed,
+        limits: options.limits,
+        rows,
+        headline: String::new(),
+        outcome,
+        exit_code: outcome.exit_code(),
+        warnings,
+    };
+    comparison.headline = headline(&comparison);
+    Ok(comparison)
+}
+
+fn refs(runs: &[Results]) -> Vec<&Results> {
+    runs.iter().collect()
+}
+
+/// Both sides sorted by start time, when they pair up as interleaved runs.
+fn interleaved<'a>(
+    baseline: &'a [Results],
+    candidate: &'a [Results],
+) -> Option<(Vec<&'a Results>, Vec<&'a Results>)> {
+    if baseline.len() != candidate.len() || baseline.len() < 2 {
+        return None;
+    }
+    let sorted = |runs: &'a [Results]| -> Option<Vec<(i64, &'a Results)>> {
+        let mut v = runs
+            .iter()
+            .map(|r| Some((start_ms(&r.started_at)?, r)))
+            .collect::<Option<Vec<_>>>()?;
+        v.sort_by_key(|(t, _)| *t);
+        Some(v)
+    };
+    let b = sorted(baseline)?;
+    let c = sorted(candidate)?;
+    let pairs: Vec<(i64, i64)> = b
+        .iter()
+        .zip(&c)
+        .map(|((tb, _), (tc, _))| (*tb.min(tc), *tb.max(tc)))
+        .collect();
+    let separated = pairs.windows(2).all(|w| w[0].1 < w[1].0);
+    separated.then(|| {
+        (
+            b.into_iter().map(|(_, r)| r).collect(),
+            c.into_iter().map(|(_, r)| r).collect(),
+        )
+    })
+}
+
+/// Milliseconds since the epoch of an RFC 3339 timestamp.
+pub(crate) fn start_ms(rfc3339: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+/// Operations present in every run of both sides, by name; the others are named in a warning.
+fn common_operations(
+    baseline: &[&Results],
+    candidate: &[&Results],
+    warnings: &mut Vec<String>,
+) -> Vec<String> {
+    let all: BTreeSet<&String> = baseline
+        .iter()
+        .chain(candidate)
+        .flat_map(|r| r.operations.keys())
+        .collect();
+    let mut common = Vec::new();
+    for name in all {
+        let missing: BTreeMap<Side, usize> =
+            [(Side::Baseline, baseline), (Side::Candidate, candidate)]
+                .into_iter()
+                .map(|(side, runs)| {
+                    let n = runs
+                        .iter()
+                        .filter(|r| !r.operations.contains_key(name))
+                        .count();
+                    (side, n)
+                })
+                .filter(|(_, n)| *n > 0)
+                .collect();
+        if missing.is_empty() {
+            common.push(name.clone());
+        } else {
+            let detail: Vec<String> = missing
+                .iter()
+                .map(|(side, n)| format!("{n} {side} run(s)"))
+                .collect();
+            warnings.push(format!(
+                "operation {name:?} not compared: missing from {}",
+                detail.join(" and ")
+            ));
+        }
+    }
+    common
+}
+
+/// Judges one metric of one operation; `limit` is the positive magnitude.
+#[allow(clippy::too_many_arguments)]
+fn judge(
+    operation: &str,
+    metric: Metric,
+    base: &[f64],
+    cand: &[f64],
+    paired: bool,
+    limit: f64,
+    resamples: usize,
+    seed: u64,
+) -> Row {
+    let summary = |v: &[f64]| Spread {
+        median: median(v),
+        min: v.iter().copied().fold(f64::INFINITY, f64::min),
+        max: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    };
+    let (b, c) = (summary(base), summary(cand));
+    let test = mann_whitney_u(base, cand);
+    // Positive `worse` means a change for the worse, whatever the metric's direction.
+    let sign = if metric.higher_is_worse() { 1.0 } else { -1.0 };
+    let signed_limit = sign * limit;
+    let spread = if metric.is_absolute() {
+        b.max - b.min
+    } else if b.max == b.min {
+        0.0
+    } else if b.median > 0.0 {
+        (b.max - b.min) / b.median * 100.0
+    } else {
+        f64::INFINITY
+    };
+
+    let estimate = Estimator {
+        absolute: metric.is_absolute(),
+        paired,
+    };
+    let change = estimate.point(base, cand);
+    let interval = change.and_then(|_| estimate.interval(base, cand, resamples, seed));
+    // A change between two runs carries the noise of both, √2 times one run's for
+    // independent noise: scaled so, the pairs' spread is comparable with the baseline's.
+    let noise = match estimate.per_pair(base, cand) {
+        Some(changes) if paired => {
+            let max = changes.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let min = changes.iter().copied().fold(f64::INFINITY, f64::min);
+            spread.min((max - min) / std::f64::consts::SQRT_2)
+        }
+        _ => spread,
+    };
+    let mut row = Row {
+        operation: operation.to_string(),
+        metric,
+        unit: metric.unit(),
+        baseline: b,
+        candidate: c,
+        change_unit: metric.change_unit(),
+        change,
+        interval,
+        p_value: test.p_value,
+        p_method: test.method,
+        limit: signed_limit,
+        baseline_spread: spread,
+        noise,
+        verdict: Verdict::Unchanged,
+        reason: String::new(),
+    };
+    let unit = metric.change_unit();
+    let (Some(point), Some([low, high])) = (change, interval) else {
+        row.verdict = Verdict::Inconclusive;
+        row.reason = "the baseline is zero and the candidate is not; no relative change".into();
+        return row;
+    };
+    let worse = sign * point;
+    // The interval's ends in the worse direction: `near` is the one closest to "no change"
+    // when the change is for the worse, `far` when it is for the better.
+    let (near, far) = if sign > 0.0 {
+        (low, high)
+    } else {
+        (-high, -low)
+    };
+    let floor = limit * NOISE_FLOOR_FRACTION;
+    let warn_at = limit * WARN_FRACTION;
+    let shown = |v: f64| format!("{v:+.2}{unit}");
+    let worse_shown = |v: f64| shown(sign * v);
+
+    let what = if noise < spread {
+        "per-pair changes"
+    } else {
+        "baseline runs"
+    };
+    if noise > limit {
+        // Too noisy to judge a change of one limit: judge only what stands out beyond it.
+        if worse > limit && near > noise {
+            row.verdict = Verdict::Regressed;
+            row.reason = format!(
+                "{} is past the {} limit, and the interval stays beyond the {what}' \
+                 spread of {noise:.2}{unit}",
+                shown(point),
+                shown(signed_limit)
+            );
+        } else if -far > noise.max(warn_at) {
+            row.verdict = Verdict::Improved;
+            row.reason = format!(
+                "{} improves beyond the {what}' spread of {noise:.2}{unit}",
+                shown(point)
+            );
+        } else {
+            row.verdict = Verdict::Inconclusive;
+            row.reason = format!(
+                "{what} spread {noise:.2}{unit}, wider than the {} limit; \
+                 rerun with more runs or on a quieter machine",
+                shown(signed_limit)
+            );
+        }
+    } else if worse > limit && near > floor {
+        row.verdict = Verdict::Regressed;
+        row.reason = format!(
+            "{} is past the {} limit and the interval's near end {} is past the noise floor {}",
+            shown(point),
+            shown(signed_limit),
+            worse_shown(near),
+            worse_shown(floor)
+        );
+    } else if worse > warn_at {
+        row.verdict = Verdict::Warn;
+        row.reason = if worse > limit {
+            format!(
+                "{} is past the {} limit, but the interval reaches {}, within the noise floor {}",
+                shown(point),
+                shown(signed_limit),
+                worse_shown(near),
+                worse_shown(floor)
+            )
+        } else {
+            format!(
+                "{} is past half the {} limit",
+                shown(point),
+                shown(signed_limit)
+            )
+        };
+    } else if -far > floor && -worse > warn_at {
+        row.verdict = Verdict::Improved;
+        row.reason = format!(
+            "{}, the whole interval better than {}",
+            shown(point),
+            worse_shown(-floor)
+        );
+    } else {
+        row.reason = format!(
+            "{} is within the {} limit",
+            shown(point),
+            shown(signed_limit)
+        );
+    }
+    row
+}
+
+/// How the change between the two sides is estimated.
+struct Estimator {
+    absolute: bool,
+    paired: bool,
+}
+
+impl Estimator {
+    /// Change of `c` against `b`: percent, or points when absolute. None when the baseline
+    /// is zero and the candidate is not.
+    fn change(&self, c: f64, b: f64) -> Option<f64> {
+        if self.absolute {
+            Some(c - b)
+        } else if b > 0.0 {
+            Some((c / b - 1.0) * 100.0)
+        } else if c == b {
+            Some(0.0)
+        } else {
+            None
+        }
+    }
+
+    /// Change of each pair (run `i` of each side); None when one is undefined.
+    fn per_pair(&self, base: &[f64], cand: &[f64]) -> Option<Vec<f64>> {
+        base.iter()
+            .zip(cand)
+            .map(|(b, c)| self.change(*c, *b))
+            .collect()
+    }
+
+    fn point(&self, base: &[f64], cand: &[f64]) -> Option<f64> {
+        if self.paired {
+            Some(median(&self.per_pair(base, cand)?))
+        } else {
+            self.change(median(cand), median(base))
+        }
+    }
+
+    /// Percentile bootstrap interval of `point`; resamples whose change is undefined (a
+    /// resampled baseline median of zero) are left out.
+    fn interval(
+        &self,
+        base: &[f64],
+        cand: &[f64],
+        resamples: usize,
+        seed: u64,
+    ) -> Option<[f64; 2]> {
+        if (base.len() == 1 && cand.len() == 1) || resamples == 0 {
+            let p = self.point(base, cand)?;
+            return Some([p, p]);
+        }
+        let mut rng = SplitMix64(seed);
+        let mut stats = Vec::with_capacity(resamples);
+        let mut b = vec![0.0; base.len()];
+        let mut c = vec![0.0; cand.len()];
+        for _ in 0..resamples {
+            if self.paired {
+                for i in 0..base.len() {
+                    let j = rng.below(base.len());
+                    b[i] = base[j];
+                    c[i] = cand[j];
+                }
+            } else {
+                for slot in b.iter_mut() {
+                    *slot = base[rng.below(base.len())];
+                }
+                for slot in c.iter_mut() {
+                    *slot = cand[rng.below(cand.len())];
+                }
+            }
+            if let Some(change) = self.point(&b, &c) {
+                stats.push(change);
+            }
+        }
+        if stats.is_empty() {
+            return None;
+        }
+        stats.sort_by(f64::total_cmp);
+        let tail = (1.0 - CONFIDENCE) / 2.0;
+        Some([
+            quantile_sorted(&stats, tail),
+            quantile_sorted(&stats, 1.0 - tail),
+        ])
+    }
+}
+
+/// Median of `values` (mean of the middle two for an even count); NaN when empty.
+pub fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    quantile_sorted(&v, 0.5)
+}
+
+/// Quantile `q` of sorted values with linear interpolation between order statistics.
+fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+    match sorted.len() {
+        0 => f64::NAN,
+        1 => sorted[0],
+        n => {
+            let pos = q.clamp(0.0, 1.0) * (n - 1) as f64;
+            let lo = pos.floor() as usize;
+            let hi = pos.ceil() as usize;
+            sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+        }
+    }
+}
+
+/// Two-sided Mann-Whitney U test of `x` against `y`.
+///
+/// Exact (the distribution of U by counting arrangements) when there are no ties and at most
+/// 50 values in all; otherwise the normal approximation with the tie-corrected variance and a
+/// continuity correction of 0.5. Either side empty gives p = 1.
+pub fn mann_whitney_u(x: &[f64], y: &[f64]) -> RankTest {
+    let (n1, n2) = (x.len(), y.len());
+    if n1 == 0 || n2 == 0 {
+        return RankTest {
+            u: 0.0,
+            p_value: 1.0,
+            method: PMethod::Exact,
+        };
+    }
+    // Midranks of the pooled sample; tie groups feed the variance correction.
+    let mut pooled: Vec<(f64, bool)> = x
+        .iter()
+        .map(|v| (*v, true))
+        .chain(y.iter().map(|v| (*v, false)))
+        .collect();
+    pooled.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let n = pooled.len();
+    let (mut rank_sum_x, mut tie_term, mut ties) = (0.0, 0.0, false);
+    let mut i = 0;
+    while i < n {
+        let mut j = i;
+        while j + 1 < n && pooled[j + 1].0 == pooled[i].0 {
+            j += 1;
+        }
+        let t = (j - i + 1) as f64;
+        let midrank = (i + j) as f64 / 2.0 + 1.0;
+        if t > 1.0 {
+            ties = true;
+            tie_term += t * t * t - t;
+        }
+        rank_sum_x += midrank * pooled[i..=j].iter().filter(|p| p.1).count() as f64;
+        i = j + 1;
+    }
+    let u = rank_sum_x - (n1 * (n1 + 1)) as f64 / 2.0;
+
+    if !ties && n <= 50 {
+        let counts = u_distribution(n1, n2);
+        let total: f64 = counts.iter().sum();
+        let k = u.round() as usize;
+        let below: f64 = counts[..=k].iter().sum();
+        let above: f64 = counts[k..].iter().sum();
+        return RankTest {
+            u,
+            p_value: (2.0 * below.min(above) / total).min(1.0),
+            method: PMethod::Exact,
+        };
+    }
+    let (f1, f2, nf) = (n1 as f64, n2 as f64, n as f64);
+    let mean = f1 * f2 / 2.0;
+    let variance = f1 * f2 / 12.0 * ((nf + 1.0) - tie_term / (nf * (nf - 1.0)));
+    let p_value = if variance <= 0.0 {
+        1.0
+    } else {
+        let z = ((u - mean).abs() - 0.5).max(0.0) / variance.sqrt();
+        erfc(z / std::f64::consts::SQRT_2).min(1.0)
+    };
+    RankTest {
+        u,
+        p_value,
+        method: PMethod::Normal,
+    }
+}
+
+/// Number of arrangements of `n1` x-values and `n2` y-values giving each U from 0 to n1·n2,
+/// by the recurrence f(m, n, u) = f(m−1, n, u−n) + f(m, n−1, u). Counts stay exact in f64
+/// up to 50 values in all (C(50, 25) < 2^53).
+fn u_distribution(n1: usize, n2: usize) -> Vec<f64> {
+    // table[m][n] is the distribution for m x-values and n y-values, built row by row.
+    let mut prev: Vec<Vec<f64>> = (0..=n2).map(|_| vec![1.0]).collect();
+    for m in 1..=n1 {
+        let mut row: Vec<Vec<f64>> = Vec::with_capacity(n2 + 1);
+        row.push(vec![1.0]);
+        for n in 1..=n2 {
+            let mut dist = vec![0.0; m * n + 1];
+            // The largest value is an x: it beats all n y-values.
+            for (u, c) in prev[n].iter().enumerate() {
+                dist[u + n] += c;
+            }
+            // The largest value is a y: U unchanged.
+            for (u, c) in row[n - 1].iter().enumerate() {
+                dist[u] += c;
+            }
+            row.push(dist);
+        }
+        prev = row;
+    }
+    prev.swap_remove(n2)
+}
+
+/// Complementary error function (Numerical Recipes' Chebyshev fit, relative error < 1.2e-7).
+fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let poly = -z * z - 1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    let r = t * poly.exp();
+    if x >= 0.0 {
+        r
+    } else {
+        2.0 - r
+    }
+}
+
+/// The seeded generator of the bootstrap (SplitMix64): small, fast, and the same numbers on
+/// every platform, which is all resampling needs.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in 0..n (multiply-shift; the bias is below 2^-32 for small n).
+    fn below(&mut self, n: usize) -> usize {
+        ((self.next_u64() as u128 * n as u128) >> 64) as usize
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x0000_0100_0000_01B3)
+    })
+}
+
+/// "1 regression · 2 warnings · 14 unchanged": the verdicts that occur, worst first.
+fn headline(c: &Comparison) -> String {
+    let parts: Vec<String> = [
+        (Verdict::Regressed, "regression", "regressions"),
+        (Verdict::Inconclusive, "inconclusive", "inconclusive"),
+        (Verdict::Warn, "warning", "warnings"),
+        (Verdict::Improved, "improved", "improved"),
+        (Verdict::Unchanged, "unchanged", "unchanged"),
+    ]
+    .into_iter()
+    .filter_map(|(verdict, one, many)| match c.count(verdict) {
+        0 => None,
+        1 => Some(format!("1 {one}")),
+        n => Some(format!("{n} {many}")),
+    })
+    .collect();
+    if parts.is_empty() {
+        "nothing compared".to_string()
+    } else {
+        parts.join(" · ")
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::load::results::{Environment, LoadInfo};
+    use crate::metrics::Recorder;
+
+    /// Stats of `ok` successes around `latency_us` (spread ±10 %) and `errors` failures over
+    /// `duration_s`; `throughput` comes out as ok / duration_s.
+    pub(crate) fn op_stats(ok: u64, errors: u64, latency_us: f64, duration_s: f64) -> OpStats {
+        let mut r = Recorder::new();
+        for i in 0..ok {
+            let f = 0.9 + 0.2 * (i % 101) as f64 / 100.0;
+            let ns = (latency_us * f * 1_000.0) as u64;
+            r.record_ok(ns, ns);
+        }
+        for _ in 0..errors {
+            r.record_error(1_000);
+        }
+        r.summarize(duration_s)
+    }
+
+    /// A one-operation run with the given throughput (ops/s over 10 s) and latency.
+    pub(crate) fn run(
+        scenario: &str,
+        started_at: &str,
+        throughput: f64,
+        latency_us: f64,
+        errors: u64,
+    ) -> Results {
+        let ok = (throughput * 10.0).round() as u64;
+        let stats = op_stats(ok, errors, latency_us, 10.0);
+        Results {
+            schema_version: SCHEMA_VERSION,
+            scenario: scenario.into(),
+            kind: "mix".into(),
+            target: "http://127.0.0.1:1".into(),
+            profile: Some("optimized".into()),
+            started_at: started_at.into(),
+            duration_s: 10.0,
+            warmup_s: 1.0,
+            load: LoadInfo::Closed { concurrency: 4 },
+            operations: BTreeMap::from([("get_execution".to_string(), stats.clone())]),
+            totals: stats,
+            service_time_us: BTreeMap::new(),
+            targets: Vec::new(),
+            integrity: None,
+            server: None,
+            environment: Environment {
+                cpu: "test".into(),
+                cores: 2,
+                os: "test".into(),
+                version: "0".into(),
+                git: None,
+                generator_threads: 1,
+            },
+            timeseries: Vec::new(),
+            extra: serde_json::Map::new(),
+            warnings: Vec::new(),
+            aborted: None,
+            exit_code: 0,
+        }
+    }
+
+    /// Runs with throughputs `tputs` and latency inversely proportional, started a minute
+    /// apart from `minute0`.
+    fn runs(tputs: &[f64], minute0: u32) -> Vec<Results> {
+        tputs
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let at = format!("2024-05-01T10:{:02}:00.000Z", minute0 + i as u32);
+                run("stress", &at, *t, 1_000_000.0 / t, 0)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn identical_samples_are_unchanged_everywhere() {
+        for n in [1, 3, 5] {
+            let base = runs(&vec![1000.0; n], 0);
+            let cand = runs(&vec![1000.0; n], 30);
+            let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+            assert_eq!(c.rows.len(), 10, "5 metrics for the operation and totals");
+            for row in &c.rows {
+                assert_eq!(row.verdict, Verdict::Unchanged, "n={n} {row:?}");
+                assert_eq!(row.change, Some(0.0));
+                assert_eq!(row.interval, Some([0.0, 0.0]));
+                assert_eq!(row.p_value, 1.0);
+            }
+            assert_eq!((c.outcome, c.exit_code), (Outcome::Pass, 0));
+            assert_eq!(c.headline, "10 unchanged");
+        }
+    }
+
+    #[test]
+    fn clear_throughput_drop_is_a_regression() {
+        let base = runs(&[1000.0, 1010.0, 990.0, 1005.0, 995.0], 0);
+        let cand = runs(&[700.0, 705.0, 695.0, 702.0, 698.0], 30);
+        let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+        assert!(!c.paired);
+        let tput = &c.rows[0];
+        assert_eq!(
+            (tput.metric, tput.verdict),
+            (Metric::Throughput, Verdict::Regressed)
+        );
+        let change = tput.change.unwrap();
+        assert!((change + 30.0).abs() < 0.5, "{change}");
+        let [low, high] = tput.interval.unwrap();
+        assert!(
+            low <= change && change <= high && high < -25.0,
+            "{low} {high}"
+        );
+        assert!((tput.p_value - 2.0 / 252.0).abs() < 1e-9);
+        assert_eq!(tput.p_method, PMethod::Exact);
+        assert_eq!(tput.limit, -10.0);
+        // Latency rose by ~43 %: the latency rows regress too.
+        assert_eq!(c.outcome, Outcome::Regressed);
+        assert_eq!(c.exit_code, 1);
+        assert!(c.headline.starts_with("8 regressions"), "{}", c.headline);
+    }
+
+    #[test]
+    fn noise_within_three_percent_never_regresses() {
+        // Deterministic pseudo-noise: many seeds of ±3 % on throughput, latency and counts.
+        let mut rng = SplitMix64(7);
+        let mut noise = move || 1.0 + (rng.next_u64() % 6001) as f64 / 100_000.0 - 0.03;
+        for trial in 0..40 {
+            let n = 1 + trial % 6;
+            let side = |minute: u32, noise: &mut dyn FnMut() -> f64| -> Vec<Results> {
+                (0..n)
+                    .map(|i| {
+                        let at = format!("2024-05-01T10:{:02}:00.000Z", minute + 2 * i as u32);
+                        run("stress", &at, 1000.0 * noise(), 800.0 * noise(), 0)
+                    })
+                    .collect()
+            };
+            let base = side(0, &mut noise);
+            let cand = side(1, &mut noise);
+            let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+            for row in &c.rows {
+                assert!(
+                    !matches!(row.verdict, Verdict::Regressed | Verdict::Inconclusive),
+                    "trial {trial}: {row:?}"
+                );
+            }
+            assert_eq!(c.exit_code, 0, "trial {trial}");
+        }
+    }
+
+    #[test]
+    fn interleaved_runs_are_paired_and_cancel_drift() {
+        // The machine slows by 8 % per pair; the candidate is the same as the baseline.
+        let mut base = Vec::new();
+        let mut cand = Vec::new();
+        for i in 0..5u32 {
+            let t = 1000.0 * (1.0 - 0.08 * i as f64);
+            let (bm, cm) = if i % 2 == 0 {
+                (4 * i, 4 * i + 1)
+            } else {
+                (4 * i + 1, 4 * i)
+            };
+            base.push(run("s", &format!("2024-05-01T10:{bm:02}:00Z"), t, 500.0, 0));
+            cand.push(run("s", &format!("2024-05-01T10:{cm:02}:00Z"), t, 500.0, 0));
+        }
+        let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+        assert!(c.paired);
+        let tput = &c.rows[0];
+        assert_eq!(tput.change, Some(0.0));
+        assert_eq!(tput.interval, Some([0.0, 0.0]));
+        // The baseline alone spreads 38 %, past the limit; the pairs agree exactly.
+        assert!(tput.baseline_spread > 30.0);
+        assert_eq!(tput.noise, 0.0);
+        assert_eq!(tput.verdict, Verdict::Unchanged);
+
+        // The same drift with a 30 % drop in every pair stands out beyond the spread.
+        let slow: Vec<Results> = cand
+            .iter()
+            .map(|r| {
+                let t = r.totals.throughput * 0.6;
+                run("s", &r.started_at, t, 500.0, 0)
+            })
+            .collect();
+        let c = compare(&base, &slow, &CompareOptions::default()).unwrap();
+        assert!(c.paired);
+        assert_eq!(c.rows[0].verdict, Verdict::Regressed, "{:?}", c.rows[0]);
+
+        // Unpaired on request, the drift is noise again and nothing can be judged.
+        let options = CompareOptions {
+            pairing: Pairing::Unpaired,
+            ..CompareOptions::default()
+        };
+        let c = compare(&base, &cand, &options).unwrap();
+        assert!(!c.paired);
+        assert_eq!(c.rows[0].verdict, Verdict::Inconclusive);
+    }
+
+    #[test]
+    fn wide_baseline_spread_is_inconclusive() {
+        let base = runs(&[1000.0, 1200.0, 850.0, 1100.0, 950.0], 0);
+        let cand = runs(&[900.0, 1000.0, 950.0, 880.0, 1020.0], 30);
+        let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+        let tput = &c.rows[0];
+        assert_eq!(tput.verdict, Verdict::Inconclusive, "{tput:?}");
+        assert!((tput.baseline_spread - 35.0).abs() < 0.1);
+        assert!(c.count(Verdict::Regressed) == 0);
+        assert_eq!((c.outcome, c.exit_code), (Outcome::Inconclusive, 3));
+    }
+
+    #[test]
+    fn small_drops_warn_and_gains_improve() {
+        // (candidate throughput, verdict) against a tight baseline of 1000 ops/s.
+        let cases = [
+            (1000.0, Verdict::Unchanged),
+            (960.0, Verdict::Unchanged),
+            (930.0, Verdict::Warn),
+            (850.0, Verdict::Regressed),
+            (1100.0, Verdict::Improved),
+            (1500.0, Verdict::Improved),
+        ];
+        for (t, expected) in cases {
+            let base = runs(&[1000.0, 1002.0, 998.0, 1001.0, 999.0], 0);
+            let cand: Vec<Results> = [1.0, 1.002, 0.998, 1.001, 0.999]
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    run(
+                        "stress",
+                        &format!("2024-05-01T11:0{i}:00Z"),
+                        t * f,
+                        500.0,
+                        0,
+                    )
+                })
+                .collect();
+            let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+            assert_eq!(c.rows[0].verdict, expected, "{t}: {:?}", c.rows[0]);
+        }
+    }
+
+    #[test]
+    fn one_run_per_side_judges_the_point() {
+        let c = compare(
+            &runs(&[1000.0], 0),
+            &runs(&[800.0], 1),
+            &CompareOptions::default(),
+        )
+        .unwrap();
+        let tput = &c.rows[0];
+        let [low, high] = tput.interval.unwrap();
+        assert_eq!(low, high);
+        assert!((low + 20.0).abs() < 1e-9, "{low}");
+        assert_eq!(tput.verdict, Verdict::Regressed);
+        assert_eq!(tput.p_value, 1.0);
+    }
+
+    #[test]
+    fn new_errors_are_judged_in_points() {
+        let base = vec![run("s", "2024-05-01T10:00:00Z", 1000.0, 500.0, 0)];
+        // 10,000 ok; 30 errors is 0.30 % of 10,030.
+        let cand = vec![run("s", "2024-05-01T10:01:00Z", 1000.0, 500.0, 30)];
+        let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+        let err = c
+            .rows
+            .iter()
+            .find(|r| r.metric == Metric::ErrorRate)
+            .unwrap();
+        assert_eq!(err.verdict, Verdict::Regressed);
+        assert_eq!(err.change_unit, "pt");
+        assert!((err.change.unwrap() - 0.299).abs() < 0.001);
+        // Under the 0.1 point limit: 5 errors (0.05 %) is unchanged, 8 (0.08 %) warns.
+        for (errors, expected) in [(5, Verdict::Unchanged), (8, Verdict::Warn)] {
+            let cand = vec![run("s", "2024-05-01T10:01:00Z", 1000.0, 500.0, errors)];
+            let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+            let err = c
+                .rows
+                .iter()
+                .find(|r| r.metric == Metric::ErrorRate)
+                .unwrap();
+            assert_eq!(err.verdict, expected, "{errors} errors");
+        }
+    }
+
+    #[test]
+    fn limits_come_from_the_gate_table_and_overrides() {
+        let gate = GateLimits {
+            throughput: Some(-5.0),
+            p99: Some(50.0),
+            p95: Some(1.0),
+            ..GateLimits::default()
+        };
+        let mut limits = Limits::from_gate(&gate);
+        assert_eq!(limits.throughput, 5.0);
+        assert_eq!(limits.p99, 50.0);
+        assert_eq!(
+            (limits.p50, limits.p90, limits.error_rate),
+            (10.0, 15.0, 0.1)
+        );
+        limits.set(Metric::P50, 3.0);
+        assert_eq!(limits.get(Metric::P50), 3.0);
+        limits.set(Metric::P90, f64::NAN);
+        assert!(matches!(
+            limits.validate(),
+            Err(CompareError::Limit {
+                metric: Metric::P90,
+                ..
+            })
+        ));
+        let options = CompareOptions {
+            limits,
+            ..CompareOptions::default()
+        };
+        assert!(compare(&runs(&[1.0], 0), &runs(&[1.0], 1), &options).is_err());
+    }
+
+    #[test]
+    fn bad_input_is_an_error() {
+        let good = runs(&[1000.0], 0);
+        let mut old = runs(&[1000.0], 1);
+        old[0].schema_version = 2;
+        let other = vec![run("api", "2024-05-01T10:00:00Z", 1000.0, 500.0, 0)];
+        let o = CompareOptions::default();
+        assert!(matches!(
+            compare(&good, &old, &o),
+            Err(CompareError::SchemaVersion {
+                side: Side::Candidate,
+                index: 1,
+                found: 2
+            })
+        ));
+        assert!(matches!(
+            compare(&good, &other, &o),
+            Err(CompareError::ScenarioMismatch { .. })
+        ));
+        assert!(matches!(
+            compare(&[], &good, &o),
+            Err(CompareError::Empty(Side::Baseline))
+        ));
+        let paired = CompareOptions {
+            pairing: Pairing::Paired,
+            ..o
+        };
+        assert!(matches!(
+            compare(&good, &runs(&[1.0, 2.0], 3), &paired),
+            Err(CompareError::PairCount { .. })
+        ));
+    }
+
+    #[test]
+    fn operations_on_one_side_only_are_named_in_warnings() {
+        let base = runs(&[1000.0], 0);
+        let mut cand = runs(&[1000.0], 1);
+        let stats = cand[0].totals.clone();
+        cand[0].operations.insert("health".into(), stats);
+        let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+        assert_eq!(c.rows.len(), 10);
+        assert_eq!(c.warnings.len(), 1);
+        assert!(c.warnings[0].contains("\"health\""), "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn zero_baseline_is_inconclusive_unless_both_are_zero() {
+        let base = vec![run("s", "2024-05-01T10:00:00Z", 0.0, 500.0, 10)];
+        let cand = vec![run("s", "2024-05-01T10:01:00Z", 100.0, 500.0, 0)];
+        let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+        assert_eq!(c.rows[0].verdict, Verdict::Inconclusive);
+        assert_eq!(c.rows[0].change, None);
+        let c = compare(&base, &base, &CompareOptions::default()).unwrap();
+        assert_eq!(c.rows[0].verdict, Verdict::Unchanged);
+    }
+
+    #[test]
+    fn mann_whitney_matches_known_small_cases() {
+        // (x, y, U, p, method), p-values as published tables and scipy's mannwhitneyu give.
+        type Case<'a> = (&'a [f64], &'a [f64], f64, f64, PMethod);
+        let cases: [Case; 7] = [
+            (&[1., 2., 3.], &[4., 5., 6.], 0.0, 0.1, PMethod::Exact),
+            (&[4., 5., 6.], &[1., 2., 3.], 9.0, 0.1, PMethod::Exact),
+            (&[1., 3., 5.], &[2., 4., 6.], 3.0, 0.7, PMethod::Exact),
+            (&[1., 2.], &[3., 4., 5.], 0.0, 0.2, PMethod::Exact),
+            (
+                &[1., 2., 3., 4., 5.],
+                &[6., 7., 8., 9., 10.],
+                0.0,
+                2.0 / 252.0,
+                PMethod::Exact,
+            ),
+            // Ties: normal approximation, tie-corrected variance 22.5, continuity 0.5.
+            (
+                &[1., 2., 3., 4., 5.],
+                &[3., 4., 5., 6., 7.],
+                4.5,
+                0.113_846,
+                PMethod::Normal,
+            ),
+            (&[1., 1., 1.], &[1., 1., 1.], 4.5, 1.0, PMethod::Normal),
+        ];
+        for (x, y, u, p, method) in cases {
+            let t = mann_whitney_u(x, y);
+            assert_eq!(t.u, u, "{x:?} {y:?}");
+            assert!(
+                (t.p_value - p).abs() < 1e-4,
+                "{x:?} {y:?}: {} vs {p}",
+                t.p_value
+            );
+            assert_eq!(t.method, method);
+        }
+        // Large untied samples switch to the approximation, which then agrees closely.
+        let x: Vec<f64> = (0..30).map(|i| i as f64 * 2.0).collect();
+        let y: Vec<f64> = (0..30).map(|i| i as f64 * 2.0 + 3.0).collect();
+        let t = mann_whitney_u(&x, &y);
+        assert_eq!(t.method, PMethod::Normal);
+        assert!(t.p_value > 0.3 && t.p_value < 0.8, "{}", t.p_value);
+    }
+
+    #[test]
+    fn exact_u_distribution_sums_to_the_arrangements() {
+        for (n1, n2, total) in [(3, 3, 20.0), (5, 5, 252.0), (2, 7, 36.0), (1, 1, 2.0)] {
+            let d = u_distribution(n1, n2);
+            assert_eq!(d.len(), n1 * n2 + 1);
+            assert_eq!(d.iter().sum::<f64>(), total);
+            let reversed: Vec<f64> = d.iter().rev().copied().collect();
+            assert_eq!(d, reversed, "U is symmetric");
+        }
+        assert_eq!(
+            u_distribution(3, 3),
+            [1., 1., 2., 3., 3., 3., 3., 2., 1., 1.]
+        );
+    }
+
+    #[test]
+    fn erfc_matches_reference_values() {
+        for (x, expected) in [
+            (0.0, 1.0),
+            (0.5, 0.479_500_122),
+            (1.0, 0.157_299_207),
+            (2.0, 0.004_677_735),
+            (-1.0, 1.842_700_793),
+        ] {
+            assert!((erfc(x) - expected).abs() < 2e-7, "erfc({x})");
+        }
+    }
+
+    #[test]
+    fn bootstrap_is_deterministic_and_seed_dependent() {
+        // Enough distinct runs that resampled medians take many values.
+        let spread =
+            |n: usize, at: f64| -> Vec<f64> { (0..n).map(|i| at + (i * 37 % 23) as f64).collect() };
+        let base = runs(&spread(15, 1000.0), 0);
+        let cand = runs(&spread(12, 980.0), 30);
+        let o = CompareOptions::default();
+        let a = compare(&base, &cand, &o).unwrap();
+        let b = compare(&base, &cand, &o).unwrap();
+        assert_eq!(a, b);
+        let reseeded = compare(&base, &cand, &CompareOptions { seed: 1, ..o }).unwrap();
+        assert_ne!(a.rows[0].interval, reseeded.rows[0].interval);
+        let [low, high] = a.rows[0].interval.unwrap();
+        let point = a.rows[0].change.unwrap();
+        assert!(low < point && point < high, "{low} {point} {high}");
+    }
+
+    #[test]
+    fn median_and_quantiles() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(&[7.0]), 7.0);
+        assert!(median(&[]).is_nan());
+        assert_eq!(quantile_sorted(&[0.0, 10.0], 0.25), 2.5);
+    }
+
+    #[test]
+    fn comparison_serializes_with_snake_case_names() {
+        let c = compare(
+            &runs(&[1.0], 0),
+            &runs(&[1.0], 1),
+            &CompareOptions::default(),
+        )
+        .unwrap();
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["rows"][0]["metric"], "throughput");
+        assert_eq!(json["rows"][4]["metric"], "error_rate");
+        assert_eq!(json["rows"][0]["verdict"], "unchanged");
+        assert_eq!(json["outcome"], "pass");
+        assert_eq!(json["headline"], "10 unchanged");
+    }
+}

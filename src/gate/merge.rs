@@ -1,0 +1,650 @@
+//! Merging results of one scenario run by several generator processes at the same time into
+//! one results value, as if a single generator had produced all the load.
+//!
+//! - Per-operation and total histograms add bucket by bucket and counts add, so percentiles
+//!   of the merge are those of all requests together. Throughputs of concurrent runs add.
+//! - Time series align on wall-clock seconds: each run's measured window is taken to start
+//!   `warmup_s` after its `started_at` (seeding time is not recorded, so runs of one scenario
+//!   shift alike), and its offset from the earliest run is rounded to the nearest whole
+//!   second, so a point can land up to half a second from where it happened. Per-second
+//!   histograms are not stored, so a merged second's p50 is the success-weighted mean of the
+//!   parts' p50 and its p99 the largest part's p99 (an upper bound of the true p99).
+//! - Targets are not re-evaluated (left empty, with a warning); integrity counts add;
+//!   environment comes from the first run; numeric `extra` figures add.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::load::engine::Integrity;
+use crate::load::results::{LoadInfo, Results, ServerInfo, SCHEMA_VERSION};
+use crate::metrics::{MetricsError, OpStats, TimeSeriesPoint};
+
+use super::compare::start_ms;
+
+/// Integrity discrepancies kept in the merge, count.
+const MAX_DETAILS: usize = 20;
+
+/// Runs that cannot be merged. `index` counts the runs from 1 in the order given.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error("nothing to merge; pass at least one results JSON file")]
+    Empty,
+    #[error("run {index} has schema_version {found}; this version reads {SCHEMA_VERSION}")]
+    SchemaVersion { index: usize, found: u32 },
+    #[error(
+        "run {index} is {what} {found:?} but run 1 is {expected:?}; \
+         merge runs of one scenario"
+    )]
+    Mismatch {
+        index: usize,
+        what: &'static str,
+        expected: String,
+        found: String,
+    },
+    #[error("run {index} has started_at {found:?}, which is not an RFC 3339 time")]
+    StartedAt { index: usize, found: String },
+    #[error("run {index}, operation {operation:?}: {source}")]
+    Histogram {
+        index: usize,
+        operation: String,
+        source: MetricsError,
+    },
+}
+
+/// Merges runs of one scenario made side by side; see the module documentation.
+pub fn merge_results(parts: &[Results]) -> Result<Results, MergeError> {
+    let first = parts.first().ok_or(MergeError::Empty)?;
+    let starts = check(parts)?;
+    let mut warnings = Vec::new();
+
+    // Measured windows on one clock, milliseconds from the earliest measured start.
+    let measured_ms: Vec<i64> = parts
+        .iter()
+        .zip(&starts)
+        .map(|(r, s)| s + (r.warmup_s * 1000.0).round() as i64)
+        .collect();
+    let origin = *measured_ms.iter().min().expect("parts is not empty");
+    let offsets_ms: Vec<i64> = measured_ms.iter().map(|m| m - origin).collect();
+    let end_s = parts
+        .iter()
+        .zip(&offsets_ms)
+        .map(|(r, o)| *o as f64 / 1000.0 + r.duration_s)
+        .fold(0.0, f64::max);
+    let max_offset_s = *offsets_ms.iter().max().expect("parts is not empty") as f64 / 1000.0;
+    let shortest = parts.iter().map(|r| r.duration_s).fold(f64::MAX, f64::min);
+    if max_offset_s > 1.0 || end_s - shortest > 1.0 {
+        warnings.push(format!(
+            "the runs did not share one measured window (starts up to {max_offset_s:.1}s \
+             apart, {shortest:.1}s to {end_s:.1}s long together); throughputs are added as if \
+             they ran side by side"
+        ));
+    }
+
+    let mut operations = BTreeMap::new();
+    let names: std::collections::BTreeSet<&String> =
+        parts.iter().flat_map(|r| r.operations.keys()).collect();
+    for name in names {
+        let present: Vec<(usize, &OpStats)> = parts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.operations.get(name).map(|s| (i, s)))
+            .collect();
+        operations.insert(name.clone(), merge_op(name, &present, end_s)?);
+    }
+    let totals: Vec<(usize, &OpStats)> = parts.iter().map(|r| &r.totals).enumerate().collect();
+    let totals = merge_op("totals", &totals, end_s)?;
+
+    let load = merge_load(parts)?;
+    let integrity = merge_integrity(parts);
+    let server = merge_server(parts, &mut warnings);
+    let extra = merge_extra(parts);
+    let timeseries = merge_timeseries(parts, &offsets_ms);
+
+    let services: std::collections::BTreeSet<&String> = parts
+        .iter()
+        .flat_map(|r| r.service_time_us.keys())
+        .collect();
+    if !services.is_empty() {
+        warnings.push(
+            "open-model service times are summaries without histograms and cannot be merged; \
+             see each run's file"
+                .into(),
+        );
+    }
+    if parts.iter().any(|r| !r.targets.is_empty()) {
+        warnings.push(
+            "targets are not re-evaluated for merged results; each run's own target checks \
+             are in its file"
+                .into(),
+        );
+    }
+    let profiles: std::collections::BTreeSet<&Option<String>> =
+        parts.iter().map(|r| &r.profile).collect();
+    let profile = if profiles.len() == 1 {
+        first.profile.clone()
+    } else {
+        warnings.push("the runs loaded different storage profiles; profile left empty".into());
+        None
+    };
+    let mut targets: Vec<&str> = Vec::new();
+    for r in parts {
+        if !targets.contains(&r.target.as_str()) {
+            targets.push(&r.target);
+        }
+    }
+    let environments: std::collections::BTreeSet<(&str, &str, usize)> = parts
+        .iter()
+        .map(|r| {
+            let e = &r.environment;
+            (e.cpu.as_str(), e.os.as_str(), e.cores)
+        })
+        .collect();
+    if environments.len() > 1 {
+        warnings.push(format!(
+            "the runs came from {} different machines; environment is the first run's",
+            environments.len()
+        ));
+    }
+    for (i, r) in parts.iter().enumerate() {
+        warnings.extend(r.warnings.iter().map(|w| format!("run {}: {w}", i + 1)));
+    }
+    let aborted: Vec<String> = parts
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.aborted.as_ref().map(|a| format!("run {}: {a}", i + 1)))
+        .collect();
+    // A part that failed its own targets or lost writes fails the merge too.
+    let exit_code = parts.iter().map(|r| r.exit_code).max().unwrap_or(0);
+
+    Ok(Results {
+        schema_version: SCHEMA_VERSION,
+        scenario: first.scenario.clone(),
+        kind: first.kind.clone(),
+        target: targets.join(", "),
+        profile,
+        started_at: parts
+            .iter()
+            .zip(&starts)
+            .min_by_key(|(_, s)| **s)
+            .map(|(r, _)| r.started_at.clone())
+            .expect("parts is not empty"),
+        duration_s: end_s,
+        warmup_s: parts.iter().map(|r| r.warmup_s).fold(0.0, f64::max),
+        load,
+        operations,
+        totals,
+        service_time_us: BTreeMap::new(),
+        targets: Vec::new(),
+        integrity,
+        server,
+        environment: first.environment.clone(),
+        timeseries,
+        extra,
+        warnings,
+        aborted: (!aborted.is_empty()).then(|| aborted.join("; ")),
+        exit_code,
+    })
+}
+
+/// Checks versions and sameness; returns each run's `started_at` in epoch milliseconds.
+fn check(parts: &[Results]) -> Result<Vec<i64>, MergeError> {
+    let first = &parts[0];
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let index = i + 1;
+            if r.schema_version != SCHEMA_VERSION {
+                return Err(MergeError::SchemaVersion {
+                    index,
+                    found: r.schema_version,
+                });
+            }
+            for (what, expected, found) in [
+                ("scenario", &first.scenario, &r.scenario),
+                ("kind", &first.kind, &r.kind),
+            ] {
+                if expected != found {
+                    return Err(MergeError::Mismatch {
+                        index,
+                        what,
+                        expected: expected.clone(),
+                        found: found.clone(),
+                    });
+                }
+            }
+            start_ms(&r.started_at).ok_or_else(|| MergeError::StartedAt {
+                index,
+                found: r.started_at.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Adds one operation's stats; throughput is the sum of the parts' throughputs.
+fn merge_op(
+    name: &str,
+    present: &[(usize, &OpStats)],
+    duration_s: f64,
+) -> Result<OpStats, MergeError> {
+    let stats: Vec<OpStats> = present.iter().map(|(_, s)| (*s).clone()).collect();
+    let mut merged = OpStats::merge_concurrent(&stats, duration_s).map_err(|source| {
+        // Name the first part whose histogram does not decode.
+        let index = present
+            .iter()
+            .find(|(_, s)| s.decode_histogram().is_err())
+            .map_or(1, |(i, _)| i + 1);
+        MergeError::Histogram {
+            index,
+            operation: name.to_string(),
+            source,
+        }
+    })?;
+    // Each part's throughput is over its own window; side by side, the rates add.
+    merged.throughput = stats.iter().map(|s| s.throughput).sum();
+    Ok(merged)
+}
+
+/// Concurrencies add (closed model); rates and in-flight bounds add (open model).
+fn merge_load(parts: &[Results]) -> Result<LoadInfo, MergeError> {
+    let mut merged = parts[0].load.clone();
+    for (i, r) in parts.iter().enumerate().skip(1) {
+        merged = match (merged, &r.load) {
+            (LoadInfo::Closed { concurrency: a }, LoadInfo::Closed { concurrency: b }) => {
+                LoadInfo::Closed { concurrency: a + b }
+            }
+            (
+                LoadInfo::Open {
+                    rate: a,
+                    max_in_flight: fa,
+                },
+                LoadInfo::Open {
+                    rate: b,
+                    max_in_flight: fb,
+                },
+            ) => LoadInfo::Open {
+                rate: a + b,
+                max_in_flight: fa + fb,
+            },
+            (_, other) => {
+                return Err(MergeError::Mismatch {
+                    index: i + 1,
+                    what: "load model",
+                    expected: model_name(&parts[0].load).into(),
+                    found: model_name(other).into(),
+                })
+            }
+        };
+    }
+    Ok(merged)
+}
+
+fn model_name(load: &LoadInfo) -> &'static str {
+    match load {
+        LoadInfo::Closed { .. } => "closed",
+        LoadInfo::Open { .. } => "open",
+    }
+}
+
+fn merge_integrity(parts: &[Results]) -> Option<Integrity> {
+    let present: Vec<&Integrity> = parts.iter().filter_map(|r| r.integrity.as_ref()).collect();
+    if present.is_empty() {
+        return None;
+    }
+    Some(Integrity {
+        checked: present.iter().map(|i| i.checked).sum(),
+        lost_writes: present.iter().map(|i| i.lost_writes).sum(),
+        details: present
+            .iter()
+            .flat_map(|i| i.details.iter().cloned())
+            .take(MAX_DETAILS)
+            .collect(),
+    })
+}
+
+/// One bundled monitor's figures as they are; several: the largest peak RSS, the CPU time
+/// summed, and each monitor's own stats in an array.
+fn merge_server(parts: &[Results], warnings: &mut Vec<String>) -> Option<ServerInfo> {
+    let present: Vec<&ServerInfo> = parts.iter().filter_map(|r| r.server.as_ref()).collect();
+    match present.as_slice() {
+        [] => None,
+        [one] => Some((*one).clone()),
+        many => {
+            warnings.push(format!(
+                "{} bundled monitors ran: server peak RSS is the largest, CPU the sum, stats \
+                 one per monitor",
+                many.len()
+            ));
+            Some(ServerInfo {
+                rss_peak_bytes: many.iter().map(|s| s.rss_peak_bytes).max().unwrap_or(0),
+                cpu_s: many.iter().map(|s| s.cpu_s).sum(),
+                stats: Value::Array(many.iter().map(|s| s.stats.clone()).collect()),
+            })
+        }
+    }
+}
+
+/// Numbers add (the created and completed counts these hold are per run); any other value
+/// is kept when every run agrees and otherwise becomes an array of the runs' values (null
+/// where a run lacks the key). `merged_runs` counts the runs, and adds up when merges merge.
+fn merge_extra(parts: &[Results]) -> Map<String, Value> {
+    let mut keys: Vec<&String> = Vec::new();
+    for r in parts {
+        for k in r.extra.keys() {
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+    }
+    let mut merged = Map::new();
+    for key in keys {
+        let values: Vec<Option<&Value>> = parts.iter().map(|r| r.extra.get(key)).collect();
+        let numbers: Option<Vec<&serde_json::Number>> =
+            values.iter().flatten().map(|v| v.as_number()).collect();
+        let value = match numbers {
+            Some(ns) => {
+                if let Some(sum) = ns.iter().map(|n| n.as_u64()).sum::<Option<u64>>() {
+                    Value::from(sum)
+                } else if let Some(sum) = ns.iter().map(|n| n.as_i64()).sum::<Option<i64>>() {
+                    Value::from(sum)
+                } else {
+                    Value::from(ns.iter().filter_map(|n| n.as_f64()).sum::<f64>())
+                }
+            }
+            None if values.iter().all(|v| *v == values[0]) => {
+                values[0].cloned().unwrap_or(Value::Null)
+            }
+            None => Value::Array(
+                values
+                    .into_iter()
+                    .map(|v| v.cloned().unwrap_or(Value::Null))
+                    .collect(),
+            ),
+        };
+        merged.insert(key.clone(), value);
+    }
+    let runs = match parts
+        .iter()
+        .map(|r| r.extra.get("merged_runs"))
+        .collect::<Vec<_>>()
+    {
+        // Already summed above when every part carries it; a part without it is one run.
+        v if v.iter().any(Option::is_some) => v
+            .iter()
+            .map(|x| x.and_then(Value::as_u64).unwrap_or(1))
+            .sum::<u64>(),
+        _ => parts.len() as u64,
+    };
+    merged.insert("merged_runs".into(), runs.into());
+    merged
+}
+
+/// Aligns each run's points on the wall clock and adds them second by second.
+fn merge_timeseries(parts: &[Results], offsets_ms: &[i64]) -> Vec<TimeSeriesPoint> {
+    #[derive(Default)]
+    struct Second {
+        ops: u64,
+        errors: u64,
+        // Σ successes · p50, Σ successes: for the weighted mean.
+        p50_weighted: f64,
+        successes: u64,
+        p99_us: f64,
+    }
+    let mut seconds: BTreeMap<u64, Second> = BTreeMap::new();
+    for (r, offset_ms) in parts.iter().zip(offsets_ms) {
+        // Round half up to whole seconds: offsets are never negative.
+        let shift = ((*offset_ms + 500) / 1000) as u64;
+        for p in &r.timeseries {
+            let s = seconds.entry(p.t_s + shift).or_default();
+            s.ops += p.ops;
+            s.errors += p.errors;
+            let ok = p.ops.saturating_sub(p.errors);
+            s.successes += ok;
+            s.p50_weighted += ok as f64 * p.p50_us;
+            s.p99_us = s.p99_us.max(p.p99_us);
+        }
+    }
+    let Some(&last) = seconds.keys().next_back() else {
+        return Vec::new();
+    };
+    // Points count from t_s = 1; seconds before a late run's first point are filled in.
+    (1..=last)
+        .map(|t_s| {
+            let s = seconds.remove(&t_s).unwrap_or_default();
+            // A second with no successes has no latency, as in a single run's series.
+            let p50_us = if s.successes > 0 {
+                s.p50_weighted / s.successes as f64
+            } else {
+                0.0
+            };
+            TimeSeriesPoint {
+                t_s,
+                ops: s.ops,
+                errors: s.errors,
+                p50_us,
+                p99_us: s.p99_us,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::compare::tests::run;
+    use crate::gate::targets::TargetResult;
+    use crate::metrics::Recorder;
+
+    fn point(t_s: u64, ops: u64, errors: u64, p50_us: f64, p99_us: f64) -> TimeSeriesPoint {
+        TimeSeriesPoint {
+            t_s,
+            ops,
+            errors,
+            p50_us,
+            p99_us,
+        }
+    }
+
+    /// Two runs of 10 s: A starting at :00, B 2.4 s later (its points shift by 2 s).
+    fn two_runs() -> (Results, Results) {
+        let mut a = run("stress", "2024-05-01T10:00:00.000Z", 100.0, 500.0, 0);
+        let mut b = run("stress", "2024-05-01T10:00:02.400Z", 300.0, 1500.0, 5);
+        a.timeseries = vec![
+            point(1, 100, 0, 500.0, 600.0),
+            point(2, 100, 0, 500.0, 700.0),
+        ];
+        b.timeseries = vec![point(1, 300, 5, 1500.0, 1800.0)];
+        a.integrity = Some(Integrity {
+            checked: 10,
+            lost_writes: 0,
+            details: vec![],
+        });
+        b.integrity = Some(Integrity {
+            checked: 20,
+            lost_writes: 1,
+            details: vec!["execution 7 missing".into()],
+        });
+        a.extra.insert("created".into(), 10.into());
+        b.extra.insert("created".into(), 20.into());
+        a.extra.insert("note".into(), "x".into());
+        b.extra.insert("note".into(), "y".into());
+        a.targets.push(TargetResult {
+            metric: "totals.p99".into(),
+            target: "< 5ms".into(),
+            measured: 1.0,
+            unit: "ms".into(),
+            passed: true,
+        });
+        b.exit_code = 1;
+        (a, b)
+    }
+
+    #[test]
+    fn histograms_counts_and_throughputs_add() {
+        let (a, b) = two_runs();
+        let m = merge_results(&[a.clone(), b.clone()]).unwrap();
+        for (name, merged) in m
+            .operations
+            .iter()
+            .chain(std::iter::once((&"totals".to_string(), &m.totals)))
+        {
+            let (sa, sb) = if name == "totals" {
+                (&a.totals, &b.totals)
+            } else {
+                (&a.operations[name], &b.operations[name])
+            };
+            assert_eq!(merged.count, sa.count + sb.count, "{name}");
+            assert_eq!(merged.errors, sa.errors + sb.errors, "{name}");
+            assert!((merged.throughput - (sa.throughput + sb.throughput)).abs() < 1e-9);
+            let mut h = sa.decode_histogram().unwrap();
+            h.add(sb.decode_histogram().unwrap()).unwrap();
+            assert_eq!(merged.decode_histogram().unwrap(), h, "{name}: lossless");
+        }
+        // 1000 samples near 500 µs and 3000 near 1500 µs: the median is in the slow part.
+        assert!(
+            m.totals.latency_us.p50 > 1300.0,
+            "{:?}",
+            m.totals.latency_us
+        );
+        assert!((m.totals.throughput - 400.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn timeseries_align_on_the_wall_clock() {
+        let (a, b) = two_runs();
+        let m = merge_results(&[a, b]).unwrap();
+        // B's offset of 2.4 s rounds to 2 s: its first point lands on t_s = 3.
+        assert_eq!(
+            m.timeseries,
+            vec![
+                point(1, 100, 0, 500.0, 600.0),
+                point(2, 100, 0, 500.0, 700.0),
+                point(3, 300, 5, 1500.0, 1800.0),
+            ]
+        );
+        assert!((m.duration_s - 12.4).abs() < 1e-9);
+        assert_eq!(m.started_at, "2024-05-01T10:00:00.000Z");
+    }
+
+    #[test]
+    fn overlapping_seconds_add_with_weighted_p50_and_largest_p99() {
+        let (a, mut b) = two_runs();
+        b.started_at = "2024-05-01T10:00:00.300Z".into();
+        let m = merge_results(&[a, b]).unwrap();
+        let first = &m.timeseries[0];
+        assert_eq!((first.t_s, first.ops, first.errors), (1, 400, 5));
+        // (100 · 500 + 295 · 1500) / 395
+        assert!((first.p50_us - 492_500.0 / 395.0).abs() < 1e-9);
+        assert_eq!(first.p99_us, 1800.0);
+        assert_eq!(m.timeseries.len(), 2);
+        assert!(
+            m.warnings.iter().all(|w| !w.contains("window")),
+            "{:?}",
+            m.warnings
+        );
+    }
+
+    #[test]
+    fn the_rest_merges_sensibly() {
+        let (a, b) = two_runs();
+        let m = merge_results(&[a.clone(), b]).unwrap();
+        assert_eq!(m.load, LoadInfo::Closed { concurrency: 8 });
+        let i = m.integrity.unwrap();
+        assert_eq!((i.checked, i.lost_writes, i.details.len()), (30, 1, 1));
+        assert_eq!(m.extra["created"], 30);
+        assert_eq!(m.extra["note"], serde_json::json!(["x", "y"]));
+        assert_eq!(m.extra["merged_runs"], 2);
+        assert!(m.targets.is_empty());
+        assert!(m.warnings.iter().any(|w| w.contains("not re-evaluated")));
+        assert!(m.warnings.iter().any(|w| w.contains("window")));
+        assert_eq!(m.exit_code, 1);
+        assert_eq!(m.environment.cpu, a.environment.cpu);
+        assert_eq!(m.schema_version, SCHEMA_VERSION);
+
+        // Merging a merge with a third run counts three runs.
+        let again = merge_results(&[merge_results(&[a.clone(), a.clone()]).unwrap(), a]).unwrap();
+        assert_eq!(again.extra["merged_runs"], 3);
+        assert_eq!(again.totals.count, 3 * 1000);
+    }
+
+    #[test]
+    fn one_run_merges_to_itself() {
+        let (a, _) = two_runs();
+        let m = merge_results(std::slice::from_ref(&a)).unwrap();
+        assert_eq!(m.totals, a.totals);
+        assert_eq!(m.operations, a.operations);
+        assert_eq!(m.timeseries, a.timeseries);
+        assert_eq!(m.duration_s, a.duration_s);
+    }
+
+    #[test]
+    fn mismatched_runs_are_rejected() {
+        let (a, b) = two_runs();
+        let mut other = b.clone();
+        other.scenario = "api".into();
+        let mut old = b.clone();
+        old.schema_version = 0;
+        let mut open = b.clone();
+        open.load = LoadInfo::Open {
+            rate: 10.0,
+            max_in_flight: 4,
+        };
+        let mut no_time = b.clone();
+        no_time.started_at = "yesterday".into();
+        let mut garbage = b;
+        garbage.totals.histogram = "!!".into();
+        assert!(matches!(merge_results(&[]), Err(MergeError::Empty)));
+        assert!(matches!(
+            merge_results(&[a.clone(), other]),
+            Err(MergeError::Mismatch {
+                index: 2,
+                what: "scenario",
+                ..
+            })
+        ));
+        assert!(matches!(
+            merge_results(&[a.clone(), old]),
+            Err(MergeError::SchemaVersion { index: 2, found: 0 })
+        ));
+        assert!(matches!(
+            merge_results(&[a.clone(), open]),
+            Err(MergeError::Mismatch {
+                what: "load model",
+                ..
+            })
+        ));
+        assert!(matches!(
+            merge_results(&[a.clone(), no_time]),
+            Err(MergeError::StartedAt { index: 2, .. })
+        ));
+        assert!(matches!(
+            merge_results(&[a, garbage]),
+            Err(MergeError::Histogram { index: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn merged_results_round_trip_through_json() {
+        let (a, b) = two_runs();
+        let m = merge_results(&[a, b]).unwrap();
+        let json = serde_json::to_string(&m).unwrap();
+        let back: Results = serde_json::from_str(&json).unwrap();
+        // serde_json may round floats by an ulp; counts and histograms come back exactly.
+        assert_eq!(
+            (
+                back.totals.count,
+                back.totals.errors,
+                &back.totals.histogram
+            ),
+            (m.totals.count, m.totals.errors, &m.totals.histogram)
+        );
+        assert_eq!(back.timeseries.len(), m.timeseries.len());
+        // An empty recorder's stats merge with the rest without changing them.
+        let mut empty = m.clone();
+        empty.operations.clear();
+        empty.totals = Recorder::new().summarize(1.0);
+        let merged = merge_results(&[m.clone(), empty]).unwrap();
+        assert_eq!(merged.totals.count, m.totals.count);
+    }
+}

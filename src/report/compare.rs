@@ -1,0 +1,438 @@
+//! Renderings of a baseline comparison: a terminal table, markdown for pull-request comments
+//! and job summaries, and JUnit XML with one test case per (operation, metric).
+
+use comfy_table::presets::UTF8_BORDERS_ONLY;
+use comfy_table::{Cell, CellAlignment, Color, Table};
+
+use super::{fmt_latency_us, fmt_rate};
+use crate::gate::compare::{Comparison, Metric, Outcome, Row, Verdict};
+
+/// A measured value in its metric's unit: "1,234/s", "1.23ms", "0.10%".
+fn fmt_value(metric: Metric, v: f64) -> String {
+    match metric {
+        Metric::Throughput => format!("{}/s", fmt_rate(v)),
+        Metric::ErrorRate => format!("{v:.2}%"),
+        _ => fmt_latency_us(v),
+    }
+}
+
+/// "1.23ms [1.20ms–1.31ms]", or the median alone when every run agrees.
+fn fmt_spread(metric: Metric, s: &crate::gate::compare::Spread) -> String {
+    if s.min == s.max {
+        fmt_value(metric, s.median)
+    } else {
+        format!(
+            "{} [{}–{}]",
+            fmt_value(metric, s.median),
+            fmt_value(metric, s.min),
+            fmt_value(metric, s.max)
+        )
+    }
+}
+
+/// "-31.2% [-33.0, -29.5]" or "+0.20pt [+0.10, +0.30]"; the interval is left out when it is
+/// the point (one run a side).
+fn fmt_change(row: &Row) -> String {
+    let digits = if row.metric.is_absolute() { 2 } else { 1 };
+    let unit = row.change_unit;
+    match (row.change, row.interval) {
+        (None, _) => "-".to_string(),
+        (Some(c), Some([lo, hi])) if lo != hi => {
+            format!("{c:+.digits$}{unit} [{lo:+.digits$}, {hi:+.digits$}]")
+        }
+        (Some(c), _) => format!("{c:+.digits$}{unit}"),
+    }
+}
+
+fn fmt_p(p: f64) -> String {
+    if p < 0.001 {
+        "<0.001".to_string()
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+fn fmt_limit(row: &Row) -> String {
+    format!("{:+}{}", row.limit, row.change_unit)
+}
+
+/// What the runs were and how they were judged, in one line.
+fn method_line(c: &Comparison) -> String {
+    format!(
+        "{} baseline vs {} candidate runs{} · {:.0}% bootstrap intervals ({} resamples) · \
+         p: Mann-Whitney U, two-sided",
+        c.baseline_runs,
+        c.candidate_runs,
+        if c.paired {
+            ", paired (interleaved)"
+        } else {
+            ""
+        },
+        c.confidence * 100.0,
+        c.resamples
+    )
+}
+
+/// The final verdict line: "FAIL: 1 regression · 14 unchanged".
+fn outcome_line(c: &Comparison) -> String {
+    let word = match c.outcome {
+        Outcome::Pass => "PASS",
+        Outcome::Warn => "PASS with warnings",
+        Outcome::Regressed => "FAIL",
+        Outcome::Inconclusive => "INCONCLUSIVE",
+    };
+    format!("{word}: {}", c.headline)
+}
+
+fn verdict_cell(v: Verdict) -> Cell {
+    match v {
+        Verdict::Regressed => Cell::new("REGRESSED").fg(Color::Red),
+        Verdict::Inconclusive => Cell::new("INCONCLUSIVE").fg(Color::Magenta),
+        Verdict::Warn => Cell::new("warn").fg(Color::Yellow),
+        Verdict::Improved => Cell::new("improved").fg(Color::Green),
+        Verdict::Unchanged => Cell::new("unchanged"),
+    }
+}
+
+/// The terminal table: one row per (operation, metric), warnings, then the outcome.
+pub fn render_compare_table(c: &Comparison) -> String {
+    let mut out = format!("{}: {}\n", c.scenario, method_line(c));
+    let mut table = Table::new();
+    table.load_preset(UTF8_BORDERS_ONLY).set_header(vec![
+        "operation",
+        "metric",
+        "baseline median [min–max]",
+        "candidate median",
+        "change [95% CI]",
+        "p",
+        "limit",
+        "verdict",
+    ]);
+    let mut previous = "";
+    for row in &c.rows {
+        // The operation is named once per group of metrics.
+        let operation = if row.operation == previous {
+            ""
+        } else {
+            &row.operation
+        };
+        previous = &row.operation;
+        table.add_row(vec![
+            Cell::new(operation),
+            Cell::new(row.metric.name()),
+            Cell::new(fmt_spread(row.metric, &row.baseline)),
+            Cell::new(fmt_value(row.metric, row.candidate.median)),
+            Cell::new(fmt_change(row)),
+            Cell::new(fmt_p(row.p_value)),
+            Cell::new(fmt_limit(row)),
+            verdict_cell(row.verdict),
+        ]);
+    }
+    for i in 2..7 {
+        if let Some(col) = table.column_mut(i) {
+            col.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    out.push_str(&table.to_string());
+    out.push('\n');
+    for row in c
+        .rows
+        .iter()
+        .filter(|r| !matches!(r.verdict, Verdict::Unchanged | Verdict::Improved))
+    {
+        out.push_str(&format!(
+            "{} {}.{}: {}\n",
+            row.verdict, row.operation, row.metric, row.reason
+        ));
+    }
+    for w in &c.warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
+    out.push_str(&outcome_line(c));
+    out.push('\n');
+    out
+}
+
+fn markdown_cell(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+fn markdown_rows(rows: &[&Row]) -> String {
+    let mut out = String::from(
+        "| operation | metric | baseline median [min–max] | candidate median | change [95% CI] \
+         | p | limit | verdict |\n|---|---|--:|--:|--:|--:|--:|---|\n",
+    );
+    for row in rows {
+        let verdict = match row.verdict {
+            Verdict::Regressed => "❌ **regressed**",
+            Verdict::Inconclusive => "❔ inconclusive",
+            Verdict::Warn => "⚠️ warn",
+            Verdict::Improved => "✅ improved",
+            Verdict::Unchanged => "unchanged",
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            markdown_cell(&row.operation),
+            row.metric,
+            fmt_spread(row.metric, &row.baseline),
+            fmt_value(row.metric, row.candidate.median),
+            fmt_change(row),
+            fmt_p(row.p_value),
+            fmt_limit(row),
+            verdict
+        ));
+    }
+    out
+}
+
+/// Markdown for a pull-request comment or `$GITHUB_STEP_SUMMARY`: the headline on the first
+/// line, then the rows that need a look, with the unchanged ones folded away.
+pub fn render_compare_markdown(c: &Comparison) -> String {
+    let icon = match c.outcome {
+        Outcome::Pass => "✅",
+        Outcome::Warn => "⚠️",
+        Outcome::Regressed => "❌",
+        Outcome::Inconclusive => "❔",
+    };
+    let mut out = format!(
+        "{icon} **{}**: {}\n\n{}\n\n",
+        markdown_cell(&c.scenario),
+        c.headline,
+        method_line(c)
+    );
+    let (quiet, notable): (Vec<&Row>, Vec<&Row>) =
+        c.rows.iter().partition(|r| r.verdict == Verdict::Unchanged);
+    if !notable.is_empty() {
+        out.push_str(&markdown_rows(&notable));
+        out.push('\n');
+        for row in notable.iter().filter(|r| r.verdict != Verdict::Improved) {
+            out.push_str(&format!(
+                "- `{}.{}` {}: {}\n",
+                row.operation, row.metric, row.verdict, row.reason
+            ));
+        }
+        out.push('\n');
+    }
+    if !quiet.is_empty() {
+        out.push_str(&format!(
+            "<details><summary>{} unchanged</summary>\n\n{}\n</details>\n",
+            quiet.len(),
+            markdown_rows(&quiet)
+        ));
+    }
+    for w in &c.warnings {
+        out.push_str(&format!("\n> warning: {}\n", markdown_cell(w)));
+    }
+    out
+}
+
+fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Control characters other than tab and newlines are not allowed in XML 1.0.
+            c if c.is_control() && !matches!(c, '\t' | '\n' | '\r') => out.push('?'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// JUnit XML for CI dashboards: one test case per (operation, metric), a failure per
+/// regression, `<skipped>` for what could not be judged, and every case's figures (and any
+/// warning) in its system-out.
+pub fn render_junit(c: &Comparison) -> String {
+    let failures = c.count(Verdict::Regressed);
+    let skipped = c.count(Verdict::Inconclusive);
+    let tests = c.rows.len();
+    let suite = xml_escape(&format!("stepflow-bench compare: {}", c.scenario));
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    out.push_str(&format!(
+        "<testsuites name=\"{suite}\" tests=\"{tests}\" failures=\"{failures}\" \
+         errors=\"0\" skipped=\"{skipped}\">\n"
+    ));
+    out.push_str(&format!(
+        "  <testsuite name=\"{suite}\" tests=\"{tests}\" failures=\"{failures}\" \
+         errors=\"0\" skipped=\"{skipped}\">\n"
+    ));
+    out.push_str(&format!(
+        "    <properties>\n      <property name=\"headline\" value=\"{}\"/>\n      \
+         <property name=\"method\" value=\"{}\"/>\n    </properties>\n",
+        xml_escape(&c.headline),
+        xml_escape(&method_line(c))
+    ));
+    for row in &c.rows {
+        let figures = format!(
+            "baseline {} · candidate {} · change {} · p {} · limit {} · {}",
+            fmt_spread(row.metric, &row.baseline),
+            fmt_value(row.metric, row.candidate.median),
+            fmt_change(row),
+            fmt_p(row.p_value),
+            fmt_limit(row),
+            row.verdict
+        );
+        out.push_str(&format!(
+            "    <testcase classname=\"{}\" name=\"{}\" time=\"0\">\n",
+            xml_escape(&format!("{}.{}", c.scenario, row.operation)),
+            row.metric
+        ));
+        match row.verdict {
+            Verdict::Regressed => out.push_str(&format!(
+                "      <failure type=\"regression\" message=\"{}\">{}</failure>\n",
+                xml_escape(&row.reason),
+                xml_escape(&figures)
+            )),
+            Verdict::Inconclusive => out.push_str(&format!(
+                "      <skipped message=\"inconclusive: {}\"/>\n",
+                xml_escape(&row.reason)
+            )),
+            _ => {}
+        }
+        let note = if row.verdict == Verdict::Warn {
+            format!("WARNING: {}\n{figures}", row.reason)
+        } else {
+            figures
+        };
+        out.push_str(&format!(
+            "      <system-out>{}</system-out>\n    </testcase>\n",
+            xml_escape(&note)
+        ));
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::compare::tests::run;
+    use crate::gate::compare::{compare, CompareOptions};
+
+    /// 3 vs 3 runs: throughput −30 %, latency +43 %, a few new errors.
+    fn regressed() -> Comparison {
+        let base: Vec<_> = [1000.0, 1010.0, 990.0]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| run("st<r>ess", &format!("2024-05-01T10:0{i}:00Z"), *t, 700.0, 0))
+            .collect();
+        let cand: Vec<_> = [700.0, 707.0, 693.0]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                run(
+                    "st<r>ess",
+                    &format!("2024-05-01T11:0{i}:00Z"),
+                    *t,
+                    1000.0,
+                    2,
+                )
+            })
+            .collect();
+        compare(&base, &cand, &CompareOptions::default()).unwrap()
+    }
+
+    fn unchanged() -> Comparison {
+        let r = vec![run("stress", "2024-05-01T10:00:00Z", 1000.0, 700.0, 0)];
+        compare(&r, &r, &CompareOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn table_shows_every_row_and_the_outcome() {
+        let c = regressed();
+        let out = render_compare_table(&c);
+        assert!(
+            out.starts_with("st<r>ess: 3 baseline vs 3 candidate runs ·"),
+            "{out}"
+        );
+        for needle in [
+            "baseline median [min–max]",
+            "1,000/s [990/s–1,010/s]",
+            "-30.0% [",
+            "-10%",
+            "+20%",
+            "+0.1pt",
+            "REGRESSED",
+            "regressed get_execution.throughput: -30.00% is past the -10.00% limit",
+        ] {
+            assert!(out.contains(needle), "{needle:?} missing from\n{out}");
+        }
+        assert!(out.trim_end().ends_with(&format!("FAIL: {}", c.headline)));
+        // The operation is named on the first row of its group only.
+        let explained = c
+            .rows
+            .iter()
+            .filter(|r| r.operation == "get_execution" && r.verdict == Verdict::Regressed)
+            .count();
+        assert_eq!(out.matches("get_execution").count(), 1 + explained);
+    }
+
+    #[test]
+    fn markdown_opens_with_the_headline_and_folds_unchanged_rows() {
+        let c = regressed();
+        let md = render_compare_markdown(&c);
+        let first = md.lines().next().unwrap();
+        assert_eq!(first, format!("❌ **st<r>ess**: {}", c.headline));
+        assert!(md.contains("| get_execution | throughput | 1,000/s [990/s–1,010/s] |"));
+        assert!(md.contains("❌ **regressed**"));
+
+        let md = render_compare_markdown(&unchanged());
+        assert!(md.starts_with("✅ **stress**: 10 unchanged\n"), "{md}");
+        assert!(md.contains("<details><summary>10 unchanged</summary>"));
+        assert_eq!(md.matches("| totals |").count(), 5);
+    }
+
+    #[test]
+    fn junit_has_a_case_per_metric_and_failures_for_regressions() {
+        let c = regressed();
+        let xml = render_junit(&c);
+        assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites"));
+        assert_eq!(xml.matches("<testcase ").count(), c.rows.len());
+        assert_eq!(
+            xml.matches("<failure ").count(),
+            c.count(Verdict::Regressed)
+        );
+        assert!(xml.contains(&format!("failures=\"{}\"", c.count(Verdict::Regressed))));
+        assert!(xml.contains("classname=\"st&lt;r&gt;ess.get_execution\" name=\"throughput\""));
+        assert!(!xml.contains("st<r>ess"), "names are escaped");
+
+        let xml = render_junit(&unchanged());
+        assert!(xml.contains("tests=\"10\" failures=\"0\" errors=\"0\" skipped=\"0\""));
+        assert!(!xml.contains("<failure"));
+    }
+
+    #[test]
+    fn warnings_and_inconclusive_rows_are_marked() {
+        let base: Vec<_> = [1000.0, 1300.0, 800.0]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| run("s", &format!("2024-05-01T10:0{i}:00Z"), *t, 700.0, 0))
+            .collect();
+        let cand: Vec<_> = [930.0, 931.0, 929.0]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| run("s", &format!("2024-05-01T11:0{i}:00Z"), *t, 700.0, 0))
+            .collect();
+        let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+        assert_eq!(c.rows[0].verdict, Verdict::Inconclusive);
+        let xml = render_junit(&c);
+        assert!(xml.contains("<skipped message=\"inconclusive: baseline runs spread"));
+        let table = render_compare_table(&c);
+        assert!(table.contains("INCONCLUSIVE"));
+        assert!(table
+            .trim_end()
+            .ends_with(&format!("INCONCLUSIVE: {}", c.headline)));
+    }
+
+    #[test]
+    fn xml_escaping_covers_markup_and_control_characters() {
+        assert_eq!(
+            xml_escape("a<b>&\"'\u{1}\n"),
+            "a&lt;b&gt;&amp;&quot;&apos;?\n"
+        );
+    }
+}
