@@ -67,6 +67,48 @@ pub enum Command {
         #[arg(long)]
         executions: Option<u32>,
     },
+    /// Compare baseline runs with candidate runs: per-metric change, interval, verdict.
+    ///
+    /// `compare BASE.json CAND.json` is the one-run short form; with several runs a side use
+    /// `--baseline A1.json A2.json ... --candidate B1.json B2.json ...`.
+    Compare {
+        /// BASE.json CAND.json (short form).
+        #[arg(num_args = 0..=2, conflicts_with_all = ["baseline", "candidate"])]
+        files: Vec<PathBuf>,
+        /// Baseline results files (one run each).
+        #[arg(long, num_args = 1.., requires = "candidate")]
+        baseline: Vec<PathBuf>,
+        /// Candidate results files (one run each).
+        #[arg(long, num_args = 1.., requires = "baseline")]
+        candidate: Vec<PathBuf>,
+        /// Scenario file or built-in name whose [gate] limits apply (default: the built-in
+        /// scenario of the results' name, if any).
+        #[arg(long)]
+        scenario: Option<String>,
+        /// Override a limit, percent (error_rate: percentage points), e.g. --limit p99=25.
+        #[arg(long = "limit", value_name = "METRIC=VALUE")]
+        limits: Vec<String>,
+        #[arg(long, value_enum, default_value_t = PairingArg::Auto)]
+        pairing: PairingArg,
+        /// What to print on stdout.
+        #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+        format: FormatArg,
+        /// Also write a JUnit XML report here (one test case per metric).
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
+    /// Merge results of one scenario from generators that ran at the same time.
+    Merge {
+        /// Results files to merge.
+        #[arg(required = true, num_args = 2..)]
+        files: Vec<PathBuf>,
+        /// Where to write the merged results JSON.
+        #[arg(long)]
+        out: PathBuf,
+        /// What to print on stdout.
+        #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+        format: FormatArg,
+    },
     /// Run scenario files (or built-in scenario names) one after another.
     Run {
         /// Scenario TOML files, or built-in names: api-latency, concurrent, stress, simulate, ci.
@@ -78,6 +120,15 @@ pub enum Command {
         #[arg(long, value_parser = parse_duration_arg)]
         duration: Option<Duration>,
     },
+}
+
+/// Pairing of baseline and candidate runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PairingArg {
+    /// Paired when both sides have the same number of runs (interleaved runs).
+    Auto,
+    Paired,
+    Unpaired,
 }
 
 fn parse_duration_arg(s: &str) -> Result<Duration, String> {
@@ -239,6 +290,46 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             run_all(vec![s], &common, false)
         }
+        Command::Compare {
+            files,
+            baseline,
+            candidate,
+            scenario,
+            limits,
+            pairing,
+            format,
+            junit,
+        } => {
+            let (baseline, candidate) = if files.is_empty() {
+                (baseline, candidate)
+            } else if files.len() == 2 {
+                (vec![files[0].clone()], vec![files[1].clone()])
+            } else {
+                return Err(exit::usage(anyhow::anyhow!(
+                    "compare takes BASE.json CAND.json, or --baseline FILES... --candidate FILES..."
+                )));
+            };
+            compare_cmd(
+                &baseline,
+                &candidate,
+                scenario.as_deref(),
+                &limits,
+                pairing,
+                format,
+                junit.as_deref(),
+            )
+        }
+        Command::Merge { files, out, format } => {
+            let parts = files
+                .iter()
+                .map(|f| read_results(f))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let merged = crate::gate::merge::merge_results(&parts).map_err(exit::usage)?;
+            write_results(&merged, &out)?;
+            print!("{}", report::render(&merged, format.into()));
+            eprintln!("merged {} results into {}", parts.len(), out.display());
+            Ok(ExitCode::from(merged.exit_code))
+        }
         Command::Run {
             scenarios,
             common,
@@ -350,6 +441,121 @@ fn apply_read_ratio(s: &mut Scenario, ratio: f64) -> anyhow::Result<()> {
             .max(1.0) as u32;
     }
     Ok(())
+}
+
+/// Reads one results file; anything unreadable is bad input (exit 2).
+fn read_results(path: &Path) -> anyhow::Result<Results> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read results file {}", path.display()))
+        .map_err(exit::usage)?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a stepflow-bench results file", path.display()))
+        .map_err(exit::usage)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn compare_cmd(
+    baseline: &[PathBuf],
+    candidate: &[PathBuf],
+    scenario: Option<&str>,
+    limit_flags: &[String],
+    pairing: PairingArg,
+    format: FormatArg,
+    junit: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    use crate::gate::compare::{compare, CompareOptions, Limits, Metric, Pairing};
+    let base = baseline
+        .iter()
+        .map(|f| read_results(f))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let cand = candidate
+        .iter()
+        .map(|f| read_results(f))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let gate_source = match scenario {
+        Some(spec) => Some(builtin::load(spec).map_err(exit::usage)?),
+        None => base
+            .first()
+            .and_then(|r| builtin::builtin(&r.scenario))
+            .and_then(Result::ok),
+    };
+    let mut limits = gate_source.map_or_else(Limits::default, |s| Limits::from_gate(&s.gate));
+    for flag in limit_flags {
+        let (name, value) = flag.split_once('=').ok_or_else(|| {
+            exit::usage(anyhow::anyhow!(
+                "--limit {flag:?}: expected METRIC=VALUE, e.g. p99=25"
+            ))
+        })?;
+        let metric = Metric::ALL.into_iter().find(|m| m.name() == name).ok_or_else(|| {
+            exit::usage(anyhow::anyhow!(
+                "--limit {flag:?}: unknown metric {name:?}; expected throughput, p50, p90, p99 or error_rate"
+            ))
+        })?;
+        let value: f64 = value.parse().map_err(|_| {
+            exit::usage(anyhow::anyhow!(
+                "--limit {flag:?}: {value:?} is not a number"
+            ))
+        })?;
+        limits.set(metric, value);
+    }
+    let options = CompareOptions {
+        limits,
+        pairing: match pairing {
+            PairingArg::Auto => Pairing::Auto,
+            PairingArg::Paired => Pairing::Paired,
+            PairingArg::Unpaired => Pairing::Unpaired,
+        },
+        ..CompareOptions::default()
+    };
+    let comparison = compare(&base, &cand, &options).map_err(|e| {
+        // Name the file an index points at.
+        exit::usage(anyhow::anyhow!(
+            "{e} (baseline: {baseline:?}, candidate: {candidate:?})"
+        ))
+    })?;
+    // An absolute target the candidate misses in most of its runs fails the gate too.
+    let mut breached = Vec::new();
+    if let Some(first) = cand.first() {
+        for (i, t) in first.targets.iter().enumerate() {
+            let failed = cand
+                .iter()
+                .filter(|r| {
+                    r.targets
+                        .get(i)
+                        .is_some_and(|x| x.metric == t.metric && !x.passed)
+                })
+                .count();
+            if failed * 2 > cand.len() {
+                breached.push(format!(
+                    "{} {} (missed in {failed} of {} runs)",
+                    t.metric,
+                    t.target,
+                    cand.len()
+                ));
+            }
+        }
+    }
+    let rendered = match format {
+        FormatArg::Table => report::render_compare_table(&comparison),
+        FormatArg::Markdown => report::render_compare_markdown(&comparison),
+        FormatArg::Json => {
+            serde_json::to_string_pretty(&comparison).expect("comparison serializes") + "\n"
+        }
+    };
+    print!("{rendered}");
+    for b in &breached {
+        println!("absolute target breached: {b}");
+    }
+    if let Some(path) = junit {
+        std::fs::write(path, report::render_junit(&comparison))
+            .with_context(|| format!("cannot write JUnit report {}", path.display()))?;
+    }
+    let code = if comparison.exit_code == exit::FAILED || !breached.is_empty() {
+        exit::FAILED
+    } else {
+        comparison.exit_code
+    };
+    Ok(ExitCode::from(code))
 }
 
 fn default_out(results: &Results) -> PathBuf {

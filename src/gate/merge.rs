@@ -181,6 +181,15 @@ pub fn merge_results(parts: &[Results]) -> Result<Results, MergeError> {
         environment: first.environment.clone(),
         timeseries,
         extra,
+        errors: {
+            let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+            for r in parts {
+                for (msg, n) in &r.errors {
+                    *errors.entry(msg.clone()).or_default() += n;
+                }
+            }
+            errors
+        },
         warnings,
         aborted: (!aborted.is_empty()).then(|| aborted.join("; ")),
         exit_code,
