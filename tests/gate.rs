@@ -1,0 +1,193 @@
+//! The regression gate end to end: real runs of the bundled monitor, compared by the real
+//! binary. Optimized against optimized must not regress; legacy against optimized must.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_stepflow-bench");
+
+fn bench(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run stepflow-bench")
+}
+
+/// One short run of the CI scenario; returns its results file.
+fn run_ci(dir: &Path, name: &str, profile: &str) -> PathBuf {
+    let out = dir.join(format!("{name}.json"));
+    let o = bench(&[
+        "run",
+        "ci",
+        "--duration",
+        "2s",
+        "--warmup",
+        "500ms",
+        "--profile",
+        profile,
+        "--no-progress",
+        "--format",
+        "json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    // The CI scenario's targets are loose; legacy may still miss one (exit 1).
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "{name}: {:?}\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
+fn compare(base: &[PathBuf], cand: &[PathBuf], extra: &[&str]) -> (i32, Value) {
+    let mut args = vec!["compare".to_string(), "--baseline".into()];
+    args.extend(base.iter().map(|p| p.display().to_string()));
+    args.push("--candidate".into());
+    args.extend(cand.iter().map(|p| p.display().to_string()));
+    args.extend(["--format".into(), "json".into()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = bench(&refs);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let json_end = stdout.rfind('}').map_or(0, |i| i + 1);
+    let v: Value = serde_json::from_str(&stdout[..json_end])
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&o.stderr)));
+    (o.status.code().unwrap_or(-1), v)
+}
+
+fn totals_verdict(c: &Value, metric: &str) -> String {
+    c["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["operation"] == "totals" && r["metric"] == metric)
+        .map(|r| r["verdict"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("no totals.{metric} row in {c}"))
+}
+
+#[test]
+fn optimized_against_optimized_does_not_regress_and_legacy_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = Vec::new();
+    let mut b = Vec::new();
+    // Interleaved A B B A A B, as scripts/ci-gate.sh runs them.
+    for i in 0..3 {
+        if i % 2 == 0 {
+            a.push(run_ci(dir.path(), &format!("a{i}"), "optimized"));
+            b.push(run_ci(dir.path(), &format!("b{i}"), "optimized"));
+        } else {
+            b.push(run_ci(dir.path(), &format!("b{i}"), "optimized"));
+            a.push(run_ci(dir.path(), &format!("a{i}"), "optimized"));
+        }
+    }
+    let (code, c) = compare(&a, &b, &[]);
+    let regressed: Vec<&Value> = c["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["verdict"] == "regressed")
+        .collect();
+    assert!(regressed.is_empty(), "A/A regressed: {regressed:#?}");
+    assert_ne!(code, 1, "{}", c["headline"]);
+    assert_ne!(code, 2, "{}", c["headline"]);
+    assert_eq!(c["baseline_runs"], 3);
+    assert_eq!(c["paired"], true);
+
+    let legacy = vec![run_ci(dir.path(), "legacy", "legacy")];
+    let (code, c) = compare(&a[..1], &legacy, &[]);
+    assert_eq!(
+        code, 1,
+        "legacy candidate must fail the gate: {}",
+        c["headline"]
+    );
+    assert_eq!(totals_verdict(&c, "throughput"), "regressed");
+    assert_eq!(c["outcome"], "regressed");
+
+    // JUnit output: one test case per metric, failures for the regressions.
+    let junit = dir.path().join("junit.xml");
+    let (_, c) = compare(&a[..1], &legacy, &["--junit", junit.to_str().unwrap()]);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(
+        xml.matches("<testcase").count(),
+        c["rows"].as_array().unwrap().len()
+    );
+    assert!(xml.contains("<failure"), "{xml}");
+
+    // Merging two concurrent-looking runs adds their counts.
+    let merged = dir.path().join("merged.json");
+    let o = bench(&[
+        "merge",
+        a[0].to_str().unwrap(),
+        b[0].to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(
+        o.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let read =
+        |p: &Path| -> Value { serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap() };
+    let (m, x, y) = (read(&merged), read(&a[0]), read(&b[0]));
+    assert_eq!(
+        m["totals"]["count"].as_u64().unwrap(),
+        x["totals"]["count"].as_u64().unwrap() + y["totals"]["count"].as_u64().unwrap()
+    );
+}
+
+#[test]
+fn compare_rejects_bad_input_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.json");
+    let garbage = dir.path().join("garbage.json");
+    std::fs::write(&garbage, "{ not json").unwrap();
+    for (a, b) in [(&missing, &garbage), (&garbage, &garbage)] {
+        let o = bench(&["compare", a.to_str().unwrap(), b.to_str().unwrap()]);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(a.file_name().unwrap().to_str().unwrap()),
+            "{err}"
+        );
+    }
+
+    // A real results file, then copies with a wrong schema version and another scenario.
+    let real = run_ci(dir.path(), "real", "optimized");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&real).unwrap()).unwrap();
+    v["schema_version"] = 2.into();
+    let wrong_version = dir.path().join("v2.json");
+    std::fs::write(&wrong_version, v.to_string()).unwrap();
+    v["schema_version"] = 1.into();
+    v["scenario"] = "other".into();
+    let other = dir.path().join("other.json");
+    std::fs::write(&other, v.to_string()).unwrap();
+    for bad in [&wrong_version, &other] {
+        let o = bench(&["compare", real.to_str().unwrap(), bad.to_str().unwrap()]);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let o = bench(&[
+        "compare",
+        real.to_str().unwrap(),
+        real.to_str().unwrap(),
+        "--limit",
+        "p99=abc",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("p99=abc"));
+}
