@@ -144,11 +144,13 @@ pub struct Control {
     pub phase: Mutex<Phase>,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Phase {
     pub warmup_until: Option<Instant>,
     pub measure_start: Option<Instant>,
     pub planned: Option<Duration>,
+    /// Per-endpoint runs: each operation's own measured window, in order.
+    pub windows: Vec<Duration>,
 }
 
 /// Counters the progress line reads while the run goes on.
@@ -222,6 +224,9 @@ pub struct Measured {
     pub series: TimeSeries,
     /// Measured time (warm-up excluded), seconds.
     pub duration_s: f64,
+    /// Each operation's own measured window, seconds, where it differs from `duration_s`
+    /// (per-endpoint runs measure one operation at a time).
+    pub op_duration_s: Vec<f64>,
     pub integrity: Option<Integrity>,
     pub warnings: Vec<String>,
     /// Distinct error messages and how often each occurred in the measured window.
@@ -417,12 +422,17 @@ pub fn run(config: EngineConfig, control: Arc<Control>) -> Measured {
         .map(|h| h.join().expect("generator thread panicked"))
         .collect();
 
-    let phase = *shared
+    let phase = shared
         .control
         .phase
         .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    let duration_s = measured_duration(&shared.config, phase, &outs);
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let duration_s = measured_duration(&shared.config, &phase);
+    let op_duration_s = match &shared.config.workload {
+        Workload::PerEndpoint(_) => phase.windows.iter().map(Duration::as_secs_f64).collect(),
+        _ => Vec::new(),
+    };
     let mut ops: Vec<(String, Recorder)> =
         names.into_iter().map(|n| (n, Recorder::new())).collect();
     let mut series = TimeSeries::new();
@@ -460,6 +470,7 @@ pub fn run(config: EngineConfig, control: Arc<Control>) -> Measured {
         ops,
         series,
         duration_s,
+        op_duration_s,
         integrity,
         warnings,
         errors,
@@ -467,8 +478,7 @@ pub fn run(config: EngineConfig, control: Arc<Control>) -> Measured {
     }
 }
 
-fn measured_duration(config: &EngineConfig, phase: Phase, outs: &[ThreadOut]) -> f64 {
-    let _ = outs;
+fn measured_duration(config: &EngineConfig, phase: &Phase) -> f64 {
     let Some(start) = phase.measure_start else {
         return 0.0;
     };
@@ -590,75 +600,119 @@ async fn seed(i: usize, threads: usize, shared: &Shared, book: &mut Book, ops: &
     }
 }
 
-async fn run_mix(i: usize, threads: usize, shared: &Arc<Shared>, ops: &[Operation]) -> ThreadOut {
-    let cfg = &shared.config;
-    let mut seeded = Book::new(format!("run-t{i}"));
-    seed(i, threads, shared, &mut seeded, ops).await;
-    let book = Rc::new(RefCell::new(seeded));
-    let start = shared.sync_start();
-    let measure_start = start + cfg.warmup;
-    if i == 0 {
-        let mut p = shared
-            .control
-            .phase
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        p.warmup_until = Some(measure_start);
-        p.measure_start = Some(measure_start);
-        if let Length::Duration(d) = cfg.length {
-            p.planned = Some(d);
+/// Which operation each request of a phase performs.
+#[derive(Clone)]
+enum Choice {
+    /// Picked at random by weight (a mix).
+    Weighted(Rc<Picker>),
+    /// Always this one (a per-endpoint phase).
+    Only(usize),
+}
+
+impl Choice {
+    fn pick(&self, rng: &mut Rng) -> usize {
+        match self {
+            Choice::Weighted(p) => p.pick(rng),
+            Choice::Only(op) => *op,
         }
     }
-    let end = match cfg.length {
-        Length::Duration(d) => Some(measure_start + d),
-        Length::Requests(_) => None,
-    };
-    let rec = Rc::new(RefCell::new(Rec::new(
-        ops.len(),
-        measure_start,
-        Arc::clone(&shared.control),
-    )));
-    let picker = Rc::new(Picker::new(ops));
-    let mut max_lag = Duration::ZERO;
-    tokio::time::sleep_until(start.into()).await;
-    match cfg.load {
+}
+
+/// One phase on this thread: its timing and where its samples go.
+struct PhaseCtx {
+    ops: Rc<Vec<Operation>>,
+    choice: Choice,
+    book: Rc<RefCell<Book>>,
+    rec: Rc<RefCell<Rec>>,
+    /// When load starts (warm-up included).
+    start: Instant,
+    measure_start: Instant,
+    /// None in count mode: the shared request budget ends the phase.
+    end: Option<Instant>,
+}
+
+impl PhaseCtx {
+    fn new(
+        shared: &Shared,
+        ops: &Rc<Vec<Operation>>,
+        choice: Choice,
+        book: &Rc<RefCell<Book>>,
+        start: Instant,
+    ) -> PhaseCtx {
+        let measure_start = start + shared.config.warmup;
+        PhaseCtx {
+            ops: Rc::clone(ops),
+            choice,
+            book: Rc::clone(book),
+            rec: Rc::new(RefCell::new(Rec::new(
+                ops.len(),
+                measure_start,
+                Arc::clone(&shared.control),
+            ))),
+            start,
+            measure_start,
+            end: match shared.config.length {
+                Length::Duration(d) => Some(measure_start + d),
+                Length::Requests(_) => None,
+            },
+        }
+    }
+
+    /// Carries out one request and records it; `intended` is when it was due.
+    async fn request(
+        &self,
+        shared: &Shared,
+        t: &mut AnyTransport,
+        op: usize,
+        call: Call,
+        intent: Intent,
+        intended: Option<Instant>,
+    ) {
+        let sent = Instant::now();
+        let r = t.call(&call).await;
+        let done = Instant::now();
+        shared.control.note(&r);
+        self.book.borrow_mut().complete(intent, &r);
+        self.rec
+            .borrow_mut()
+            .record(op, intended.unwrap_or(sent), sent, done, &r);
+    }
+}
+
+/// Runs one phase under the configured load model; returns how far the open model's
+/// sends fell behind their schedule at worst.
+async fn drive(i: usize, threads: usize, shared: &Arc<Shared>, ctx: &Rc<PhaseCtx>) -> Duration {
+    tokio::time::sleep_until(ctx.start.into()).await;
+    match shared.config.load {
         Load::Closed { concurrency } => {
             let workers = share(u64::from(concurrency), threads, i);
-            let mut tasks = Vec::new();
-            for w in 0..workers {
-                let (shared, book, rec, picker) = (
-                    Arc::clone(shared),
-                    Rc::clone(&book),
-                    Rc::clone(&rec),
-                    Rc::clone(&picker),
-                );
-                let ops = ops.to_vec();
-                tasks.push(tokio::task::spawn_local(async move {
-                    let mut t = shared.config.transport.make();
-                    let mut rng = Rng::new((i as u64) << 32 | w);
-                    loop {
-                        let now = Instant::now();
-                        if shared.control.stopped() || end.is_some_and(|e| now >= e) {
-                            break;
+            let tasks: Vec<_> = (0..workers)
+                .map(|w| {
+                    let (shared, ctx) = (Arc::clone(shared), Rc::clone(ctx));
+                    tokio::task::spawn_local(async move {
+                        let mut t = shared.config.transport.make();
+                        let mut rng = Rng::new((i as u64) << 32 | w);
+                        loop {
+                            let now = Instant::now();
+                            if shared.control.stopped() || ctx.end.is_some_and(|e| now >= e) {
+                                break;
+                            }
+                            // Count mode counts measured requests only.
+                            if now >= ctx.measure_start && !shared.take_request() {
+                                break;
+                            }
+                            let op = ctx.choice.pick(&mut rng);
+                            let (call, intent) =
+                                prepare(&ctx.ops[op], &mut ctx.book.borrow_mut(), &mut rng);
+                            ctx.request(&shared, &mut t, op, call, intent, None).await;
                         }
-                        // Count mode counts measured requests only.
-                        if now >= measure_start && !shared.take_request() {
-                            break;
-                        }
-                        let op = picker.pick(&mut rng);
-                        let (call, intent) = prepare(&ops[op], &mut book.borrow_mut(), &mut rng);
-                        let sent = Instant::now();
-                        let r = t.call(&call).await;
-                        let done = Instant::now();
-                        shared.control.note(&r);
-                        book.borrow_mut().complete(intent, &r);
-                        rec.borrow_mut().record(op, sent, sent, done, &r);
-                    }
-                }));
-            }
+                    })
+                })
+                .collect();
             for t in tasks {
                 let _ = t.await;
             }
+            Duration::ZERO
         }
         Load::Open {
             rate_per_s,
@@ -671,34 +725,22 @@ async fn run_mix(i: usize, threads: usize, shared: &Arc<Shared>, ops: &[Operatio
             let slots = Rc::new(tokio::sync::Semaphore::new(cap));
             let pool: Rc<RefCell<Vec<AnyTransport>>> = Rc::new(RefCell::new(Vec::new()));
             let mut rng = Rng::new(i as u64 ^ 0xA5A5);
-            let mut sent: u64 = 0;
-            loop {
+            let mut max_lag = Duration::ZERO;
+            let mut due = schedule(pacer, ctx.start, ctx.end, Arc::clone(shared));
+            while let Some(n) = due.recv().await {
                 if shared.control.stopped() {
                     break;
                 }
-                let elapsed = start.elapsed();
-                match pacer.pace(elapsed, sent) {
-                    Pace::Stop => break,
-                    Pace::Wait(d) => {
-                        tokio::time::sleep(d).await;
-                        continue;
-                    }
-                    Pace::SendNow => {}
-                }
-                let intended = start + pacer.intended_send_time(sent);
-                if end.is_some_and(|e| intended >= e)
-                    || (intended >= measure_start && !shared.take_request())
-                {
+                let intended = ctx.start + pacer.intended_send_time(n);
+                if intended >= ctx.measure_start && !shared.take_request() {
                     break;
                 }
-                sent += 1;
                 max_lag = max_lag.max(Instant::now().saturating_duration_since(intended));
-                let op = picker.pick(&mut rng);
-                let (call, intent) = prepare(&ops[op], &mut book.borrow_mut(), &mut rng);
-                let (shared, book, rec, slots, pool) = (
+                let op = ctx.choice.pick(&mut rng);
+                let (call, intent) = prepare(&ctx.ops[op], &mut ctx.book.borrow_mut(), &mut rng);
+                let (shared, ctx, slots, pool) = (
                     Arc::clone(shared),
-                    Rc::clone(&book),
-                    Rc::clone(&rec),
+                    Rc::clone(ctx),
                     Rc::clone(&slots),
                     Rc::clone(&pool),
                 );
@@ -708,26 +750,103 @@ async fn run_mix(i: usize, threads: usize, shared: &Arc<Shared>, ops: &[Operatio
                     let _permit = slots.acquire().await.expect("semaphore open");
                     let popped = pool.borrow_mut().pop();
                     let mut t = popped.unwrap_or_else(|| shared.config.transport.make());
-                    let sent_at = Instant::now();
-                    let r = t.call(&call).await;
-                    let done = Instant::now();
+                    ctx.request(&shared, &mut t, op, call, intent, Some(intended))
+                        .await;
                     pool.borrow_mut().push(t);
-                    shared.control.note(&r);
-                    book.borrow_mut().complete(intent, &r);
-                    rec.borrow_mut().record(op, intended, sent_at, done, &r);
                 });
             }
+            drop(due);
             // Wait for everything in flight.
             let _all = slots.acquire_many(cap as u32).await;
+            max_lag
         }
     }
-    let rec = take_rc(rec);
-    let book = take_rc(book);
+}
+
+/// Announces each request of the open model when it is due. The runtime's timer ticks in
+/// whole milliseconds, which would make every request up to 1 ms late (and that lateness
+/// is latency, measured from the intended time); a plain thread sleeping with the OS's
+/// high-resolution timer wakes within tens of microseconds. Stops at the end of the phase,
+/// on a stop, or when the receiver is gone.
+fn schedule(
+    pacer: ConstantPacer,
+    start: Instant,
+    end: Option<Instant>,
+    shared: Arc<Shared>,
+) -> tokio::sync::mpsc::UnboundedReceiver<u64> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::Builder::new()
+        .name("gen-pacer".into())
+        .spawn(move || {
+            // The default 50 µs timer slack would make every wake-up late by that much.
+            // SAFETY: prctl on the calling thread with an integer argument.
+            unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
+            let mut sent = 0u64;
+            while !shared.control.stopped() {
+                match pacer.pace(start.elapsed(), sent) {
+                    Pace::Stop => break,
+                    // Sleeps are short so that a stop is noticed promptly.
+                    Pace::Wait(d) => std::thread::sleep(d.min(Duration::from_millis(50))),
+                    Pace::SendNow => {
+                        if end.is_some_and(|e| start + pacer.intended_send_time(sent) >= e)
+                            || tx.send(sent).is_err()
+                        {
+                            break;
+                        }
+                        sent += 1;
+                    }
+                }
+            }
+        })
+        .expect("spawn pacer thread");
+    rx
+}
+
+/// The phase's recorder once every task of it has finished.
+fn take_rec(ctx: Rc<PhaseCtx>) -> Rec {
+    match Rc::try_unwrap(ctx) {
+        Ok(ctx) => take_rc(ctx.rec),
+        Err(_) => unreachable!("every task holding the phase has finished"),
+    }
+}
+
+fn set_phase(shared: &Shared, f: impl FnOnce(&mut Phase)) {
+    f(&mut shared
+        .control
+        .phase
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()));
+}
+
+async fn run_mix(i: usize, threads: usize, shared: &Arc<Shared>, ops: &[Operation]) -> ThreadOut {
+    let mut seeded = Book::new(format!("run-t{i}"));
+    seed(i, threads, shared, &mut seeded, ops).await;
+    let book = Rc::new(RefCell::new(seeded));
+    let ops = Rc::new(ops.to_vec());
+    let choice = Choice::Weighted(Rc::new(Picker::new(&ops)));
+    let ctx = Rc::new(PhaseCtx::new(
+        shared,
+        &ops,
+        choice,
+        &book,
+        shared.sync_start(),
+    ));
+    if i == 0 {
+        set_phase(shared, |p| {
+            p.warmup_until = Some(ctx.measure_start);
+            p.measure_start = Some(ctx.measure_start);
+            if let Length::Duration(d) = shared.config.length {
+                p.planned = Some(d);
+            }
+        });
+    }
+    let max_lag = drive(i, threads, shared, &ctx).await;
+    let rec = take_rec(ctx);
     ThreadOut {
         ops: rec.ops,
         error_kinds: rec.error_kinds,
         series: rec.series,
-        book,
+        book: take_rc(book),
         created: Vec::new(),
         flows: Vec::new(),
         max_lag,
@@ -743,18 +862,14 @@ async fn run_per_endpoint(
     ops: &[Operation],
 ) -> ThreadOut {
     let cfg = &shared.config;
-    let mut book = Book::new(format!("api-t{i}"));
-    seed(i, threads, shared, &mut book, ops).await;
-    let book = Rc::new(RefCell::new(book));
-    let concurrency = match cfg.load {
-        Load::Closed { concurrency } => concurrency,
-        Load::Open { max_in_flight, .. } => max_in_flight,
-    };
-    let workers = share(u64::from(concurrency), threads, i);
-    let mut rec_all = Rec::new(ops.len(), Instant::now(), Arc::clone(&shared.control));
+    let mut seeded = Book::new(format!("api-t{i}"));
+    seed(i, threads, shared, &mut seeded, ops).await;
+    let book = Rc::new(RefCell::new(seeded));
+    let ops = Rc::new(ops.to_vec());
+    let mut all = Rec::new(ops.len(), Instant::now(), Arc::clone(&shared.control));
     let mut offset = Duration::ZERO;
     let mut max_lag = Duration::ZERO;
-    for (op_idx, op) in ops.iter().enumerate() {
+    for op in 0..ops.len() {
         if shared.control.stopped() {
             break;
         }
@@ -764,137 +879,39 @@ async fn run_per_endpoint(
                 shared.remaining.store(n, Ordering::Relaxed);
             }
         }
+        // Nobody takes from the budget before it is refilled.
         shared.barrier.wait();
-        let measure_start = start + cfg.warmup;
+        let ctx = Rc::new(PhaseCtx::new(shared, &ops, Choice::Only(op), &book, start));
         if i == 0 {
-            let mut p = shared
-                .control
-                .phase
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            p.warmup_until = Some(measure_start);
-            p.measure_start.get_or_insert(measure_start);
+            set_phase(shared, |p| {
+                p.warmup_until = Some(ctx.measure_start);
+                p.measure_start.get_or_insert(ctx.measure_start);
+            });
         }
-        let end = match cfg.length {
-            Length::Duration(d) => Some(measure_start + d),
-            Length::Requests(_) => None,
-        };
-        let rec = Rc::new(RefCell::new(Rec::new(
-            ops.len(),
-            measure_start,
-            Arc::clone(&shared.control),
-        )));
-        tokio::time::sleep_until(start.into()).await;
-        match cfg.load {
-            Load::Closed { .. } => {
-                let mut tasks = Vec::new();
-                for w in 0..workers {
-                    let (shared, book, rec) =
-                        (Arc::clone(shared), Rc::clone(&book), Rc::clone(&rec));
-                    let op = op.clone();
-                    tasks.push(tokio::task::spawn_local(async move {
-                        let mut t = shared.config.transport.make();
-                        let mut rng = Rng::new((i as u64) << 32 | w);
-                        loop {
-                            let now = Instant::now();
-                            if shared.control.stopped() || end.is_some_and(|e| now >= e) {
-                                break;
-                            }
-                            if now >= measure_start && !shared.take_request() {
-                                break;
-                            }
-                            let (call, intent) = prepare(&op, &mut book.borrow_mut(), &mut rng);
-                            let sent = Instant::now();
-                            let r = t.call(&call).await;
-                            let done = Instant::now();
-                            shared.control.note(&r);
-                            book.borrow_mut().complete(intent, &r);
-                            rec.borrow_mut().record(op_idx, sent, sent, done, &r);
-                        }
-                    }));
-                }
-                for t in tasks {
-                    let _ = t.await;
-                }
-            }
-            Load::Open { rate_per_s, .. } => {
-                let pacer = ConstantPacer {
-                    rate_per_s: rate_per_s / threads as f64,
-                };
-                let cap = workers.max(1) as usize;
-                let slots = Rc::new(tokio::sync::Semaphore::new(cap));
-                let pool: Rc<RefCell<Vec<AnyTransport>>> = Rc::new(RefCell::new(Vec::new()));
-                let mut rng = Rng::new(i as u64 ^ 0x5A5A);
-                let mut sent = 0u64;
-                loop {
-                    if shared.control.stopped() {
-                        break;
-                    }
-                    match pacer.pace(start.elapsed(), sent) {
-                        Pace::Stop => break,
-                        Pace::Wait(d) => {
-                            tokio::time::sleep(d).await;
-                            continue;
-                        }
-                        Pace::SendNow => {}
-                    }
-                    let intended = start + pacer.intended_send_time(sent);
-                    if end.is_some_and(|e| intended >= e)
-                        || (intended >= measure_start && !shared.take_request())
-                    {
-                        break;
-                    }
-                    sent += 1;
-                    max_lag = max_lag.max(Instant::now().saturating_duration_since(intended));
-                    let (call, intent) = prepare(op, &mut book.borrow_mut(), &mut rng);
-                    let (shared, book, rec, slots, pool) = (
-                        Arc::clone(shared),
-                        Rc::clone(&book),
-                        Rc::clone(&rec),
-                        Rc::clone(&slots),
-                        Rc::clone(&pool),
-                    );
-                    tokio::task::spawn_local(async move {
-                        let _permit = slots.acquire().await.expect("semaphore open");
-                        let popped = pool.borrow_mut().pop();
-                        let mut t = popped.unwrap_or_else(|| shared.config.transport.make());
-                        let sent_at = Instant::now();
-                        let r = t.call(&call).await;
-                        let done = Instant::now();
-                        pool.borrow_mut().push(t);
-                        shared.control.note(&r);
-                        book.borrow_mut().complete(intent, &r);
-                        rec.borrow_mut().record(op_idx, intended, sent_at, done, &r);
-                    });
-                }
-                let _all = slots.acquire_many(cap as u32).await;
-            }
-        }
+        max_lag = max_lag.max(drive(i, threads, shared, &ctx).await);
         let window = match cfg.length {
             Length::Duration(d) => d,
-            Length::Requests(_) => measure_start.elapsed(),
+            Length::Requests(_) => ctx.measure_start.elapsed(),
         };
-        // The phase's window: wait for every thread, and take the longest one's view.
-        let rec = take_rc(rec);
-        rec_all.ops[op_idx].merge(&rec.ops[op_idx]);
+        let rec = take_rec(ctx);
+        all.ops[op].merge(&rec.ops[op]);
         for (msg, n) in rec.error_kinds {
-            *rec_all.error_kinds.entry(msg).or_default() += n;
+            *all.error_kinds.entry(msg).or_default() += n;
         }
-        rec_all.series.merge(&rec.series.shifted(offset.as_secs()));
+        // Phases are laid end to end in the time series.
+        all.series.merge(&rec.series.shifted(offset.as_secs()));
         offset += window;
         if i == 0 {
-            let mut p = shared
-                .control
-                .phase
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            p.planned = Some(offset);
+            set_phase(shared, |p| {
+                p.planned = Some(offset);
+                p.windows.push(window);
+            });
         }
     }
     ThreadOut {
-        ops: rec_all.ops,
-        error_kinds: rec_all.error_kinds,
-        series: rec_all.series,
+        ops: all.ops,
+        error_kinds: all.error_kinds,
+        series: all.series,
         book: take_rc(book),
         created: Vec::new(),
         flows: Vec::new(),
@@ -928,12 +945,7 @@ async fn run_burst(i: usize, threads: usize, shared: &Arc<Shared>, count: u32) -
     }
     let start = shared.sync_start();
     if i == 0 {
-        let mut p = shared
-            .control
-            .phase
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        p.measure_start = Some(start);
+        set_phase(shared, |p| p.measure_start = Some(start));
     }
     let rec = Rc::new(RefCell::new(Rec::new(
         1,
@@ -969,15 +981,10 @@ async fn run_burst(i: usize, threads: usize, shared: &Arc<Shared>, count: u32) -
             last = last.max(done);
         }
     }
-    {
-        let mut p = shared
-            .control
-            .phase
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let mine = last - start;
-        p.planned = Some(p.planned.map_or(mine, |d| d.max(mine)));
-    }
+    let mine = last - start;
+    set_phase(shared, |p| {
+        p.planned = Some(p.planned.map_or(mine, |d| d.max(mine)))
+    });
     let rec = take_rc(rec);
     ThreadOut {
         ops: rec.ops,
@@ -1009,12 +1016,7 @@ async fn run_flow(i: usize, threads: usize, shared: &Arc<Shared>, plan: &FlowPla
     let workers = share(u64::from(concurrency), threads, i);
     let start = shared.sync_start();
     if i == 0 {
-        let mut p = shared
-            .control
-            .phase
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        p.measure_start = Some(start);
+        set_phase(shared, |p| p.measure_start = Some(start));
     }
     let rec = Rc::new(RefCell::new(Rec::new(
         FLOW_OPS.len(),
@@ -1055,15 +1057,10 @@ async fn run_flow(i: usize, threads: usize, shared: &Arc<Shared>, plan: &FlowPla
     for t in tasks {
         let _ = t.await;
     }
-    {
-        let mut p = shared
-            .control
-            .phase
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let mine = start.elapsed();
-        p.planned = Some(p.planned.map_or(mine, |d| d.max(mine)));
-    }
+    let mine = start.elapsed();
+    set_phase(shared, |p| {
+        p.planned = Some(p.planned.map_or(mine, |d| d.max(mine)))
+    });
     let rec = take_rc(rec);
     ThreadOut {
         ops: rec.ops,

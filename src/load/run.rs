@@ -255,7 +255,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
     let mut operations = BTreeMap::new();
     let mut total = Recorder::new();
     let mut service_time_us = BTreeMap::new();
-    for (name, rec) in &measured.ops {
+    for (i, (name, rec)) in measured.ops.iter().enumerate() {
         if name != "execution" {
             total.merge(rec);
         }
@@ -265,7 +265,8 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
                 crate::metrics::LatencySummary::from_histogram(rec.service_time()),
             );
         }
-        operations.insert(name.clone(), rec.summarize(duration_s));
+        let window = measured.op_duration_s.get(i).copied().unwrap_or(duration_s);
+        operations.insert(name.clone(), rec.summarize(window));
     }
     let totals = total.summarize(duration_s);
     let targets = scenario
@@ -350,7 +351,11 @@ fn print_progress(control: &Control, last: (Instant, u64), length: &Length) -> (
         .lock()
         .map(|h| h.value_at_quantile(0.99))
         .unwrap_or(0);
-    let phase = *control.phase.lock().unwrap_or_else(|e| e.into_inner());
+    let phase = control
+        .phase
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let when = match (phase.warmup_until, phase.measure_start) {
         (Some(w), _) if now < w => format!("warm-up {:.0}s left", (w - now).as_secs_f64()),
         (_, Some(s)) => match length {
