@@ -1044,6 +1044,29 @@ fn open_model_sends_at_the_requested_rate() {
 }
 
 #[test]
+fn open_model_per_endpoint_sends_exactly_the_requested_count() {
+    // Count mode stops the send loop right after a spawn: every spawned request must still
+    // be waited for and recorded.
+    let (fin, r) = load_run(&[
+        "api",
+        "--rate",
+        "2000",
+        "--requests",
+        "300",
+        "--warmup",
+        "0s",
+    ]);
+    assert_ok_or_only_speed_missed(&fin, &r);
+    assert_eq!(string(&r, "/load/model"), "open");
+    for name in operation_names(&r) {
+        let stats = &r["operations"][&name];
+        assert_eq!(uint(stats, "/count"), 300, "{name}: {stats}");
+        assert_eq!(uint(stats, "/errors"), 0, "{name}: {stats}");
+        assert_histogram_consistent(&name, stats);
+    }
+}
+
+#[test]
 fn direct_runs_the_mix_in_process() {
     let (fin, r) = load_run(&["stress", "--direct", "--duration", "2s", "--warmup", "0s"]);
     assert_ok_or_only_speed_missed(&fin, &r);

@@ -666,6 +666,9 @@ async fn run_mix(i: usize, threads: usize, shared: &Arc<Shared>, ops: &[Operatio
             let pool: Rc<RefCell<Vec<AnyTransport>>> = Rc::new(RefCell::new(Vec::new()));
             let mut rng = Rng::new(i as u64 ^ 0xA5A5);
             let mut sent: u64 = 0;
+            // Spawned requests, joined before the recorders are taken back: the semaphore
+            // alone cannot wait for a task spawned but not yet polled.
+            let mut in_flight = tokio::task::JoinSet::new();
             loop {
                 if shared.control.stopped() {
                     break;
@@ -696,7 +699,8 @@ async fn run_mix(i: usize, threads: usize, shared: &Arc<Shared>, ops: &[Operatio
                     Rc::clone(&slots),
                     Rc::clone(&pool),
                 );
-                tokio::task::spawn_local(async move {
+                while in_flight.try_join_next().is_some() {}
+                in_flight.spawn_local(async move {
                     // Waiting for a free slot is part of the latency: it is measured from
                     // the intended send time.
                     let _permit = slots.acquire().await.expect("semaphore open");
@@ -712,7 +716,7 @@ async fn run_mix(i: usize, threads: usize, shared: &Arc<Shared>, ops: &[Operatio
                 });
             }
             // Wait for everything in flight.
-            let _all = slots.acquire_many(cap as u32).await;
+            while in_flight.join_next().await.is_some() {}
         }
     }
     let rec = take_rc(rec);
@@ -820,6 +824,7 @@ async fn run_per_endpoint(
                 let pool: Rc<RefCell<Vec<AnyTransport>>> = Rc::new(RefCell::new(Vec::new()));
                 let mut rng = Rng::new(i as u64 ^ 0x5A5A);
                 let mut sent = 0u64;
+                let mut in_flight = tokio::task::JoinSet::new();
                 loop {
                     if shared.control.stopped() {
                         break;
@@ -848,7 +853,8 @@ async fn run_per_endpoint(
                         Rc::clone(&slots),
                         Rc::clone(&pool),
                     );
-                    tokio::task::spawn_local(async move {
+                    while in_flight.try_join_next().is_some() {}
+                    in_flight.spawn_local(async move {
                         let _permit = slots.acquire().await.expect("semaphore open");
                         let popped = pool.borrow_mut().pop();
                         let mut t = popped.unwrap_or_else(|| shared.config.transport.make());
@@ -861,7 +867,7 @@ async fn run_per_endpoint(
                         rec.borrow_mut().record(op_idx, intended, sent_at, done, &r);
                     });
                 }
-                let _all = slots.acquire_many(cap as u32).await;
+                while in_flight.join_next().await.is_some() {}
             }
         }
         let window = match cfg.length {
