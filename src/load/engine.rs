@@ -1251,7 +1251,9 @@ fn finish(
                 return None;
             }
             let books: Vec<&Book> = outs.iter().map(|o| &o.book).collect();
-            Some(rt.block_on(verify_books(&mut t, &books, warnings)))
+            let acknowledged = books.iter().map(|b| b.acknowledged()).sum();
+            let checked = rt.block_on(verify_books(&mut t, &books));
+            unverified(shared, checked, acknowledged, warnings)
         }
         Workload::Burst { count } => {
             let created: Vec<i64> = outs
@@ -1260,7 +1262,8 @@ fn finish(
                 .collect();
             extra.insert("requested".into(), (*count).into());
             extra.insert("created".into(), created.len().into());
-            Some(rt.block_on(verify_listed(&mut t, &created, warnings)))
+            let checked = rt.block_on(verify_listed(&mut t, &created));
+            unverified(shared, checked, created.len() as u64, warnings)
         }
         Workload::Flow(plan) => {
             let flows: Vec<&FlowRecord> = outs.iter().flat_map(|o| o.flows.iter()).collect();
@@ -1269,9 +1272,32 @@ fn finish(
                 "executions_completed".into(),
                 flows.iter().filter(|f| f.completed).count().into(),
             );
-            Some(rt.block_on(verify_flows(&mut t, &flows, warnings)))
+            let checked = rt.block_on(verify_flows(&mut t, &flows, warnings));
+            unverified(shared, checked, flows.len() as u64, warnings)
         }
         Workload::PerEndpoint(_) => None,
+    }
+}
+
+/// A read-back that could not reach the target proves nothing either way: the writes are
+/// reported as unverified (a warning, and the run is aborted so it cannot pass), never as
+/// lost — the monitor keeps every acknowledged write across a crash.
+fn unverified(
+    shared: &Shared,
+    checked: Result<Integrity, CallError>,
+    writes: u64,
+    warnings: &mut Vec<String>,
+) -> Option<Integrity> {
+    match checked {
+        Ok(integrity) => Some(integrity),
+        Err(e) => {
+            let why = format!(
+                "integrity not checked: {writes} acknowledged writes could not be read back ({e})"
+            );
+            warnings.push(why.clone());
+            shared.control.abort(why);
+            None
+        }
     }
 }
 
@@ -1293,28 +1319,11 @@ async fn stored_since(
     }
 }
 
-async fn verify_books(
-    t: &mut AnyTransport,
-    books: &[&Book],
-    warnings: &mut Vec<String>,
-) -> Integrity {
+async fn verify_books(t: &mut AnyTransport, books: &[&Book]) -> Result<Integrity, CallError> {
     let Some(min_id) = books.iter().filter_map(|b| b.min_id()).min() else {
-        return Integrity::default();
+        return Ok(Integrity::default());
     };
-    let stored = match stored_since(t, min_id).await {
-        Ok(s) => s,
-        Err(e) => {
-            warnings.push(format!(
-                "integrity check could not read executions back: {e}"
-            ));
-            let checked = books.iter().map(|b| b.acknowledged()).sum();
-            return Integrity {
-                checked,
-                lost_writes: checked,
-                details: vec![format!("read-back failed: {e}")],
-            };
-        }
-    };
+    let stored = stored_since(t, min_id).await?;
     let mut integrity = Integrity::default();
     for b in books {
         let (checked, lost, details) = b.verify(&stored);
@@ -1323,50 +1332,35 @@ async fn verify_books(
         integrity.details.extend(details);
     }
     integrity.details.truncate(10);
-    integrity
+    Ok(integrity)
 }
 
-async fn verify_listed(
-    t: &mut AnyTransport,
-    created: &[i64],
-    warnings: &mut Vec<String>,
-) -> Integrity {
+async fn verify_listed(t: &mut AnyTransport, created: &[i64]) -> Result<Integrity, CallError> {
     let Some(&min_id) = created.iter().min() else {
-        return Integrity::default();
+        return Ok(Integrity::default());
     };
-    match stored_since(t, min_id).await {
-        Ok(stored) => {
-            let missing: Vec<i64> = created
-                .iter()
-                .copied()
-                .filter(|id| !stored.contains_key(id))
-                .collect();
-            Integrity {
-                checked: created.len() as u64,
-                lost_writes: missing.len() as u64,
-                details: missing
-                    .iter()
-                    .take(10)
-                    .map(|id| format!("execution {id} acknowledged but not listed"))
-                    .collect(),
-            }
-        }
-        Err(e) => {
-            warnings.push(format!("integrity check could not list executions: {e}"));
-            Integrity {
-                checked: created.len() as u64,
-                lost_writes: created.len() as u64,
-                details: vec![format!("read-back failed: {e}")],
-            }
-        }
-    }
+    let stored = stored_since(t, min_id).await?;
+    let missing: Vec<i64> = created
+        .iter()
+        .copied()
+        .filter(|id| !stored.contains_key(id))
+        .collect();
+    Ok(Integrity {
+        checked: created.len() as u64,
+        lost_writes: missing.len() as u64,
+        details: missing
+            .iter()
+            .take(10)
+            .map(|id| format!("execution {id} acknowledged but not listed"))
+            .collect(),
+    })
 }
 
 async fn verify_flows(
     t: &mut AnyTransport,
     flows: &[&FlowRecord],
     warnings: &mut Vec<String>,
-) -> Integrity {
+) -> Result<Integrity, CallError> {
     let mut integrity = Integrity::default();
     let lost = |what: String, integrity: &mut Integrity| {
         integrity.lost_writes += 1;
@@ -1378,6 +1372,7 @@ async fn verify_flows(
         integrity.checked += 1;
         let detail = match t.execution(f.id).await {
             Ok(d) => d,
+            Err(e) if e.is_connection_failure() => return Err(e),
             Err(e) => {
                 lost(format!("execution {}: {e}", f.id), &mut integrity);
                 continue;
@@ -1415,6 +1410,7 @@ async fn verify_flows(
                     ),
                     &mut integrity,
                 ),
+                Err(e) if e.is_connection_failure() => return Err(e),
                 Err(e) => lost(
                     format!("execution {} step {index} logs: {e}", f.id),
                     &mut integrity,
@@ -1433,6 +1429,7 @@ async fn verify_flows(
                     }
                 }
             }
+            Err(e) if e.is_connection_failure() => return Err(e),
             Err(e) => lost(format!("execution {} artifacts: {e}", f.id), &mut integrity),
         }
     }
@@ -1442,7 +1439,7 @@ async fn verify_flows(
             integrity.lost_writes
         ));
     }
-    integrity
+    Ok(integrity)
 }
 
 #[cfg(test)]
