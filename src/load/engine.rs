@@ -727,6 +727,9 @@ async fn drive(i: usize, threads: usize, shared: &Arc<Shared>, ctx: &Rc<PhaseCtx
             let mut rng = Rng::new(i as u64 ^ 0xA5A5);
             let mut max_lag = Duration::ZERO;
             let mut due = schedule(pacer, ctx.start, ctx.end, Arc::clone(shared));
+            // Spawned requests, joined before the recorders are taken back: the semaphore
+            // alone cannot wait for a task spawned but not yet polled.
+            let mut in_flight = tokio::task::JoinSet::new();
             while let Some(n) = due.recv().await {
                 if shared.control.stopped() {
                     break;
@@ -744,7 +747,8 @@ async fn drive(i: usize, threads: usize, shared: &Arc<Shared>, ctx: &Rc<PhaseCtx
                     Rc::clone(&slots),
                     Rc::clone(&pool),
                 );
-                tokio::task::spawn_local(async move {
+                while in_flight.try_join_next().is_some() {}
+                in_flight.spawn_local(async move {
                     // Waiting for a free slot is part of the latency: it is measured from
                     // the intended send time.
                     let _permit = slots.acquire().await.expect("semaphore open");
@@ -757,7 +761,7 @@ async fn drive(i: usize, threads: usize, shared: &Arc<Shared>, ctx: &Rc<PhaseCtx
             }
             drop(due);
             // Wait for everything in flight.
-            let _all = slots.acquire_many(cap as u32).await;
+            while in_flight.join_next().await.is_some() {}
             max_lag
         }
     }
@@ -1248,7 +1252,9 @@ fn finish(
                 return None;
             }
             let books: Vec<&Book> = outs.iter().map(|o| &o.book).collect();
-            Some(rt.block_on(verify_books(&mut t, &books, warnings)))
+            let acknowledged = books.iter().map(|b| b.acknowledged()).sum();
+            let checked = rt.block_on(verify_books(&mut t, &books));
+            unverified(shared, checked, acknowledged, warnings)
         }
         Workload::Burst { count } => {
             let created: Vec<i64> = outs
@@ -1257,7 +1263,8 @@ fn finish(
                 .collect();
             extra.insert("requested".into(), (*count).into());
             extra.insert("created".into(), created.len().into());
-            Some(rt.block_on(verify_listed(&mut t, &created, warnings)))
+            let checked = rt.block_on(verify_listed(&mut t, &created));
+            unverified(shared, checked, created.len() as u64, warnings)
         }
         Workload::Flow(plan) => {
             let flows: Vec<&FlowRecord> = outs.iter().flat_map(|o| o.flows.iter()).collect();
@@ -1266,9 +1273,32 @@ fn finish(
                 "executions_completed".into(),
                 flows.iter().filter(|f| f.completed).count().into(),
             );
-            Some(rt.block_on(verify_flows(&mut t, &flows, warnings)))
+            let checked = rt.block_on(verify_flows(&mut t, &flows, warnings));
+            unverified(shared, checked, flows.len() as u64, warnings)
         }
         Workload::PerEndpoint(_) => None,
+    }
+}
+
+/// A read-back that could not reach the target proves nothing either way: the writes are
+/// reported as unverified (a warning, and the run is aborted so it cannot pass), never as
+/// lost — the monitor keeps every acknowledged write across a crash.
+fn unverified(
+    shared: &Shared,
+    checked: Result<Integrity, CallError>,
+    writes: u64,
+    warnings: &mut Vec<String>,
+) -> Option<Integrity> {
+    match checked {
+        Ok(integrity) => Some(integrity),
+        Err(e) => {
+            let why = format!(
+                "integrity not checked: {writes} acknowledged writes could not be read back ({e})"
+            );
+            warnings.push(why.clone());
+            shared.control.abort(why);
+            None
+        }
     }
 }
 
@@ -1290,28 +1320,11 @@ async fn stored_since(
     }
 }
 
-async fn verify_books(
-    t: &mut AnyTransport,
-    books: &[&Book],
-    warnings: &mut Vec<String>,
-) -> Integrity {
+async fn verify_books(t: &mut AnyTransport, books: &[&Book]) -> Result<Integrity, CallError> {
     let Some(min_id) = books.iter().filter_map(|b| b.min_id()).min() else {
-        return Integrity::default();
+        return Ok(Integrity::default());
     };
-    let stored = match stored_since(t, min_id).await {
-        Ok(s) => s,
-        Err(e) => {
-            warnings.push(format!(
-                "integrity check could not read executions back: {e}"
-            ));
-            let checked = books.iter().map(|b| b.acknowledged()).sum();
-            return Integrity {
-                checked,
-                lost_writes: checked,
-                details: vec![format!("read-back failed: {e}")],
-            };
-        }
-    };
+    let stored = stored_since(t, min_id).await?;
     let mut integrity = Integrity::default();
     for b in books {
         let (checked, lost, details) = b.verify(&stored);
@@ -1320,50 +1333,35 @@ async fn verify_books(
         integrity.details.extend(details);
     }
     integrity.details.truncate(10);
-    integrity
+    Ok(integrity)
 }
 
-async fn verify_listed(
-    t: &mut AnyTransport,
-    created: &[i64],
-    warnings: &mut Vec<String>,
-) -> Integrity {
+async fn verify_listed(t: &mut AnyTransport, created: &[i64]) -> Result<Integrity, CallError> {
     let Some(&min_id) = created.iter().min() else {
-        return Integrity::default();
+        return Ok(Integrity::default());
     };
-    match stored_since(t, min_id).await {
-        Ok(stored) => {
-            let missing: Vec<i64> = created
-                .iter()
-                .copied()
-                .filter(|id| !stored.contains_key(id))
-                .collect();
-            Integrity {
-                checked: created.len() as u64,
-                lost_writes: missing.len() as u64,
-                details: missing
-                    .iter()
-                    .take(10)
-                    .map(|id| format!("execution {id} acknowledged but not listed"))
-                    .collect(),
-            }
-        }
-        Err(e) => {
-            warnings.push(format!("integrity check could not list executions: {e}"));
-            Integrity {
-                checked: created.len() as u64,
-                lost_writes: created.len() as u64,
-                details: vec![format!("read-back failed: {e}")],
-            }
-        }
-    }
+    let stored = stored_since(t, min_id).await?;
+    let missing: Vec<i64> = created
+        .iter()
+        .copied()
+        .filter(|id| !stored.contains_key(id))
+        .collect();
+    Ok(Integrity {
+        checked: created.len() as u64,
+        lost_writes: missing.len() as u64,
+        details: missing
+            .iter()
+            .take(10)
+            .map(|id| format!("execution {id} acknowledged but not listed"))
+            .collect(),
+    })
 }
 
 async fn verify_flows(
     t: &mut AnyTransport,
     flows: &[&FlowRecord],
     warnings: &mut Vec<String>,
-) -> Integrity {
+) -> Result<Integrity, CallError> {
     let mut integrity = Integrity::default();
     let lost = |what: String, integrity: &mut Integrity| {
         integrity.lost_writes += 1;
@@ -1375,6 +1373,7 @@ async fn verify_flows(
         integrity.checked += 1;
         let detail = match t.execution(f.id).await {
             Ok(d) => d,
+            Err(e) if e.is_connection_failure() => return Err(e),
             Err(e) => {
                 lost(format!("execution {}: {e}", f.id), &mut integrity);
                 continue;
@@ -1412,6 +1411,7 @@ async fn verify_flows(
                     ),
                     &mut integrity,
                 ),
+                Err(e) if e.is_connection_failure() => return Err(e),
                 Err(e) => lost(
                     format!("execution {} step {index} logs: {e}", f.id),
                     &mut integrity,
@@ -1430,6 +1430,7 @@ async fn verify_flows(
                     }
                 }
             }
+            Err(e) if e.is_connection_failure() => return Err(e),
             Err(e) => lost(format!("execution {} artifacts: {e}", f.id), &mut integrity),
         }
     }
@@ -1439,7 +1440,7 @@ async fn verify_flows(
             integrity.lost_writes
         ));
     }
-    integrity
+    Ok(integrity)
 }
 
 #[cfg(test)]

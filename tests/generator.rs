@@ -1,0 +1,1146 @@
+//! The load generator end to end: the real `stepflow-bench` binary as a child process against
+//! the bundled monitor (or a monitor started here), judged by its exit code, its stderr and
+//! the results JSON it writes, which is also validated against `schema/results.schema.json`.
+//!
+//! Every run is short (1–3 s), every wait is bounded, and a generator still running when a
+//! test ends is stopped (SIGTERM, then SIGKILL), so a failing test neither hangs nor leaks.
+
+mod common;
+
+use base64::Engine as _;
+use common::{get, wait_until, Monitor, BIN};
+use serde_json::Value;
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Longest a short run may take, set-up of the bundled monitor and integrity check included.
+const RUN_TIMEOUT: Duration = Duration::from_secs(90);
+/// Longest a run may take to refuse bad input; no load is sent, so this is generous.
+const REFUSE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Load-generating tests take turns: on two cores a second generator and server running at
+/// the same time would distort the figures (and the latency targets) of the first.
+static LOAD: Mutex<()> = Mutex::new(());
+
+fn one_load_at_a_time() -> MutexGuard<'static, ()> {
+    LOAD.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The generator as a child process
+
+/// A `stepflow-bench` child; stopped on drop if it is still running.
+struct Generator {
+    child: Child,
+    args: Vec<String>,
+    started: Instant,
+    stdout: Receiver<Vec<u8>>,
+    stderr: Receiver<Vec<u8>>,
+    exited: bool,
+}
+
+/// How a generator run ended.
+#[derive(Debug)]
+struct Finished {
+    code: i32,
+    elapsed: Duration,
+    stdout: String,
+    stderr: String,
+}
+
+/// Reads a pipe to its end on a helper thread; the whole output arrives on the channel.
+fn collect(mut pipe: impl Read + Send + 'static) -> Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        let _ = tx.send(buf);
+    });
+    rx
+}
+
+impl Generator {
+    /// Starts `stepflow-bench <args>` in `cwd` (so a default `results/` dir lands there).
+    fn start(cwd: &Path, args: &[&str]) -> Generator {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .current_dir(cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
+        let stdout = collect(child.stdout.take().expect("piped stdout"));
+        let stderr = collect(child.stderr.take().expect("piped stderr"));
+        Generator {
+            child,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            started: Instant::now(),
+            stdout,
+            stderr,
+            exited: false,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.pid()).expect("pid fits pid_t");
+        // SAFETY: kill has no memory-safety preconditions; the pid is our own unreaped child.
+        let rc = unsafe { libc::kill(pid, signal) };
+        assert_eq!(rc, 0, "kill({pid}, {signal}) failed");
+    }
+
+    /// Waits for the exit (panicking, after stopping it, if `timeout` passes) and collects
+    /// what it printed.
+    fn finish(&mut self, timeout: Duration) -> Finished {
+        let status = common::wait_child(&mut self.child, timeout);
+        let elapsed = self.started.elapsed();
+        let Some(status) = status else {
+            self.stop();
+            panic!(
+                "stepflow-bench {:?} still running after {timeout:?}; stderr: {}",
+                self.args,
+                self.stderr_now()
+            );
+        };
+        self.exited = true;
+        let stdout = self.stdout.recv_timeout(Duration::from_secs(10));
+        let stderr = self.stderr.recv_timeout(Duration::from_secs(10));
+        let text = |b: Result<Vec<u8>, _>| String::from_utf8_lossy(&b.unwrap_or_default()).into();
+        let (stdout, stderr): (String, String) = (text(stdout), text(stderr));
+        let code = status.code().unwrap_or_else(|| {
+            panic!(
+                "stepflow-bench {:?} ended by a signal ({status}); stderr: {stderr}",
+                self.args
+            )
+        });
+        Finished {
+            code,
+            elapsed,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn stderr_now(&self) -> String {
+        self.stderr
+            .recv_timeout(Duration::from_secs(2))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_else(|_| "<not collected>".into())
+    }
+
+    /// SIGTERM (the generator then stops its bundled monitor), SIGKILL if that is not enough.
+    fn stop(&mut self) {
+        if self.exited || self.child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        self.signal(libc::SIGTERM);
+        if common::wait_child(&mut self.child, Duration::from_secs(15)).is_none() {
+            let _ = self.child.kill();
+            let _ = common::wait_child(&mut self.child, Duration::from_secs(15));
+        }
+        self.exited = true;
+    }
+}
+
+impl Drop for Generator {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runs the generator to its end in `dir`.
+fn run_in(dir: &Path, args: &[&str], timeout: Duration) -> Finished {
+    Generator::start(dir, args).finish(timeout)
+}
+
+fn path_arg(p: &Path) -> &str {
+    p.to_str().expect("temporary paths are UTF-8")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results JSON
+
+fn schema_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/results.schema.json")
+}
+
+fn schema() -> &'static jsonschema::Validator {
+    static SCHEMA: OnceLock<jsonschema::Validator> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let path = schema_path();
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let schema: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+        jsonschema::options()
+            .should_validate_formats(true)
+            .build(&schema)
+            .unwrap_or_else(|e| panic!("{} is not a valid JSON Schema: {e}", path.display()))
+    })
+}
+
+/// The schema's complaints about `results`, one line each (empty when it conforms).
+fn schema_errors(results: &Value) -> Vec<String> {
+    schema()
+        .iter_errors(results)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+fn assert_matches_schema(results: &Value) {
+    let errors = schema_errors(results);
+    assert!(
+        errors.is_empty(),
+        "results do not match {}:\n  {}",
+        schema_path().display(),
+        errors.join("\n  ")
+    );
+}
+
+/// Reads and parses a results file, and checks it against the published schema.
+fn read_results(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("no results at {}: {e}", path.display()));
+    let results: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not JSON ({e}): {text}", path.display()));
+    assert_matches_schema(&results);
+    results
+}
+
+/// The value at a JSON pointer; panics naming the pointer when it is missing.
+fn at<'a>(v: &'a Value, pointer: &str) -> &'a Value {
+    v.pointer(pointer)
+        .unwrap_or_else(|| panic!("results have no {pointer}: {v:#}"))
+}
+
+fn uint(v: &Value, pointer: &str) -> u64 {
+    at(v, pointer)
+        .as_u64()
+        .unwrap_or_else(|| panic!("{pointer} is not an unsigned integer: {}", at(v, pointer)))
+}
+
+fn num(v: &Value, pointer: &str) -> f64 {
+    at(v, pointer)
+        .as_f64()
+        .unwrap_or_else(|| panic!("{pointer} is not a number: {}", at(v, pointer)))
+}
+
+fn string<'a>(v: &'a Value, pointer: &str) -> &'a str {
+    at(v, pointer)
+        .as_str()
+        .unwrap_or_else(|| panic!("{pointer} is not a string: {}", at(v, pointer)))
+}
+
+fn operation_names(results: &Value) -> Vec<String> {
+    at(results, "/operations")
+        .as_object()
+        .expect("operations is an object")
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// min ≤ p50 ≤ p90 ≤ p95 ≤ p99 ≤ p999 ≤ max, and min ≤ mean ≤ max.
+fn assert_latency_ordered(what: &str, latency: &Value) {
+    let figures = ["min", "p50", "p90", "p95", "p99", "p999", "max"];
+    let values: Vec<f64> = figures
+        .iter()
+        .map(|f| num(latency, &format!("/{f}")))
+        .collect();
+    assert!(
+        values.windows(2).all(|w| w[0] <= w[1]),
+        "{what}: latency figures out of order: {latency}"
+    );
+    let mean = num(latency, "/mean");
+    assert!(
+        values[0] <= mean && mean <= values[6],
+        "{what}: mean outside [min, max]: {latency}"
+    );
+}
+
+/// Decodes an OpStats `histogram` (HDR V2 deflate, base64, nanoseconds).
+fn decode_histogram(what: &str, encoded: &str) -> hdrhistogram::Histogram<u64> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap_or_else(|e| panic!("{what}: histogram is not base64: {e}"));
+    hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .unwrap_or_else(|e| panic!("{what}: histogram is not an HDR V2 histogram: {e:?}"))
+}
+
+/// Checks an OpStats against its own histogram: the histogram holds every success, and the
+/// reported extremes are the histogram's.
+fn assert_histogram_consistent(what: &str, stats: &Value) {
+    let h = decode_histogram(what, string(stats, "/histogram"));
+    let successes = uint(stats, "/count") - uint(stats, "/errors");
+    assert_eq!(
+        h.len(),
+        successes,
+        "{what}: histogram holds {} values",
+        h.len()
+    );
+    if successes > 0 {
+        let close = |a: f64, b: f64| (a - b).abs() <= b.abs() * 1e-9 + 1e-6;
+        let (max_us, min_us) = (h.max() as f64 / 1000.0, h.min() as f64 / 1000.0);
+        assert!(
+            close(num(stats, "/latency_us/max"), max_us)
+                && close(num(stats, "/latency_us/min"), min_us),
+            "{what}: latency_us {} disagrees with its histogram (min {min_us}, max {max_us})",
+            at(stats, "/latency_us")
+        );
+    }
+}
+
+/// A run that met its targets exits 0; one that only missed speed targets exits 1. The
+/// figures those targets set are for a release build on an idle machine, and the tests run a
+/// debug build, so a missed speed target is tolerated — errors and lost writes never are.
+fn assert_ok_or_only_speed_missed(fin: &Finished, results: &Value) {
+    assert_eq!(
+        fin.code as u64,
+        uint(results, "/exit_code"),
+        "process exit code and results exit_code differ; stderr: {}",
+        fin.stderr
+    );
+    assert!(
+        at(results, "/aborted").is_null(),
+        "run aborted: {}",
+        at(results, "/aborted")
+    );
+    if let Some(integrity) = results.get("integrity") {
+        assert_eq!(uint(integrity, "/lost_writes"), 0, "{integrity}");
+    }
+    let targets = at(results, "/targets").as_array().expect("targets array");
+    let failed: Vec<&Value> = targets.iter().filter(|t| t["passed"] != true).collect();
+    match fin.code {
+        0 => assert!(failed.is_empty(), "exit 0 with failed targets: {failed:?}"),
+        1 => {
+            assert!(
+                !failed.is_empty(),
+                "exit 1 without a failed target or lost write; stderr: {}",
+                fin.stderr
+            );
+            for t in failed {
+                let metric = string(t, "/metric");
+                assert!(
+                    !metric.ends_with(".error_rate"),
+                    "a correctness target failed: {t}; stderr: {}",
+                    fin.stderr
+                );
+            }
+        }
+        code => panic!("exit {code}; stderr: {}", fin.stderr),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. End to end: `run ci` against the bundled monitor
+
+struct CiRun {
+    fin: Finished,
+    results: Value,
+}
+
+/// One 2-second `run ci` shared by the tests that inspect it.
+fn ci_run() -> &'static CiRun {
+    static CI: OnceLock<CiRun> = OnceLock::new();
+    CI.get_or_init(|| {
+        let _load = one_load_at_a_time();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("x.json");
+        let fin = run_in(
+            dir.path(),
+            &[
+                "run",
+                "ci",
+                "--duration",
+                "2s",
+                "--warmup",
+                "0s",
+                "--no-progress",
+                "--out",
+                path_arg(&out),
+            ],
+            RUN_TIMEOUT,
+        );
+        assert_eq!(fin.code, 0, "run ci failed; stderr: {}", fin.stderr);
+        assert!(
+            fin.stderr
+                .contains(&format!("results written to {}", out.display())),
+            "stderr does not say where the results went: {}",
+            fin.stderr
+        );
+        let results = read_results(&out);
+        CiRun { fin, results }
+    })
+}
+
+/// Operation names and target metrics of the built-in `scenarios/ci.toml`.
+fn ci_toml() -> (Vec<String>, Vec<String>) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/ci.toml");
+    let text = std::fs::read_to_string(&path).expect("scenarios/ci.toml");
+    let doc: toml::Table = toml::from_str(&text).expect("ci.toml is TOML");
+    let ops = doc["operations"]
+        .as_array()
+        .expect("[[operations]]")
+        .iter()
+        .map(|o| o["name"].as_str().expect("operation name").to_string())
+        .collect();
+    let targets = doc["targets"]
+        .as_table()
+        .expect("[targets]")
+        .keys()
+        .cloned()
+        .collect();
+    (ops, targets)
+}
+
+#[test]
+fn run_ci_against_the_bundled_monitor_writes_complete_results() {
+    let CiRun { fin, results: r } = ci_run();
+    assert!(
+        fin.elapsed < Duration::from_secs(60),
+        "took {:?}",
+        fin.elapsed
+    );
+
+    assert_eq!(uint(r, "/schema_version"), 1);
+    assert_eq!(string(r, "/scenario"), "ci");
+    assert_eq!(string(r, "/kind"), "mix");
+    let target = string(r, "/target");
+    assert!(target.starts_with("http://127.0.0.1:"), "target {target}");
+    assert_eq!(string(r, "/profile"), "optimized");
+    let started = string(r, "/started_at");
+    chrono::DateTime::parse_from_rfc3339(started)
+        .unwrap_or_else(|e| panic!("started_at {started:?} is not RFC 3339: {e}"));
+    let duration_s = num(r, "/duration_s");
+    assert!((1.9..=2.5).contains(&duration_s), "duration_s {duration_s}");
+    assert_eq!(num(r, "/warmup_s"), 0.0);
+    assert_eq!(string(r, "/load/model"), "closed");
+    assert_eq!(uint(r, "/load/concurrency"), 16, "ci.toml's concurrency");
+
+    // Every operation of the scenario ran, and each one's figures hang together.
+    let (ops, target_metrics) = ci_toml();
+    assert_eq!(
+        operation_names(r).len(),
+        ops.len(),
+        "{:?}",
+        operation_names(r)
+    );
+    let (mut count_sum, mut error_sum) = (0, 0);
+    for name in &ops {
+        let stats = r["operations"]
+            .get(name)
+            .unwrap_or_else(|| panic!("operation {name} missing: {:?}", operation_names(r)));
+        let count = uint(stats, "/count");
+        assert!(count > 0, "{name} never ran: {stats}");
+        assert!(
+            !string(stats, "/histogram").is_empty(),
+            "{name}: empty histogram"
+        );
+        assert_histogram_consistent(name, stats);
+        assert_latency_ordered(name, at(stats, "/latency_us"));
+        count_sum += count;
+        error_sum += uint(stats, "/errors");
+    }
+    let totals = at(r, "/totals");
+    assert_eq!(uint(totals, "/count"), count_sum, "totals.count");
+    assert_eq!(uint(totals, "/errors"), error_sum, "totals.errors");
+    assert_eq!(error_sum, 0, "errors: {}", r["errors"]);
+    assert_histogram_consistent("totals", totals);
+    assert_latency_ordered("totals", at(totals, "/latency_us"));
+    let throughput = num(totals, "/throughput");
+    let expected = count_sum as f64 / duration_s;
+    assert!(
+        (throughput - expected).abs() <= expected * 0.01,
+        "totals.throughput {throughput}, count/duration {expected}"
+    );
+
+    // Targets: one row per [targets] entry, each complete, all met.
+    let targets = at(r, "/targets").as_array().expect("targets array");
+    let metrics: Vec<&str> = targets.iter().map(|t| string(t, "/metric")).collect();
+    for m in &target_metrics {
+        assert!(
+            metrics.contains(&m.as_str()),
+            "target {m} missing: {metrics:?}"
+        );
+    }
+    for t in targets {
+        string(t, "/target");
+        string(t, "/unit");
+        num(t, "/measured");
+        assert_eq!(t["passed"], true, "{t}");
+    }
+
+    assert_eq!(uint(r, "/integrity/lost_writes"), 0);
+    assert!(uint(r, "/integrity/checked") > 0, "{}", r["integrity"]);
+    assert!(uint(r, "/server/rss_peak_bytes") > 0);
+    assert!(num(r, "/server/cpu_s") > 0.0);
+    assert!(uint(r, "/environment/cores") >= 1);
+
+    // The time series covers the measured window: seconds in order, adding up to the totals.
+    let series = at(r, "/timeseries").as_array().expect("timeseries array");
+    assert!(!series.is_empty(), "empty timeseries");
+    let seconds: Vec<u64> = series.iter().map(|p| uint(p, "/t_s")).collect();
+    assert!(seconds.windows(2).all(|w| w[0] < w[1]), "t_s {seconds:?}");
+    let series_ops: u64 = series.iter().map(|p| uint(p, "/ops")).sum();
+    assert_eq!(series_ops, count_sum, "timeseries ops vs totals.count");
+
+    assert!(at(r, "/aborted").is_null());
+    assert_eq!(uint(r, "/exit_code"), 0);
+}
+
+#[test]
+fn results_of_run_ci_match_the_published_schema() {
+    let r = &ci_run().results;
+    assert_matches_schema(r);
+
+    // The schema is not vacuous: documents that break the contract are rejected.
+    type Breaks = fn(&mut Value);
+    let broken: [(&str, Breaks); 5] = [
+        ("no schema_version", |v| {
+            v.as_object_mut().unwrap().remove("schema_version");
+        }),
+        ("schema_version 2", |v| v["schema_version"] = 2.into()),
+        ("count as a string", |v| v["totals"]["count"] = "12".into()),
+        ("OpStats without histogram", |v| {
+            v["totals"].as_object_mut().unwrap().remove("histogram");
+        }),
+        ("target without passed", |v| {
+            v["targets"][0].as_object_mut().unwrap().remove("passed");
+        }),
+    ];
+    for (what, breaks) in broken {
+        let mut doc = r.clone();
+        breaks(&mut doc);
+        assert!(
+            !schema_errors(&doc).is_empty(),
+            "the schema accepts results with {what}"
+        );
+    }
+}
+
+#[test]
+fn format_json_prints_the_written_results_and_markdown_a_table() {
+    let _load = one_load_at_a_time();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |format: &str| {
+        let out = dir.path().join(format!("{format}.json"));
+        let fin = run_in(
+            dir.path(),
+            &[
+                "run",
+                "ci",
+                "--duration",
+                "1s",
+                "--warmup",
+                "0s",
+                "--no-progress",
+                "--format",
+                format,
+                "--out",
+                path_arg(&out),
+            ],
+            RUN_TIMEOUT,
+        );
+        assert_eq!(fin.code, 0, "--format {format}; stderr: {}", fin.stderr);
+        (fin, read_results(&out))
+    };
+
+    let (fin, written) = run("json");
+    let printed: Value = serde_json::from_str(&fin.stdout)
+        .unwrap_or_else(|e| panic!("--format json printed no JSON ({e}): {}", fin.stdout));
+    assert_eq!(printed, written, "stdout and the results file differ");
+
+    let (fin, written) = run("markdown");
+    let md = &fin.stdout;
+    assert!(
+        md.contains("| operation | count | ops/s |"),
+        "no markdown table header: {md}"
+    );
+    assert!(md.contains("|---|"), "no markdown separator row: {md}");
+    for name in operation_names(&written) {
+        assert!(
+            md.contains(&format!("| {name} | ")),
+            "no row for {name}: {md}"
+        );
+    }
+    assert!(md.contains("| **totals** | "), "no totals row: {md}");
+    assert!(
+        serde_json::from_str::<Value>(md).is_err(),
+        "markdown output is JSON"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2–5. Faults
+
+/// A loopback port that nothing listens on: bound, then closed.
+fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local addr").port()
+}
+
+#[test]
+fn unreachable_target_exits_3_naming_the_url() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    let out = dir.path().join("x.json");
+    let fin = run_in(
+        dir.path(),
+        &[
+            "stress",
+            "--target",
+            &url,
+            "--duration",
+            "2s",
+            "--no-progress",
+            "--out",
+            path_arg(&out),
+        ],
+        REFUSE_TIMEOUT,
+    );
+    assert_eq!(fin.code, 3, "stderr: {}", fin.stderr);
+    assert!(
+        fin.elapsed < Duration::from_secs(10),
+        "took {:?}",
+        fin.elapsed
+    );
+    assert!(
+        fin.stderr.contains(&url),
+        "stderr does not name {url}: {}",
+        fin.stderr
+    );
+    assert!(
+        fin.stderr.contains("could not reach"),
+        "stderr: {}",
+        fin.stderr
+    );
+}
+
+#[test]
+fn server_killed_mid_run_aborts_with_partial_results() {
+    let _load = one_load_at_a_time();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let out = dir.path().join("x.json");
+    let mut monitor = Monitor::start("optimized", &data);
+    let url = format!("http://{}", monitor.addr);
+    // No warm-up, so the kill lands in the measured window and its errors are counted.
+    let mut generator = Generator::start(
+        dir.path(),
+        &[
+            "stress",
+            "--target",
+            &url,
+            "--duration",
+            "30s",
+            "--warmup",
+            "0s",
+            "--no-progress",
+            "--out",
+            path_arg(&out),
+        ],
+    );
+    thread::sleep(Duration::from_millis(1500));
+    monitor.kill9();
+    let fin = generator.finish(Duration::from_secs(40));
+    assert_eq!(fin.code, 3, "stderr: {}", fin.stderr);
+    assert!(
+        fin.elapsed < Duration::from_secs(20),
+        "a dead target kept the run going for {:?}",
+        fin.elapsed
+    );
+
+    let r = read_results(&out);
+    let aborted = at(&r, "/aborted");
+    assert!(aborted.is_string(), "aborted is {aborted}");
+    assert_eq!(uint(&r, "/exit_code"), 3);
+    let failed: u64 = r["operations"]
+        .as_object()
+        .expect("operations")
+        .values()
+        .map(|s| uint(s, "/errors"))
+        .sum();
+    assert!(
+        failed > 0,
+        "no errors counted after the kill: {}",
+        r["operations"]
+    );
+    assert_eq!(uint(&r, "/totals/errors"), failed);
+
+    // A write the monitor acknowledged survives SIGKILL (the monitor's contract), so writes
+    // the generator could not read back from a dead server must not be reported as lost.
+    match r.get("integrity") {
+        Some(integrity) => assert_eq!(
+            uint(integrity, "/lost_writes"),
+            0,
+            "unverifiable writes reported as lost: {integrity}"
+        ),
+        None => assert!(
+            r["warnings"].as_array().is_some_and(|w| w
+                .iter()
+                .any(|w| w.as_str().is_some_and(|w| w.contains("integrity")))),
+            "the integrity check was skipped without a warning: {}",
+            r["warnings"]
+        ),
+    }
+    let acknowledged = uint(&r, "/operations/create_execution/count")
+        - uint(&r, "/operations/create_execution/errors");
+    let monitor = Monitor::start("optimized", &data);
+    let stored = common::expect(monitor.addr, "GET", "/api/executions?limit=1", None, 200);
+    assert!(
+        stored["total"].as_u64().expect("total") >= acknowledged,
+        "{acknowledged} creates acknowledged, {} stored",
+        stored["total"]
+    );
+}
+
+/// Writes a scenario file into `dir`.
+fn scenario_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write scenario");
+    path
+}
+
+#[test]
+fn broken_scenario_files_exit_2_before_any_load() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let unknown_key = scenario_file(
+        dir.path(),
+        "unknown-key.toml",
+        r#"name = "broken"
+duration = "2s"
+kind = "mix"
+
+[load]
+model = "closed"
+concurrency = 2
+bogus_key = 3
+
+[[operations]]
+name = "health"
+kind = "health"
+"#,
+    );
+    let bad_duration = scenario_file(
+        dir.path(),
+        "bad-duration.toml",
+        r#"name = "broken"
+duration = "2 fortnights"
+kind = "mix"
+
+[[operations]]
+name = "health"
+kind = "health"
+"#,
+    );
+    // Seeds executions if it got that far: the check below sees whether it did.
+    let unknown_op = scenario_file(
+        dir.path(),
+        "unknown-op.toml",
+        r#"name = "broken"
+duration = "2s"
+kind = "mix"
+seed = 50
+
+[[operations]]
+name = "create_execution"
+kind = "create_execution"
+
+[targets]
+"totals.p99" = "< 50ms"
+"nosuch.p99" = "< 5ms"
+"#,
+    );
+    let missing = dir.path().join("missing.toml");
+
+    // (file, pieces the message must contain)
+    let cases: [(&Path, &[&str]); 4] = [
+        (&unknown_key, &[":8", "bogus_key"]),
+        (&bad_duration, &[":2", "duration", "2 fortnights"]),
+        (&unknown_op, &[":12", "nosuch"]),
+        (&missing, &[]),
+    ];
+    let monitor = Monitor::start("optimized", &dir.path().join("data"));
+    let url = format!("http://{}", monitor.addr);
+    for (file, pieces) in cases {
+        let file = path_arg(file);
+        let out = dir.path().join("x.json");
+        for args in [
+            vec!["run", file, "--target", &url],
+            vec!["stress", "--scenario", file, "--target", &url],
+        ] {
+            let mut args = args.clone();
+            args.extend(["--no-progress", "--out", path_arg(&out)]);
+            let fin = run_in(dir.path(), &args, REFUSE_TIMEOUT);
+            assert_eq!(fin.code, 2, "{args:?}; stderr: {}", fin.stderr);
+            assert!(
+                fin.elapsed < Duration::from_secs(10),
+                "{args:?} took {:?}",
+                fin.elapsed
+            );
+            assert!(
+                fin.stderr.contains(file),
+                "{args:?}: no file name in {}",
+                fin.stderr
+            );
+            for piece in pieces {
+                assert!(
+                    fin.stderr.contains(piece),
+                    "{args:?}: {piece:?} missing from {}",
+                    fin.stderr
+                );
+            }
+            assert!(!out.exists(), "{args:?} wrote results");
+        }
+    }
+    // Nothing reached the monitor: no seeding, no load.
+    let list = common::expect(monitor.addr, "GET", "/api/executions?limit=1", None, 200);
+    assert_eq!(
+        list["total"], 0,
+        "a broken scenario created executions: {list}"
+    );
+    let stats = get(monitor.addr, "/performance/stats");
+    assert_eq!(stats.status, 200);
+}
+
+/// Children of `parent` whose command line contains `needle`: (pid, command line).
+fn children_of(parent: u32, needle: &str) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the parenthesised command name: state, ppid, ...
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid != Some(parent) {
+            continue;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+            .unwrap_or_default();
+        if cmdline.contains(needle) {
+            found.push((pid, cmdline));
+        }
+    }
+    found
+}
+
+/// Whether `pid` still runs the process whose command line was `cmdline` (a zombie or a
+/// recycled pid does not count).
+fn still_running(pid: u32, cmdline: &str) -> bool {
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim().to_string()))
+        .and_then(|rest| rest.chars().next());
+    let now = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .unwrap_or_default();
+    state.is_some_and(|s| s != 'Z') && now == cmdline
+}
+
+#[test]
+fn ctrl_c_stops_the_run_writes_results_and_stops_the_bundled_monitor() {
+    let _load = one_load_at_a_time();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("x.json");
+    let mut generator = Generator::start(
+        dir.path(),
+        &[
+            "stress",
+            "--duration",
+            "30s",
+            "--warmup",
+            "0s",
+            "--no-progress",
+            "--out",
+            path_arg(&out),
+        ],
+    );
+    // The bundled monitor is a child of the generator (`<this binary> serve ...`); other
+    // `serve` processes on the machine are not ours and are left out of the count.
+    let (serve_pid, serve_cmdline) = wait_until(Duration::from_secs(30), || {
+        children_of(generator.pid(), " serve ").into_iter().next()
+    })
+    .expect("the generator started no bundled monitor within 30 s");
+    thread::sleep(Duration::from_millis(1500));
+    generator.signal(libc::SIGINT);
+    let interrupted = Instant::now();
+    let fin = generator.finish(Duration::from_secs(40));
+    assert_eq!(fin.code, 3, "stderr: {}", fin.stderr);
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(15),
+        "took {:?} to stop after SIGINT",
+        interrupted.elapsed()
+    );
+
+    let r = read_results(&out);
+    let aborted = string(&r, "/aborted");
+    assert!(aborted.contains("interrupted"), "aborted: {aborted}");
+    assert_eq!(uint(&r, "/exit_code"), 3);
+    assert!(
+        uint(&r, "/totals/count") > 0,
+        "nothing reported of what ran"
+    );
+    assert!(
+        num(&r, "/duration_s") < 20.0,
+        "duration_s {}",
+        r["duration_s"]
+    );
+
+    assert!(
+        !still_running(serve_pid, &serve_cmdline),
+        "the bundled monitor (pid {serve_pid}: {serve_cmdline}) outlived the generator"
+    );
+    // Its temporary data dir went with it.
+    let data_dir = serve_cmdline
+        .split_whitespace()
+        .skip_while(|a| *a != "--data-dir")
+        .nth(1)
+        .expect("--data-dir in the serve command line");
+    assert!(
+        !Path::new(data_dir).exists(),
+        "bundled data dir {data_dir} left behind"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6–11. The commands
+
+/// Runs a load command with `--no-progress --out <dir>/x.json` and returns its results.
+fn load_run(args: &[&str]) -> (Finished, Value) {
+    let _load = one_load_at_a_time();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("x.json");
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--no-progress", "--out", path_arg(&out)]);
+    let fin = run_in(dir.path(), &all, RUN_TIMEOUT);
+    assert!(
+        matches!(fin.code, 0 | 1),
+        "{args:?} exited {}; stderr: {}",
+        fin.code,
+        fin.stderr
+    );
+    let results = read_results(&out);
+    (fin, results)
+}
+
+#[test]
+fn simulate_completes_every_execution_and_reads_it_back() {
+    let (fin, r) = load_run(&["simulate", "--executions", "12", "--concurrency", "4"]);
+    assert_eq!(fin.code, 0, "stderr: {}", fin.stderr);
+    assert_ok_or_only_speed_missed(&fin, &r);
+    assert_eq!(string(&r, "/kind"), "flow");
+    assert_eq!(uint(&r, "/load/concurrency"), 4);
+    assert_eq!(
+        uint(&r, "/extra/executions_completed"),
+        12,
+        "{}",
+        r["extra"]
+    );
+    assert_eq!(uint(&r, "/integrity/lost_writes"), 0);
+    assert!(uint(&r, "/integrity/checked") >= 12);
+    let execution = r["operations"]
+        .get("execution")
+        .unwrap_or_else(|| panic!("no end-to-end `execution`: {:?}", operation_names(&r)));
+    assert_eq!(uint(execution, "/count"), 12);
+    assert_eq!(uint(execution, "/errors"), 0);
+    assert_latency_ordered("execution", at(execution, "/latency_us"));
+    assert_eq!(uint(&r, "/operations/create_execution/count"), 12);
+    assert_eq!(uint(&r, "/totals/errors"), 0);
+}
+
+#[test]
+fn concurrent_creates_and_lists_every_execution() {
+    let (fin, r) = load_run(&["concurrent", "--concurrency", "300"]);
+    assert_eq!(fin.code, 0, "stderr: {}", fin.stderr);
+    assert_ok_or_only_speed_missed(&fin, &r);
+    assert_eq!(string(&r, "/kind"), "burst");
+    assert_eq!(uint(&r, "/extra/created"), 300, "{}", r["extra"]);
+    assert_eq!(uint(&r, "/integrity/checked"), 300);
+    assert_eq!(uint(&r, "/integrity/lost_writes"), 0);
+    assert_eq!(uint(&r, "/operations/create_execution/count"), 300);
+    assert_eq!(uint(&r, "/operations/create_execution/errors"), 0);
+}
+
+#[test]
+fn api_measures_each_endpoint_for_the_requested_count() {
+    let (fin, r) = load_run(&["api", "--requests", "200", "--warmup", "0s"]);
+    assert_ok_or_only_speed_missed(&fin, &r);
+    assert_eq!(string(&r, "/kind"), "per_endpoint");
+    assert_eq!(uint(&r, "/load/concurrency"), 1);
+    let mut names = operation_names(&r);
+    names.sort();
+    assert_eq!(names, ["get_execution", "health", "list_executions"]);
+    for name in &names {
+        let stats = &r["operations"][name];
+        assert_eq!(uint(stats, "/count"), 200, "{name}: {stats}");
+        assert_eq!(uint(stats, "/errors"), 0, "{name}: {stats}");
+        assert_histogram_consistent(name, stats);
+        assert_latency_ordered(name, at(stats, "/latency_us"));
+    }
+    assert_eq!(uint(&r, "/totals/count"), 600);
+}
+
+#[test]
+fn open_model_sends_at_the_requested_rate() {
+    let (fin, r) = load_run(&[
+        "stress",
+        "--rate",
+        "1500",
+        "--duration",
+        "2s",
+        "--warmup",
+        "0s",
+    ]);
+    assert_ok_or_only_speed_missed(&fin, &r);
+    assert_eq!(string(&r, "/load/model"), "open");
+    assert_eq!(num(&r, "/load/rate"), 1500.0);
+    let count = uint(&r, "/totals/count");
+    assert!(
+        (2000..=3300).contains(&count),
+        "totals.count {count} at 1500/s for 2 s"
+    );
+    assert_eq!(uint(&r, "/totals/errors"), 0);
+
+    // Service time is reported per operation, and latency from the intended send time can
+    // only be longer than it (no coordinated omission).
+    let service = at(&r, "/service_time_us")
+        .as_object()
+        .expect("service_time_us object");
+    for name in operation_names(&r) {
+        let s = service
+            .get(&name)
+            .unwrap_or_else(|| panic!("no service time for {name}: {service:?}"));
+        assert_latency_ordered(&name, s);
+        let latency = &r["operations"][&name]["latency_us"];
+        for figure in ["p50", "p99", "max"] {
+            let (l, s) = (
+                num(latency, &format!("/{figure}")),
+                num(s, &format!("/{figure}")),
+            );
+            assert!(
+                l >= s * 0.999,
+                "{name}.{figure}: latency {l} µs below service time {s} µs"
+            );
+        }
+    }
+}
+
+#[test]
+fn open_model_per_endpoint_sends_exactly_the_requested_count() {
+    // Count mode stops the send loop right after a spawn: every spawned request must still
+    // be waited for and recorded.
+    let (fin, r) = load_run(&[
+        "api",
+        "--rate",
+        "2000",
+        "--requests",
+        "300",
+        "--warmup",
+        "0s",
+    ]);
+    assert_ok_or_only_speed_missed(&fin, &r);
+    assert_eq!(string(&r, "/load/model"), "open");
+    for name in operation_names(&r) {
+        let stats = &r["operations"][&name];
+        assert_eq!(uint(stats, "/count"), 300, "{name}: {stats}");
+        assert_eq!(uint(stats, "/errors"), 0, "{name}: {stats}");
+        assert_histogram_consistent(&name, stats);
+    }
+}
+
+#[test]
+fn direct_runs_the_mix_in_process() {
+    let (fin, r) = load_run(&["stress", "--direct", "--duration", "2s", "--warmup", "0s"]);
+    assert_ok_or_only_speed_missed(&fin, &r);
+    assert_eq!(string(&r, "/target"), "direct");
+    assert_eq!(uint(&r, "/integrity/lost_writes"), 0);
+    assert!(uint(&r, "/integrity/checked") > 0);
+    assert!(uint(&r, "/totals/count") > 0);
+    assert_eq!(uint(&r, "/totals/errors"), 0);
+}
+
+#[test]
+fn legacy_profile_runs_with_no_lost_writes() {
+    let (fin, r) = load_run(&[
+        "stress",
+        "--profile",
+        "legacy",
+        "--duration",
+        "2s",
+        "--warmup",
+        "0s",
+    ]);
+    assert_ok_or_only_speed_missed(&fin, &r);
+    assert_eq!(string(&r, "/profile"), "legacy");
+    assert_eq!(string(&r, "/server/stats/profile"), "legacy");
+    assert_eq!(uint(&r, "/integrity/lost_writes"), 0);
+    assert!(uint(&r, "/integrity/checked") > 0);
+    assert_eq!(uint(&r, "/totals/errors"), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 12. Bad flags
+
+#[test]
+fn bad_flags_exit_2_before_starting_anything() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("x.json");
+    // (arguments, a piece of the message)
+    let cases: [(&[&str], &str); 7] = [
+        (&["stress", "--concurrency", "0"], "--concurrency"),
+        // clap reads `-5` as an unknown flag ...
+        (&["stress", "--rate", "-5"], "-5"),
+        // ... and the value check sees it when attached.
+        (&["stress", "--rate=-5"], "--rate"),
+        (&["stress", "--rate", "0"], "--rate"),
+        (&["stress", "--read-ratio", "1.5"], "--read-ratio"),
+        (&["stress", "--target", "ftp://x"], "ftp://x"),
+        (&["stress", "--duration", "soon"], "soon"),
+    ];
+    for (args, piece) in cases {
+        let mut all = args.to_vec();
+        all.extend(["--no-progress", "--out", path_arg(&out)]);
+        let fin = run_in(dir.path(), &all, REFUSE_TIMEOUT);
+        assert_eq!(fin.code, 2, "{args:?}; stderr: {}", fin.stderr);
+        assert!(
+            fin.elapsed < Duration::from_secs(10),
+            "{args:?} took {:?}",
+            fin.elapsed
+        );
+        assert!(
+            fin.stderr.contains(piece),
+            "{args:?}: {piece:?} missing from {}",
+            fin.stderr
+        );
+        assert!(!out.exists(), "{args:?} wrote results");
+        assert!(
+            !dir.path().join("results").exists(),
+            "{args:?} wrote default results"
+        );
+    }
+}
