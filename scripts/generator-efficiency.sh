@@ -32,7 +32,7 @@ echo "| round | wrk req/s | stepflow-bench req/s | ratio |"
 echo "|--:|--:|--:|--:|"
 for r in $(seq 1 "$rounds"); do
   w=$(wrk -t2 -c64 -d"${secs}s" "$url/api/health" | awk '/Requests\/sec/ {print $2}')
-  "$bin" run "$work/health.toml" --target "$url" --no-progress --format json --out "$work/r$r.json" > /dev/null
+  "$bin" run "$work/health.toml" --target "$url" --no-progress --format json --out "$work/r$r.json" > /dev/null 2>&1
   o=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['totals']['throughput'])" "$work/r$r.json")
   ratio=$(python3 -c "print(f'{$o / $w:.3f}')")
   ratios+=("$ratio")
