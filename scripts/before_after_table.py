@@ -95,5 +95,6 @@ Environment: {env['cpu']}, {env['cores']} cores, {env['os']}, stepflow-bench {en
 Commands: `stepflow-bench stress --duration 30`, `stepflow-bench api` (5,000 requests per
 endpoint, 1 worker, after 1 s warm-up), `stepflow-bench concurrent --concurrency N`, each with
 `--profile legacy` and `--profile optimized`. The raw results are in `results/before-after/`.
-DB op latencies are the server's own timings from `/performance/stats` during the stress run.
+DB op latencies are the server's own timings from `/performance/stats`, taken when the stress
+load ended (its set-up and warm-up included, the integrity read-back not).
 """)

@@ -7,7 +7,7 @@ use crate::load::duration::parse_duration;
 use crate::load::engine::Length;
 use crate::load::results::Results;
 use crate::load::run::{run_scenario, RunOptions};
-use crate::load::scenario::{LoadModel, OpKind, OperationSpec, RunLength, Scenario};
+use crate::load::scenario::{LoadModel, OpKind, OperationSpec, RunLength, Scenario, ScenarioKind};
 use crate::monitor::{self, storage::Profile, ServeConfig, ServeError};
 use crate::report::{self, Format};
 use anyhow::Context;
@@ -335,6 +335,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             common,
             duration,
         } => {
+            if common.scenario.is_some() {
+                return Err(exit::usage(anyhow::anyhow!(
+                    "run takes scenario files as arguments; --scenario applies to the other commands"
+                )));
+            }
             // Every file is validated before any load is sent.
             let mut plans = Vec::new();
             for spec in &scenarios {
@@ -363,6 +368,15 @@ fn scenario_for(common: &Common, builtin_name: &str) -> anyhow::Result<Scenario>
 }
 
 fn apply_common(s: &mut Scenario, common: &Common) -> anyhow::Result<()> {
+    // A burst sends its requests at once and a flow runs whole executions: neither has a
+    // send rate.
+    if common.rate.is_some() && matches!(s.kind, ScenarioKind::Burst | ScenarioKind::Flow) {
+        return Err(exit::usage(anyhow::anyhow!(
+            "--rate does not apply to scenario {} (kind {}); use --concurrency",
+            s.name,
+            crate::load::run::kind_name(s.kind)
+        )));
+    }
     if let Some(w) = common.warmup {
         s.warmup = w;
     }
@@ -472,6 +486,15 @@ fn compare_cmd(
         .iter()
         .map(|f| read_results(f))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    // An aborted run measured only part of its window: it is no sample of the scenario.
+    for (path, r) in baseline.iter().zip(&base).chain(candidate.iter().zip(&cand)) {
+        if let Some(why) = &r.aborted {
+            return Err(exit::usage(anyhow::anyhow!(
+                "{} is an aborted run ({why}); rerun it",
+                path.display()
+            )));
+        }
+    }
     let gate_source = match scenario {
         Some(spec) => Some(builtin::load(spec).map_err(exit::usage)?),
         None => base
@@ -515,6 +538,11 @@ fn compare_cmd(
     })?;
     // An absolute target the candidate misses in most of its runs fails the gate too.
     let mut breached = Vec::new();
+    for (path, r) in candidate.iter().zip(&cand) {
+        if let Some(i) = r.integrity.as_ref().filter(|i| i.lost_writes > 0) {
+            breached.push(format!("{} lost {} acknowledged writes", path.display(), i.lost_writes));
+        }
+    }
     if let Some(first) = cand.first() {
         for (i, t) in first.targets.iter().enumerate() {
             let failed = cand
@@ -544,7 +572,7 @@ fn compare_cmd(
     };
     print!("{rendered}");
     for b in &breached {
-        println!("absolute target breached: {b}");
+        println!("gate failed: {b}");
     }
     if let Some(path) = junit {
         std::fs::write(path, report::render_junit(&comparison))
@@ -583,7 +611,13 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
         }
     }
     if let Some(url) = &common.target {
-        crate::load::client::Endpoint::parse(url).map_err(exit::usage)?;
+        use crate::load::client::{Endpoint, EndpointError};
+        match Endpoint::parse(url) {
+            Ok(_) => {}
+            // A host that does not resolve cannot be reached; a malformed URL is bad usage.
+            Err(e @ EndpointError::Resolve { .. }) => return Err(exit::aborted(e)),
+            Err(e) => return Err(exit::usage(e)),
+        }
     }
     let program = std::env::current_exe().context("cannot find this executable")?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

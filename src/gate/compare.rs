@@ -1400,7 +1400,6 @@ pub(crate) mod tests {
         let gate = GateLimits {
             throughput: Some(-5.0),
             p99: Some(50.0),
-            p95: Some(1.0),
             ..GateLimits::default()
         };
         let mut limits = Limits::from_gate(&gate);

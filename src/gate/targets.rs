@@ -330,6 +330,11 @@ impl Target {
 
     /// Checks this target's figure of `stats` (the subject's stats, chosen by the caller).
     pub fn check(&self, stats: &OpStats) -> TargetResult {
+        // With no successful request there is no latency to judge; a summary of zeros
+        // would pass any latency limit, so the target fails instead.
+        if self.figure.is_latency() && stats.count == stats.errors {
+            return self.result(f64::NAN);
+        }
         self.result(self.figure.measure(stats))
     }
 }
@@ -342,6 +347,11 @@ impl fmt::Display for Target {
     }
 }
 
+/// JSON has no NaN: serde_json writes it as null, and null reads back as NaN.
+fn nan_from_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
 /// One checked target, as written to results JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetResult {
@@ -349,7 +359,9 @@ pub struct TargetResult {
     pub metric: String,
     /// The target, e.g. "< 5ms".
     pub target: String,
-    /// Measured value in `unit`, rounded to 6 significant digits.
+    /// Measured value in `unit`, rounded to 6 significant digits; null (NaN) when there was
+    /// nothing to measure (no successful request, or no such operation).
+    #[serde(deserialize_with = "nan_from_null")]
     pub measured: f64,
     /// Unit of `measured` and of the target: "ns", "us", "ms", "s", "/s" or "%".
     pub unit: String,

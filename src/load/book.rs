@@ -35,9 +35,13 @@ struct Owned {
     id: i64,
     /// Last acknowledged status; None while only the creation is acknowledged (pending).
     acked: Option<Status>,
-    /// Statuses sent whose outcome is unknown (error or overlapping in-flight update).
+    /// Statuses of updates that failed or timed out: they may still have been applied.
     uncertain: Vec<Status>,
-    updates_in_flight: u32,
+    /// Statuses that overlapping updates may have left, in either commit order; forgotten
+    /// once an update sent with nothing else in flight is acknowledged.
+    overlapping: Vec<Status>,
+    /// Statuses of updates in flight now.
+    in_flight: Vec<Status>,
     acked_steps: i64,
 }
 
@@ -46,7 +50,12 @@ struct Owned {
 pub enum Intent {
     None,
     Create,
-    Status { slot: usize, status: Status },
+    Status {
+        slot: usize,
+        status: Status,
+        /// Nothing else was in flight on this execution when it was sent.
+        alone: bool,
+    },
     Step { slot: usize },
 }
 
@@ -72,14 +81,6 @@ impl Book {
             prefix,
             ..Book::default()
         }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.owned.is_empty()
-    }
-
-    pub fn has_steps(&self) -> bool {
-        !self.steps.is_empty()
     }
 
     pub fn len(&self) -> usize {
@@ -151,20 +152,24 @@ impl Book {
             OpKind::UpdateStatus => {
                 let status = STATUSES[rng.below(STATUSES.len())];
                 let owned = &mut self.owned[slot];
-                owned.updates_in_flight += 1;
-                if owned.updates_in_flight > 1 {
-                    // Two updates in flight on one execution may commit in either order.
-                    owned.uncertain.push(status);
-                    if let Some(prev) = owned.acked {
-                        owned.uncertain.push(prev);
-                    }
+                let alone = owned.in_flight.is_empty();
+                if !alone {
+                    // Updates in flight together on one execution may commit in any order.
+                    owned.overlapping.extend(owned.in_flight.iter().copied());
+                    owned.overlapping.push(status);
+                    owned.overlapping.extend(owned.acked);
                 }
+                owned.in_flight.push(status);
                 (
                     Call::UpdateStatus {
                         id: owned.id,
                         status,
                     },
-                    Intent::Status { slot, status },
+                    Intent::Status {
+                        slot,
+                        status,
+                        alone,
+                    },
                 )
             }
             OpKind::AddStep => self.step_call(slot),
@@ -228,14 +233,31 @@ impl Book {
                 id: *id,
                 acked: None,
                 uncertain: Vec::new(),
-                updates_in_flight: 0,
+                overlapping: Vec::new(),
+                in_flight: Vec::new(),
                 acked_steps: 0,
             }),
-            (Intent::Status { slot, status }, r) => {
+            (
+                Intent::Status {
+                    slot,
+                    status,
+                    alone,
+                },
+                r,
+            ) => {
                 let owned = &mut self.owned[slot];
-                owned.updates_in_flight -= 1;
+                if let Some(i) = owned.in_flight.iter().position(|s| *s == status) {
+                    owned.in_flight.swap_remove(i);
+                }
                 match r {
-                    Ok(_) => owned.acked = Some(status),
+                    Ok(_) => {
+                        owned.acked = Some(status);
+                        // Sent after every earlier update had answered, and nothing was sent
+                        // since: it committed last, so the order is known again.
+                        if alone && owned.in_flight.is_empty() {
+                            owned.overlapping.clear();
+                        }
+                    }
                     // Failed or timed out: it may or may not have been applied.
                     Err(_) => owned.uncertain.push(status),
                 }
@@ -254,7 +276,7 @@ impl Book {
         self.owned.iter().map(|o| o.id).min()
     }
 
-    /// Acknowledged creates, acknowledged status updates still expected.
+    /// Acknowledged creates (each with its last acknowledged status and step count).
     pub fn acknowledged(&self) -> u64 {
         self.owned.len() as u64
     }
@@ -279,7 +301,11 @@ impl Book {
             };
             let expected = o.acked.unwrap_or(Status::Pending);
             let status_ok = row.status == expected.as_str()
-                || o.uncertain.iter().any(|s| s.as_str() == row.status);
+                || o
+                    .uncertain
+                    .iter()
+                    .chain(&o.overlapping)
+                    .any(|s| s.as_str() == row.status);
             if !status_ok {
                 lost += 1;
                 note(
@@ -372,6 +398,39 @@ mod tests {
         let mut no_step = good;
         no_step.get_mut(&first).unwrap().step_count = 0;
         assert_eq!(book.verify(&no_step).1, 1);
+    }
+
+    #[test]
+    fn overlapping_updates_accept_either_commit_order_until_a_lone_update_settles_it() {
+        let mut book = Book::new("t".into());
+        let (_, intent) = book.create_call();
+        book.complete(intent, &Ok(Reply::Created { id: 5 }));
+        let mut rng = Rng::new(11);
+        let p = OpParams::default();
+        let (c1, i1) = book.prepare(OpKind::UpdateStatus, &p, &mut rng);
+        let (c2, i2) = book.prepare(OpKind::UpdateStatus, &p, &mut rng);
+        let status = |c: &Call| match c {
+            Call::UpdateStatus { status, .. } => *status,
+            other => panic!("{other:?}"),
+        };
+        let (s1, s2) = (status(&c1), status(&c2));
+        // The answers arrive in send order, but the server may have committed U2 first.
+        book.complete(i1, &Ok(Reply::Done));
+        book.complete(i2, &Ok(Reply::Done));
+        for stored in [s1, s2] {
+            let rows: HashMap<_, _> = [row(5, stored.as_str(), 0)].into_iter().collect();
+            assert_eq!(book.verify(&rows).1, 0, "{stored:?} after {s1:?}, {s2:?}");
+        }
+        // A later update sent alone decides the final state again.
+        let (c3, i3) = book.prepare(OpKind::UpdateStatus, &p, &mut rng);
+        book.complete(i3, &Ok(Reply::Done));
+        let s3 = status(&c3);
+        for stored in [s1, s2] {
+            if stored != s3 {
+                let rows: HashMap<_, _> = [row(5, stored.as_str(), 0)].into_iter().collect();
+                assert_eq!(book.verify(&rows).1, 1, "{stored:?} must not pass after {s3:?}");
+            }
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use anyhow::{bail, Context};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,6 @@ use std::time::{Duration, Instant};
 pub struct Bundled {
     child: Child,
     pub url: String,
-    pub profile: String,
     /// Holds the temporary dir alive (and deletes it on drop) unless data is kept.
     temp: Option<tempfile::TempDir>,
     pub data_dir: PathBuf,
@@ -48,6 +48,9 @@ impl Bundled {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
+            // Its own process group: a Ctrl-C in the terminal stops the generator, which then
+            // collects the monitor's figures and stops it gracefully, instead of both at once.
+            .process_group(0)
             .spawn()
             .with_context(|| format!("cannot start the bundled monitor ({})", program.display()))?;
         let stdout = child.stdout.take().expect("stdout is piped");
@@ -67,7 +70,6 @@ impl Bundled {
         let mut bundled = Bundled {
             child,
             url: String::new(),
-            profile: profile.to_string(),
             temp: Some(temp),
             data_dir,
             log_path,
@@ -123,10 +125,6 @@ impl Bundled {
         self.child.try_wait().ok().flatten()
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// The server's own view, `GET /performance/stats`.
     pub fn stats(&self) -> Option<serde_json::Value> {
         let addr = self.url.trim_start_matches("http://");
@@ -178,6 +176,12 @@ impl Drop for Bundled {
             self.kill();
         }
     }
+}
+
+/// `GET /performance/stats` of the monitor at `url` (http://HOST:PORT).
+pub fn stats_of(url: &str) -> Option<serde_json::Value> {
+    let (status, body) = http_get(url.trim_start_matches("http://"), "/performance/stats").ok()?;
+    (status == 200).then(|| serde_json::from_slice(&body).ok()).flatten()
 }
 
 /// A blocking GET with `Connection: close`, for start-up checks and stats.

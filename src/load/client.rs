@@ -188,7 +188,7 @@ impl Conn {
                 out.extend_from_slice(b"Content-Type: application/json\r\n");
             }
             out.extend_from_slice(b"Content-Length: ");
-            out.extend_from_slice(itoa(body.len()).as_bytes());
+            out.extend_from_slice(body.len().to_string().as_bytes());
             out.extend_from_slice(b"\r\n\r\n");
             out.extend_from_slice(body);
         } else {
@@ -196,31 +196,41 @@ impl Conn {
         }
         let request_timeout = self.timeouts.request;
         let reused = self.stream.is_some();
-        match tokio::time::timeout(request_timeout, self.round_trip()).await {
-            Err(_) => {
-                self.stream = None;
-                Err(ClientError::Timeout(request_timeout))
-            }
-            // A kept-alive connection the server closed while idle fails before any byte of
-            // an answer; that request never reached the server, so it is sent once more.
-            Ok(Err(RoundTripError::ClosedBeforeResponse)) if reused => {
-                self.stream = None;
-                match tokio::time::timeout(request_timeout, self.round_trip()).await {
-                    Err(_) => Err(ClientError::Timeout(request_timeout)),
-                    Ok(r) => r.map_err(RoundTripError::into_client),
-                }
-            }
-            Ok(r) => r.map_err(RoundTripError::into_client),
+        let idempotent = matches!(method, "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS");
+        let first = self.timed_round_trip(request_timeout).await;
+        match first {
+            // A kept-alive connection the server closed while idle: the request could not be
+            // written, so it never reached the server and is sent once more on a new
+            // connection. An answer that never came after a complete write is ambiguous (the
+            // server may have acted on it), so only idempotent requests are retried then.
+            Err(RoundTripError::WriteFailed) if reused => self
+                .timed_round_trip(request_timeout)
+                .await
+                .map_err(RoundTripError::into_client),
+            Err(RoundTripError::ClosedBeforeResponse) if reused && idempotent => self
+                .timed_round_trip(request_timeout)
+                .await
+                .map_err(RoundTripError::into_client),
+            r => r.map_err(RoundTripError::into_client),
         }
     }
 
-    async fn round_trip(&mut self) -> Result<Response, RoundTripError> {
-        self.connect().await.map_err(RoundTripError::Client)?;
-        let result = self.write_and_read().await;
+    /// One attempt within the request timeout; any failure leaves no connection behind, so
+    /// a late answer can never be read as the next request's.
+    async fn timed_round_trip(&mut self, limit: Duration) -> Result<Response, RoundTripError> {
+        let result = match tokio::time::timeout(limit, self.round_trip()).await {
+            Err(_) => Err(RoundTripError::Client(ClientError::Timeout(limit))),
+            Ok(r) => r,
+        };
         if result.is_err() {
             self.stream = None;
         }
         result
+    }
+
+    async fn round_trip(&mut self) -> Result<Response, RoundTripError> {
+        self.connect().await.map_err(RoundTripError::Client)?;
+        self.write_and_read().await
     }
 
     async fn write_and_read(&mut self) -> Result<Response, RoundTripError> {
@@ -230,7 +240,7 @@ impl Conn {
                 e.kind(),
                 std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
             ) {
-                RoundTripError::ClosedBeforeResponse
+                RoundTripError::WriteFailed
             } else {
                 RoundTripError::Client(e.into())
             }
@@ -379,6 +389,9 @@ enum BodyLen {
 }
 
 enum RoundTripError {
+    /// The connection was closed before the request could be written.
+    WriteFailed,
+    /// The request was written but the connection closed before any byte of an answer.
     ClosedBeforeResponse,
     Client(ClientError),
 }
@@ -386,6 +399,10 @@ enum RoundTripError {
 impl RoundTripError {
     fn into_client(self) -> ClientError {
         match self {
+            RoundTripError::WriteFailed => ClientError::Io(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "server closed the connection before the request was sent",
+            )),
             RoundTripError::ClosedBeforeResponse => ClientError::Io(std::io::Error::new(
                 std::io::ErrorKind::ConnectionAborted,
                 "server closed the connection before answering",
@@ -397,10 +414,6 @@ impl RoundTripError {
 
 fn protocol(msg: &str) -> RoundTripError {
     RoundTripError::Client(ClientError::Protocol(msg.to_string()))
-}
-
-fn itoa(n: usize) -> String {
-    n.to_string()
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Workload executors: closed and open models over a weighted mix, per-endpoint runs, bursts
 //! and the real-world flow. Each generator thread runs its own single-threaded runtime with
-//! its own recorders (no locks on the hot path); their histograms are merged at the end.
+//! its own recorders (nothing shared is locked on the hot path); their histograms are merged
+//! at the end.
 
 use super::book::{Book, Intent, Rng};
 use super::client::{Conn, Endpoint, Timeouts};
@@ -157,8 +158,32 @@ pub struct Phase {
 pub struct Live {
     pub ops: AtomicU64,
     pub errors: AtomicU64,
-    /// Latencies so far, microseconds, 2 significant digits.
-    pub hist: Mutex<Histogram<u64>>,
+    /// Latencies so far, microseconds, 2 significant digits: one histogram per recorder,
+    /// so a generator thread never waits for another's lock.
+    hists: Mutex<Vec<Arc<Mutex<Histogram<u64>>>>>,
+}
+
+impl Live {
+    fn register(&self) -> Arc<Mutex<Histogram<u64>>> {
+        let h = Arc::new(Mutex::new(
+            Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("valid bounds"),
+        ));
+        self.hists
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::clone(&h));
+        h
+    }
+
+    /// 99th percentile latency of everything measured so far, microseconds.
+    pub fn p99_us(&self) -> u64 {
+        let hists = self.hists.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 2).expect("valid bounds");
+        for h in hists.iter() {
+            let _ = all.add(&*h.lock().unwrap_or_else(|e| e.into_inner()));
+        }
+        all.value_at_quantile(0.99)
+    }
 }
 
 impl Control {
@@ -171,9 +196,7 @@ impl Control {
             live: Live {
                 ops: AtomicU64::new(0),
                 errors: AtomicU64::new(0),
-                hist: Mutex::new(
-                    Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("valid bounds"),
-                ),
+                hists: Mutex::new(Vec::new()),
             },
             phase: Mutex::new(Phase::default()),
         }
@@ -275,6 +298,7 @@ struct Rec {
     error_kinds: BTreeMap<String, u64>,
     measure_start: Instant,
     control: Arc<Control>,
+    live_hist: Arc<Mutex<Histogram<u64>>>,
 }
 
 impl Rec {
@@ -284,6 +308,7 @@ impl Rec {
             series: TimeSeries::new(),
             error_kinds: BTreeMap::new(),
             measure_start,
+            live_hist: control.live.register(),
             control,
         }
     }
@@ -327,7 +352,7 @@ impl Rec {
         if !ok {
             live.errors.fetch_add(1, Ordering::Relaxed);
         }
-        if let Ok(mut h) = live.hist.lock() {
+        if let Ok(mut h) = self.live_hist.lock() {
             h.saturating_record((latency / 1000).max(1));
         }
     }
@@ -368,16 +393,16 @@ struct Shared {
 
 impl Shared {
     /// All threads wait here; returns one common instant, a little in the future.
-    fn sync_start(&self) -> Instant {
+    /// All threads wait here; returns one common instant, a little in the future, or None
+    /// when the run has been stopped. One thread decides for all, so no thread can go on to
+    /// a later barrier that the others will never reach.
+    fn sync_start(&self) -> Option<Instant> {
         if self.barrier.wait().is_leader() {
-            *self.start.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(Instant::now() + Duration::from_millis(2));
+            *self.start.lock().unwrap_or_else(|e| e.into_inner()) = (!self.control.stopped())
+                .then(|| Instant::now() + Duration::from_millis(2));
         }
         self.barrier.wait();
-        self.start
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .expect("leader set the start")
+        *self.start.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn take_request(&self) -> bool {
@@ -394,7 +419,9 @@ fn share(total: u64, parts: usize, i: usize) -> u64 {
 }
 
 /// Runs the workload to completion (or abort) on `config.threads` threads.
-pub fn run(config: EngineConfig, control: Arc<Control>) -> Measured {
+/// `load_done` is called once the load has ended and before the integrity read-back, so
+/// that the server's own figures can be taken without the read-back in them.
+pub fn run(config: EngineConfig, control: Arc<Control>, load_done: impl FnOnce()) -> Measured {
     let threads = config.threads.max(1);
     let names = op_names(&config.workload);
     let shared = Arc::new(Shared {
@@ -458,6 +485,7 @@ pub fn run(config: EngineConfig, control: Arc<Control>) -> Measured {
             ));
         }
     }
+    load_done();
     let mut extra = serde_json::Map::new();
     // After an abort the target may be gone; reading back would only add noise and delay.
     let integrity = if shared.control.abort_reason().is_some() {
@@ -499,6 +527,9 @@ fn measured_duration(config: &EngineConfig, phase: &Phase) -> f64 {
 fn thread_main(i: usize, threads: usize, shared: &Arc<Shared>) -> ThreadOut {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        // --direct with the legacy profile runs every DB operation here, as the served
+        // monitor does on its own blocking pool of this size.
+        .max_blocking_threads(16)
         .build()
         .expect("build generator runtime");
     let local = tokio::task::LocalSet::new();
@@ -721,12 +752,15 @@ async fn drive(i: usize, threads: usize, shared: &Arc<Shared>, ctx: &Rc<PhaseCtx
             let pacer = ConstantPacer {
                 rate_per_s: rate_per_s / threads as f64,
             };
+            // Thread i's schedule is shifted by i requests, so that together the threads send
+            // evenly spaced requests rather than `threads` at once.
+            let t0 = ctx.start + Duration::from_secs_f64(i as f64 / rate_per_s);
             let cap = share(u64::from(max_in_flight), threads, i).max(1) as usize;
             let slots = Rc::new(tokio::sync::Semaphore::new(cap));
             let pool: Rc<RefCell<Vec<AnyTransport>>> = Rc::new(RefCell::new(Vec::new()));
             let mut rng = Rng::new(i as u64 ^ 0xA5A5);
             let mut max_lag = Duration::ZERO;
-            let mut due = schedule(pacer, ctx.start, ctx.end, Arc::clone(shared));
+            let mut due = schedule(pacer, t0, ctx.end, Arc::clone(shared));
             // Spawned requests, joined before the recorders are taken back: the semaphore
             // alone cannot wait for a task spawned but not yet polled.
             let mut in_flight = tokio::task::JoinSet::new();
@@ -734,7 +768,7 @@ async fn drive(i: usize, threads: usize, shared: &Arc<Shared>, ctx: &Rc<PhaseCtx
                 if shared.control.stopped() {
                     break;
                 }
-                let intended = ctx.start + pacer.intended_send_time(n);
+                let intended = t0 + pacer.intended_send_time(n);
                 if intended >= ctx.measure_start && !shared.take_request() {
                     break;
                 }
@@ -833,7 +867,7 @@ async fn run_mix(i: usize, threads: usize, shared: &Arc<Shared>, ops: &[Operatio
         &ops,
         choice,
         &book,
-        shared.sync_start(),
+        shared.sync_start().unwrap_or_else(Instant::now),
     ));
     if i == 0 {
         set_phase(shared, |p| {
@@ -874,10 +908,9 @@ async fn run_per_endpoint(
     let mut offset = Duration::ZERO;
     let mut max_lag = Duration::ZERO;
     for op in 0..ops.len() {
-        if shared.control.stopped() {
+        let Some(start) = shared.sync_start() else {
             break;
-        }
-        let start = shared.sync_start();
+        };
         if i == 0 {
             if let Length::Requests(n) = cfg.length {
                 shared.remaining.store(n, Ordering::Relaxed);
@@ -947,7 +980,7 @@ async fn run_burst(i: usize, threads: usize, shared: &Arc<Shared>, count: u32) -
         shared.control.note(&r);
         transports.push(t);
     }
-    let start = shared.sync_start();
+    let start = shared.sync_start().unwrap_or_else(Instant::now);
     if i == 0 {
         set_phase(shared, |p| p.measure_start = Some(start));
     }
@@ -1018,7 +1051,7 @@ async fn run_flow(i: usize, threads: usize, shared: &Arc<Shared>, plan: &FlowPla
         Load::Open { max_in_flight, .. } => max_in_flight,
     };
     let workers = share(u64::from(concurrency), threads, i);
-    let start = shared.sync_start();
+    let start = shared.sync_start().unwrap_or_else(Instant::now);
     if i == 0 {
         set_phase(shared, |p| p.measure_start = Some(start));
     }

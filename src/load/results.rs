@@ -85,7 +85,7 @@ pub struct Environment {
     pub os: String,
     /// stepflow-bench version.
     pub version: String,
-    /// `git describe` of the working tree, when available.
+    /// `git describe` of the source tree the binary was built from, when known.
     pub git: Option<String>,
     /// Generator threads used.
     pub generator_threads: usize,
@@ -105,14 +105,7 @@ impl Environment {
         let os = std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .map(|r| format!("{} {}", std::env::consts::OS, r.trim()))
             .unwrap_or_else(|_| std::env::consts::OS.to_string());
-        let git = std::process::Command::new("git")
-            .args(["describe", "--always", "--dirty"])
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .filter(|s| !s.is_empty());
+        let git = option_env!("STEPFLOW_GIT_DESCRIBE").map(str::to_string);
         Environment {
             cpu,
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),

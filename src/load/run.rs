@@ -43,12 +43,18 @@ extern "C" fn on_signal(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::Relaxed);
 }
 
-/// Ctrl-C or SIGTERM stops the run; what ran is reported and written.
+/// Ctrl-C or SIGTERM stops the run; what ran is reported and written. The handler is reset
+/// once it has fired, so a second Ctrl-C ends the process at once.
 fn install_signal_handlers() {
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe; the
+    // sigaction struct is zeroed and then filled in before use.
     unsafe {
-        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESETHAND;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
+        libc::sigaction(libc::SIGTERM, &action, std::ptr::null_mut());
     }
 }
 
@@ -196,9 +202,25 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
     };
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let control = Arc::new(Control::new(max_failures));
+    // The server's own view, taken when the load ends: set-up and warm-up are in it, the
+    // integrity read-back is not.
+    let server_stats = Arc::new(std::sync::Mutex::new(None::<serde_json::Value>));
     let engine = {
         let control = Arc::clone(&control);
-        std::thread::spawn(move || engine::run(config, control))
+        let take_stats = {
+            let slot = Arc::clone(&server_stats);
+            let url = match &sut {
+                Sut::Bundled(b) => Some(b.url.clone()),
+                _ => None,
+            };
+            move || {
+                if let Some(url) = url {
+                    let stats = super::bundled::stats_of(&url);
+                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = stats;
+                }
+            }
+        };
+        std::thread::spawn(move || engine::run(config, control, take_stats))
     };
     let progress = opts.progress && std::io::stderr().is_terminal();
     let mut last = (Instant::now(), 0u64);
@@ -228,11 +250,21 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         .map_err(|_| anyhow::anyhow!("the generator panicked"))?;
 
     let server = match &mut sut {
-        Sut::Bundled(b) => b.stats().map(|stats| ServerInfo {
-            rss_peak_bytes: stats["rss_peak_bytes"].as_u64().unwrap_or(0),
-            cpu_s: stats["cpu_s"].as_f64().unwrap_or(0.0),
-            stats,
-        }),
+        Sut::Bundled(b) => {
+            let at_load_end = server_stats.lock().unwrap_or_else(|e| e.into_inner()).take();
+            // Peak memory and CPU time cover the whole life of the process.
+            let now = b.stats();
+            at_load_end.map(|mut stats| {
+                if let Some(now) = &now {
+                    stats["rss_peak_bytes"] = now["rss_peak_bytes"].clone();
+                }
+                ServerInfo {
+                    rss_peak_bytes: stats["rss_peak_bytes"].as_u64().unwrap_or(0),
+                    cpu_s: stats["cpu_s"].as_f64().unwrap_or(0.0),
+                    stats,
+                }
+            })
+        }
         Sut::Direct { storage, .. } => Some(ServerInfo {
             rss_peak_bytes: crate::monitor::process::usage().rss_peak_bytes,
             cpu_s: 0.0,
@@ -304,7 +336,11 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         profile: (opts.target.is_none()).then(|| opts.profile.as_str().to_string()),
         started_at,
         duration_s,
-        warmup_s: scenario.warmup.as_secs_f64(),
+        // Bursts and flows have no warm-up phase.
+        warmup_s: match workload {
+            Workload::Burst { .. } | Workload::Flow(_) => 0.0,
+            _ => scenario.warmup.as_secs_f64(),
+        },
         load: match load {
             Load::Closed { concurrency } => LoadInfo::Closed { concurrency },
             Load::Open {
@@ -345,12 +381,7 @@ fn print_progress(control: &Control, last: (Instant, u64), length: &Length) -> (
     let ops = control.live.ops.load(Ordering::Relaxed);
     let errors = control.live.errors.load(Ordering::Relaxed);
     let rate = (ops - last.1) as f64 / now.duration_since(last.0).as_secs_f64().max(1e-3);
-    let p99_us = control
-        .live
-        .hist
-        .lock()
-        .map(|h| h.value_at_quantile(0.99))
-        .unwrap_or(0);
+    let p99_us = control.live.p99_us();
     let phase = control
         .phase
         .lock()

@@ -160,17 +160,12 @@ pub struct FlowPlan {
 }
 
 /// Regression limits for `compare`, in percent, as written in `[gate]`; `None` when not set.
-/// Their sign convention belongs to `compare`.
+/// Only the figures `compare` judges can be set. Their sign convention belongs to `compare`.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct GateLimits {
-    pub min: Option<f64>,
-    pub mean: Option<f64>,
     pub p50: Option<f64>,
     pub p90: Option<f64>,
-    pub p95: Option<f64>,
     pub p99: Option<f64>,
-    pub p999: Option<f64>,
-    pub max: Option<f64>,
     pub throughput: Option<f64>,
     pub error_rate: Option<f64>,
 }
@@ -179,16 +174,12 @@ impl GateLimits {
     /// The limit set for `figure`, percent.
     pub fn get(&self, figure: Figure) -> Option<f64> {
         match figure {
-            Figure::Min => self.min,
-            Figure::Mean => self.mean,
             Figure::P50 => self.p50,
             Figure::P90 => self.p90,
-            Figure::P95 => self.p95,
             Figure::P99 => self.p99,
-            Figure::P999 => self.p999,
-            Figure::Max => self.max,
             Figure::Throughput => self.throughput,
             Figure::ErrorRate => self.error_rate,
+            Figure::Min | Figure::Mean | Figure::P95 | Figure::P999 | Figure::Max => None,
         }
     }
 }
@@ -317,14 +308,9 @@ struct RawOperation {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawGate {
-    min: Option<Spanned<f64>>,
-    mean: Option<Spanned<f64>>,
     p50: Option<Spanned<f64>>,
     p90: Option<Spanned<f64>>,
-    p95: Option<Spanned<f64>>,
     p99: Option<Spanned<f64>>,
-    p999: Option<Spanned<f64>>,
-    max: Option<Spanned<f64>>,
     throughput: Option<Spanned<f64>>,
     error_rate: Option<Spanned<f64>>,
 }
@@ -826,14 +812,9 @@ impl Ctx<'_> {
             v => Ok(v.map(Spanned::into_inner)),
         };
         Ok(GateLimits {
-            min: check(raw.min, "min")?,
-            mean: check(raw.mean, "mean")?,
             p50: check(raw.p50, "p50")?,
             p90: check(raw.p90, "p90")?,
-            p95: check(raw.p95, "p95")?,
             p99: check(raw.p99, "p99")?,
-            p999: check(raw.p999, "p999")?,
-            max: check(raw.max, "max")?,
             throughput: check(raw.throughput, "throughput")?,
             error_rate: check(raw.error_rate, "error_rate")?,
         })

@@ -88,9 +88,6 @@ pub fn serve_cli(config: ServeConfig) -> Result<(), ServeError> {
     })
 }
 
-/// Installs the SIGTERM and SIGINT handlers at once (a lazy future would install them only
-/// when first polled, after `listening on`, and a signal in between would kill the process);
-/// the returned future resolves on the first of them.
 /// Threads for blocking work.
 const BLOCKING_THREADS: usize = 16;
 
@@ -116,6 +113,9 @@ async fn bind(addr: &str) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
+/// Installs the SIGTERM and SIGINT handlers at once (a lazy future would install them only
+/// when first polled, after `listening on`, and a signal in between would kill the process);
+/// the returned future resolves on the first of them.
 fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;

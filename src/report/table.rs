@@ -15,7 +15,7 @@ fn op_row(name: &str, s: &OpStats) -> Vec<Cell> {
         Cell::new(format!("{:.2}", s.error_rate())),
     ];
     row.extend(
-        [l.min, l.p50, l.p90, l.p95, l.p99, l.p999, l.max]
+        [l.min, l.mean, l.p50, l.p90, l.p95, l.p99, l.p999, l.max]
             .into_iter()
             .map(|v| Cell::new(fmt_latency_us(v))),
     );
@@ -66,7 +66,7 @@ pub fn render_table(r: &Results) -> String {
     if r.operations.len() > 1 {
         ops.add_row(op_row("totals", &r.totals));
     }
-    for i in 1..11 {
+    for i in 1..12 {
         if let Some(c) = ops.column_mut(i) {
             c.set_cell_alignment(CellAlignment::Right);
         }

@@ -243,10 +243,6 @@ impl Storage {
         &self.inner.journal_mode
     }
 
-    pub fn db_path(&self) -> &Path {
-        &self.inner.db_path
-    }
-
     pub fn stats(&self) -> DbStatsSnapshot {
         self.inner.stats.snapshot()
     }
@@ -467,18 +463,21 @@ fn start_optimized(
     let stats = Arc::clone(stats);
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
     let checkpointer = sql::open_checkpointer(db_path)?;
-    threads.push(
-        std::thread::Builder::new()
-            .name("db-checkpoint".into())
-            .spawn(move || checkpoint_loop(&checkpointer, &stop_rx))?,
-    );
+    let background = std::thread::Builder::new()
+        .name("db-checkpoint".into())
+        .spawn(move || checkpoint_loop(&checkpointer, &stop_rx))?;
     threads.push(
         std::thread::Builder::new()
             .name("db-writer".into())
             .spawn(move || {
                 writer_loop(&conn, &write_rx, &stats);
-                // The final TRUNCATE checkpoint has run; the background one can stop.
+                // The background checkpointer stops first: a checkpoint of its own running
+                // at the same time would make the final TRUNCATE fail with SQLITE_BUSY.
                 drop(stop_tx);
+                let _ = background.join();
+                if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+                    eprintln!("stepflow-monitor: WAL checkpoint at shutdown failed: {e}");
+                }
             })?,
     );
     Ok(Optimized {
@@ -546,9 +545,6 @@ fn writer_loop(conn: &Connection, rx: &crossbeam_channel::Receiver<WriterMsg>, s
         if shutting_down && rx.is_empty() {
             break;
         }
-    }
-    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
-        eprintln!("stepflow-monitor: WAL checkpoint at shutdown failed: {e}");
     }
 }
 

@@ -239,7 +239,9 @@ fn step_from_row(row: &Row<'_>) -> rusqlite::Result<Step> {
     })
 }
 
-const ARTIFACT_COLUMNS: &str = "id, execution_id, name, content, length(content), created_at";
+// length() of TEXT counts characters; the size is documented in bytes.
+const ARTIFACT_COLUMNS: &str =
+    "id, execution_id, name, content, length(CAST(content AS BLOB)), created_at";
 
 fn artifact_from_row(row: &Row<'_>) -> rusqlite::Result<Artifact> {
     Ok(Artifact {

@@ -44,7 +44,8 @@ fn histogram() -> Histogram<u64> {
 
 /// Shared by the writer thread, the readers and the stats endpoint.
 pub struct DbStats {
-    ops: Mutex<Vec<Histogram<u64>>>,
+    /// One lock per operation kind: the writer and the readers record different kinds.
+    ops: Vec<Mutex<Histogram<u64>>>,
     batch_sizes: Mutex<Histogram<u64>>,
     queue_depth: AtomicI64,
 }
@@ -52,7 +53,7 @@ pub struct DbStats {
 impl Default for DbStats {
     fn default() -> Self {
         DbStats {
-            ops: Mutex::new(DbOp::ALL.iter().map(|_| histogram()).collect()),
+            ops: DbOp::ALL.iter().map(|_| Mutex::new(histogram())).collect(),
             batch_sizes: Mutex::new(
                 Histogram::new_with_bounds(1, 1_000_000, 3).expect("valid histogram bounds"),
             ),
@@ -100,8 +101,10 @@ pub struct DbStatsSnapshot {
 impl DbStats {
     pub fn record(&self, op: DbOp, elapsed: Duration) {
         let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        let mut ops = self.ops.lock().unwrap_or_else(|e| e.into_inner());
-        ops[op as usize].saturating_record(ns.max(1));
+        let mut h = self.ops[op as usize]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        h.saturating_record(ns.max(1));
     }
 
     pub fn record_batch(&self, size: usize) {
@@ -114,11 +117,12 @@ impl DbStats {
     }
 
     pub fn snapshot(&self) -> DbStatsSnapshot {
-        let ops = self.ops.lock().unwrap_or_else(|e| e.into_inner());
         let operations = DbOp::ALL
             .iter()
             .map(|&op| {
-                let h = &ops[op as usize];
+                let h = self.ops[op as usize]
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
                 let us = |ns: u64| ns as f64 / 1000.0;
                 let summary = DbOpSummary {
                     count: h.len(),
@@ -131,7 +135,6 @@ impl DbStats {
                 (op.name(), summary)
             })
             .collect();
-        drop(ops);
         let b = self.batch_sizes.lock().unwrap_or_else(|e| e.into_inner());
         let writes = b
             .iter_recorded()
