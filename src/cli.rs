@@ -487,7 +487,11 @@ fn compare_cmd(
         .map(|f| read_results(f))
         .collect::<anyhow::Result<Vec<_>>>()?;
     // An aborted run measured only part of its window: it is no sample of the scenario.
-    for (path, r) in baseline.iter().zip(&base).chain(candidate.iter().zip(&cand)) {
+    for (path, r) in baseline
+        .iter()
+        .zip(&base)
+        .chain(candidate.iter().zip(&cand))
+    {
         if let Some(why) = &r.aborted {
             return Err(exit::usage(anyhow::anyhow!(
                 "{} is an aborted run ({why}); rerun it",
@@ -540,7 +544,11 @@ fn compare_cmd(
     let mut breached = Vec::new();
     for (path, r) in candidate.iter().zip(&cand) {
         if let Some(i) = r.integrity.as_ref().filter(|i| i.lost_writes > 0) {
-            breached.push(format!("{} lost {} acknowledged writes", path.display(), i.lost_writes));
+            breached.push(format!(
+                "{} lost {} acknowledged writes",
+                path.display(),
+                i.lost_writes
+            ));
         }
     }
     if let Some(first) = cand.first() {

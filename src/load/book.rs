@@ -30,9 +30,9 @@ impl Rng {
     }
 }
 
-#[derive(Debug, Clone)]
-struct Owned {
-    id: i64,
+/// What is known of one status field (an execution's or a step's) from the updates sent.
+#[derive(Debug, Clone, Default)]
+pub struct StatusTrack {
     /// Last acknowledged status; None while only the creation is acknowledged (pending).
     acked: Option<Status>,
     /// Statuses of updates that failed or timed out: they may still have been applied.
@@ -42,7 +42,75 @@ struct Owned {
     overlapping: Vec<Status>,
     /// Statuses of updates in flight now.
     in_flight: Vec<Status>,
+}
+
+impl StatusTrack {
+    /// Notes an update being sent; returns whether nothing else was in flight.
+    fn send(&mut self, status: Status) -> bool {
+        let alone = self.in_flight.is_empty();
+        if !alone {
+            // Updates in flight together may commit in any order.
+            self.overlapping.extend(self.in_flight.iter().copied());
+            self.overlapping.push(status);
+            self.overlapping.extend(self.acked);
+        }
+        self.in_flight.push(status);
+        alone
+    }
+
+    fn complete(&mut self, status: Status, alone: bool, ok: bool) {
+        if let Some(i) = self.in_flight.iter().position(|s| *s == status) {
+            self.in_flight.swap_remove(i);
+        }
+        if ok {
+            self.acked = Some(status);
+            // Sent after every earlier update had answered, and nothing was sent since: it
+            // committed last, so the order is known again.
+            if alone && self.in_flight.is_empty() {
+                self.overlapping.clear();
+            }
+        } else {
+            self.uncertain.push(status);
+        }
+    }
+
+    /// Whether a stored status is one the acknowledged updates allow.
+    pub fn accepts(&self, stored: &str) -> bool {
+        self.expected().as_str() == stored
+            || self
+                .uncertain
+                .iter()
+                .chain(&self.overlapping)
+                .any(|s| s.as_str() == stored)
+    }
+
+    pub fn expected(&self) -> Status {
+        self.acked.unwrap_or(Status::Pending)
+    }
+
+    fn touched(&self) -> bool {
+        self.acked.is_some() || !self.uncertain.is_empty()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Owned {
+    id: i64,
+    status: StatusTrack,
     acked_steps: i64,
+    acked_artifacts: u64,
+    /// An artifact upload failed: it may or may not be stored.
+    artifacts_uncertain: bool,
+}
+
+#[derive(Debug, Clone)]
+struct StepRec {
+    slot: usize,
+    index: i64,
+    status: StatusTrack,
+    acked_lines: u64,
+    /// A log append failed: its lines may or may not be stored.
+    lines_uncertain: bool,
 }
 
 /// What an in-flight call will change in the book when it completes.
@@ -56,14 +124,58 @@ pub enum Intent {
         /// Nothing else was in flight on this execution when it was sent.
         alone: bool,
     },
-    Step { slot: usize },
+    Step {
+        slot: usize,
+    },
+    StepStatus {
+        step: usize,
+        status: Status,
+        alone: bool,
+    },
+    Logs {
+        step: usize,
+        lines: u64,
+    },
+    Artifact {
+        slot: usize,
+    },
+}
+
+/// A read-back the integrity check makes beyond the execution list.
+#[derive(Debug, Clone)]
+pub enum Check {
+    /// The step's log holds `lines` lines (at least that many when `at_least`).
+    Logs {
+        id: i64,
+        index: i64,
+        lines: u64,
+        at_least: bool,
+    },
+    /// The execution holds `count` artifacts (at least that many when `at_least`).
+    Artifacts { id: i64, count: u64, at_least: bool },
+    /// The steps' stored statuses are ones their acknowledged updates allow.
+    StepStatuses {
+        id: i64,
+        steps: Vec<(i64, StatusTrack)>,
+    },
+}
+
+impl Check {
+    /// Acknowledged writes this check covers.
+    pub fn writes(&self) -> u64 {
+        match self {
+            Check::Logs { lines, .. } => *lines,
+            Check::Artifacts { count, .. } => *count,
+            Check::StepStatuses { steps, .. } => steps.len() as u64,
+        }
+    }
 }
 
 /// Per-thread record of owned executions and steps.
 #[derive(Debug, Default)]
 pub struct Book {
     owned: Vec<Owned>,
-    steps: Vec<(usize, i64)>,
+    steps: Vec<StepRec>,
     created: u64,
     prefix: String,
 }
@@ -83,7 +195,8 @@ impl Book {
         }
     }
 
-    pub fn len(&self) -> usize {
+    /// Executions created and acknowledged so far.
+    pub fn executions(&self) -> usize {
         self.owned.len()
     }
 
@@ -129,19 +242,19 @@ impl Book {
             rng.below(self.owned.len())
         };
         let step = if self.steps.is_empty() {
-            None
+            0
         } else {
-            Some(self.steps[rng.below(self.steps.len())])
+            rng.below(self.steps.len())
         };
+        let id = self.owned.get(slot).map_or(0, |o| o.id);
+        let (step_id, index) = self
+            .steps
+            .get(step)
+            .map_or((0, 0), |s| (self.owned[s.slot].id, s.index));
         match kind {
             OpKind::Health => (Call::Health, Intent::None),
             OpKind::CreateExecution => self.create_call(),
-            OpKind::GetExecution => (
-                Call::Get {
-                    id: self.owned[slot].id,
-                },
-                Intent::None,
-            ),
+            OpKind::GetExecution => (Call::Get { id }, Intent::None),
             OpKind::ListExecutions => (
                 Call::List {
                     limit: params.limit.unwrap_or(10),
@@ -151,20 +264,9 @@ impl Book {
             ),
             OpKind::UpdateStatus => {
                 let status = STATUSES[rng.below(STATUSES.len())];
-                let owned = &mut self.owned[slot];
-                let alone = owned.in_flight.is_empty();
-                if !alone {
-                    // Updates in flight together on one execution may commit in any order.
-                    owned.overlapping.extend(owned.in_flight.iter().copied());
-                    owned.overlapping.push(status);
-                    owned.overlapping.extend(owned.acked);
-                }
-                owned.in_flight.push(status);
+                let alone = self.owned[slot].status.send(status);
                 (
-                    Call::UpdateStatus {
-                        id: owned.id,
-                        status,
-                    },
+                    Call::UpdateStatus { id, status },
                     Intent::Status {
                         slot,
                         status,
@@ -174,68 +276,61 @@ impl Book {
             }
             OpKind::AddStep => self.step_call(slot),
             OpKind::UpdateStep => {
-                let (s, index) = step.expect("checked above");
+                let status = STATUSES[rng.below(STATUSES.len())];
+                let alone = self.steps[step].status.send(status);
                 (
                     Call::UpdateStep {
-                        id: self.owned[s].id,
+                        id: step_id,
                         index,
-                        status: STATUSES[rng.below(STATUSES.len())],
+                        status,
                     },
-                    Intent::None,
+                    Intent::StepStatus {
+                        step,
+                        status,
+                        alone,
+                    },
                 )
             }
             OpKind::AppendLogs => {
-                let (s, index) = step.expect("checked above");
                 let n = params.lines.unwrap_or(3);
                 let lines = (0..n)
                     .map(|i| format!("log line {i} of step {index}: the quick brown fox"))
                     .collect();
                 (
                     Call::AppendLogs {
-                        id: self.owned[s].id,
+                        id: step_id,
                         index,
                         lines,
                     },
-                    Intent::None,
-                )
-            }
-            OpKind::GetLogs => {
-                let (s, index) = step.expect("checked above");
-                (
-                    Call::GetLogs {
-                        id: self.owned[s].id,
-                        index,
+                    Intent::Logs {
+                        step,
+                        lines: u64::from(n),
                     },
-                    Intent::None,
                 )
             }
+            OpKind::GetLogs => (Call::GetLogs { id: step_id, index }, Intent::None),
             OpKind::AddArtifact => (
                 Call::AddArtifact {
-                    id: self.owned[slot].id,
+                    id,
                     name: "report.txt".to_string(),
                     content: "artifact content ".repeat(8),
                 },
-                Intent::None,
+                Intent::Artifact { slot },
             ),
-            OpKind::ListArtifacts => (
-                Call::ListArtifacts {
-                    id: self.owned[slot].id,
-                },
-                Intent::None,
-            ),
+            OpKind::ListArtifacts => (Call::ListArtifacts { id }, Intent::None),
         }
     }
 
     /// Applies a completed call's outcome.
     pub fn complete(&mut self, intent: Intent, result: &Result<Reply, CallError>) {
+        let ok = result.is_ok();
         match (intent, result) {
             (Intent::Create, Ok(Reply::Created { id })) => self.owned.push(Owned {
                 id: *id,
-                acked: None,
-                uncertain: Vec::new(),
-                overlapping: Vec::new(),
-                in_flight: Vec::new(),
+                status: StatusTrack::default(),
                 acked_steps: 0,
+                acked_artifacts: 0,
+                artifacts_uncertain: false,
             }),
             (
                 Intent::Status {
@@ -243,29 +338,42 @@ impl Book {
                     status,
                     alone,
                 },
-                r,
-            ) => {
-                let owned = &mut self.owned[slot];
-                if let Some(i) = owned.in_flight.iter().position(|s| *s == status) {
-                    owned.in_flight.swap_remove(i);
-                }
-                match r {
-                    Ok(_) => {
-                        owned.acked = Some(status);
-                        // Sent after every earlier update had answered, and nothing was sent
-                        // since: it committed last, so the order is known again.
-                        if alone && owned.in_flight.is_empty() {
-                            owned.overlapping.clear();
-                        }
-                    }
-                    // Failed or timed out: it may or may not have been applied.
-                    Err(_) => owned.uncertain.push(status),
-                }
-            }
+                _,
+            ) => self.owned[slot].status.complete(status, alone, ok),
             (Intent::Step { slot }, Ok(Reply::StepAdded { index })) => {
                 let owned = &mut self.owned[slot];
                 owned.acked_steps = owned.acked_steps.max(index + 1);
-                self.steps.push((slot, *index));
+                self.steps.push(StepRec {
+                    slot,
+                    index: *index,
+                    status: StatusTrack::default(),
+                    acked_lines: 0,
+                    lines_uncertain: false,
+                });
+            }
+            (
+                Intent::StepStatus {
+                    step,
+                    status,
+                    alone,
+                },
+                _,
+            ) => self.steps[step].status.complete(status, alone, ok),
+            (Intent::Logs { step, lines }, _) => {
+                let s = &mut self.steps[step];
+                if ok {
+                    s.acked_lines += lines;
+                } else {
+                    s.lines_uncertain = true;
+                }
+            }
+            (Intent::Artifact { slot }, _) => {
+                let o = &mut self.owned[slot];
+                if ok {
+                    o.acked_artifacts += 1;
+                } else {
+                    o.artifacts_uncertain = true;
+                }
             }
             _ => {}
         }
@@ -281,9 +389,11 @@ impl Book {
         self.owned.len() as u64
     }
 
-    /// Compares what was acknowledged against what is stored. Returns (checked, lost, notes).
+    /// Compares acknowledged creates, status updates and step counts against the stored
+    /// executions. Returns (writes checked, lost, notes).
     pub fn verify(&self, stored: &HashMap<i64, ExecutionRow>) -> (u64, u64, Vec<String>) {
         let mut lost = 0;
+        let mut checked = 0;
         let mut notes = Vec::new();
         let note = |msg: String, notes: &mut Vec<String>| {
             if notes.len() < 10 {
@@ -291,6 +401,7 @@ impl Book {
             }
         };
         for o in &self.owned {
+            checked += 1 + u64::from(o.status.touched()) + o.acked_steps as u64;
             let Some(row) = stored.get(&o.id) else {
                 lost += 1;
                 note(
@@ -299,20 +410,13 @@ impl Book {
                 );
                 continue;
             };
-            let expected = o.acked.unwrap_or(Status::Pending);
-            let status_ok = row.status == expected.as_str()
-                || o
-                    .uncertain
-                    .iter()
-                    .chain(&o.overlapping)
-                    .any(|s| s.as_str() == row.status);
-            if !status_ok {
+            if !o.status.accepts(&row.status) {
                 lost += 1;
                 note(
                     format!(
                         "execution {}: status {:?} acknowledged, {:?} stored",
                         o.id,
-                        expected.as_str(),
+                        o.status.expected().as_str(),
                         row.status
                     ),
                     &mut notes,
@@ -329,7 +433,45 @@ impl Book {
                 );
             }
         }
-        (self.owned.len() as u64, lost, notes)
+        (checked, lost, notes)
+    }
+
+    /// The read-backs needed for log lines, artifacts and step statuses.
+    pub fn checks(&self) -> Vec<Check> {
+        let mut checks = Vec::new();
+        for s in &self.steps {
+            if s.acked_lines > 0 || s.lines_uncertain {
+                checks.push(Check::Logs {
+                    id: self.owned[s.slot].id,
+                    index: s.index,
+                    lines: s.acked_lines,
+                    at_least: s.lines_uncertain,
+                });
+            }
+        }
+        let mut step_statuses: HashMap<usize, Vec<(i64, StatusTrack)>> = HashMap::new();
+        for s in self.steps.iter().filter(|s| s.status.touched()) {
+            step_statuses
+                .entry(s.slot)
+                .or_default()
+                .push((s.index, s.status.clone()));
+        }
+        for (slot, steps) in step_statuses {
+            checks.push(Check::StepStatuses {
+                id: self.owned[slot].id,
+                steps,
+            });
+        }
+        for o in &self.owned {
+            if o.acked_artifacts > 0 || o.artifacts_uncertain {
+                checks.push(Check::Artifacts {
+                    id: o.id,
+                    count: o.acked_artifacts,
+                    at_least: o.artifacts_uncertain,
+                });
+            }
+        }
+        checks
     }
 }
 
@@ -428,9 +570,74 @@ mod tests {
         for stored in [s1, s2] {
             if stored != s3 {
                 let rows: HashMap<_, _> = [row(5, stored.as_str(), 0)].into_iter().collect();
-                assert_eq!(book.verify(&rows).1, 1, "{stored:?} must not pass after {s3:?}");
+                assert_eq!(
+                    book.verify(&rows).1,
+                    1,
+                    "{stored:?} must not pass after {s3:?}"
+                );
             }
         }
+    }
+
+    #[test]
+    fn checks_cover_acknowledged_log_lines_artifacts_and_step_statuses() {
+        let mut book = Book::new("t".into());
+        let mut rng = Rng::new(2);
+        let (_, intent) = book.create_call();
+        book.complete(intent, &Ok(Reply::Created { id: 3 }));
+        let (_, intent) = book.step_call(0);
+        book.complete(intent, &Ok(Reply::StepAdded { index: 0 }));
+        let p = OpParams {
+            lines: Some(4),
+            ..OpParams::default()
+        };
+        let (_, logs) = book.prepare(OpKind::AppendLogs, &p, &mut rng);
+        book.complete(logs, &Ok(Reply::Done));
+        let (_, art) = book.prepare(OpKind::AddArtifact, &p, &mut rng);
+        book.complete(art, &Ok(Reply::Done));
+        let (call, step) = book.prepare(OpKind::UpdateStep, &p, &mut rng);
+        book.complete(step, &Ok(Reply::Done));
+        let Call::UpdateStep { status, .. } = call else {
+            panic!("{call:?}")
+        };
+        let checks = book.checks();
+        assert_eq!(checks.len(), 3, "{checks:?}");
+        assert!(checks.iter().any(|c| matches!(
+            c,
+            Check::Logs {
+                id: 3,
+                index: 0,
+                lines: 4,
+                at_least: false
+            }
+        )));
+        assert!(checks.iter().any(|c| matches!(
+            c,
+            Check::Artifacts {
+                id: 3,
+                count: 1,
+                at_least: false
+            }
+        )));
+        let steps = checks.iter().find_map(|c| match c {
+            Check::StepStatuses { id: 3, steps } => Some(steps),
+            _ => None,
+        });
+        let (index, track) = &steps.expect("step statuses checked")[0];
+        assert_eq!(*index, 0);
+        assert!(track.accepts(status.as_str()));
+        assert!(!track.accepts("pending"));
+        // A failed append makes the count a lower bound.
+        let (_, logs) = book.prepare(OpKind::AppendLogs, &p, &mut rng);
+        book.complete(logs, &Err(CallError::Decode("reset".into())));
+        assert!(book.checks().iter().any(|c| matches!(
+            c,
+            Check::Logs {
+                lines: 4,
+                at_least: true,
+                ..
+            }
+        )));
     }
 
     #[test]

@@ -3,8 +3,8 @@
 
 use anyhow::{bail, Context};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -181,7 +181,9 @@ impl Drop for Bundled {
 /// `GET /performance/stats` of the monitor at `url` (http://HOST:PORT).
 pub fn stats_of(url: &str) -> Option<serde_json::Value> {
     let (status, body) = http_get(url.trim_start_matches("http://"), "/performance/stats").ok()?;
-    (status == 200).then(|| serde_json::from_slice(&body).ok()).flatten()
+    (status == 200)
+        .then(|| serde_json::from_slice(&body).ok())
+        .flatten()
 }
 
 /// A blocking GET with `Connection: close`, for start-up checks and stats.

@@ -3,7 +3,7 @@
 //! its own recorders (nothing shared is locked on the hot path); their histograms are merged
 //! at the end.
 
-use super::book::{Book, Intent, Rng};
+use super::book::{Book, Check, Intent, Rng};
 use super::client::{Conn, Endpoint, Timeouts};
 use super::ops::{
     Call, CallError, DirectTransport, ExecutionDetail, ExecutionRow, HttpTransport, Reply,
@@ -398,8 +398,8 @@ impl Shared {
     /// a later barrier that the others will never reach.
     fn sync_start(&self) -> Option<Instant> {
         if self.barrier.wait().is_leader() {
-            *self.start.lock().unwrap_or_else(|e| e.into_inner()) = (!self.control.stopped())
-                .then(|| Instant::now() + Duration::from_millis(2));
+            *self.start.lock().unwrap_or_else(|e| e.into_inner()) =
+                (!self.control.stopped()).then(|| Instant::now() + Duration::from_millis(2));
         }
         self.barrier.wait();
         *self.start.lock().unwrap_or_else(|e| e.into_inner())
@@ -624,7 +624,7 @@ async fn seed(i: usize, threads: usize, shared: &Shared, book: &mut Book, ops: &
         book.complete(intent, &r);
         // One step on the first executions is enough for step operations to start from.
         if n < 8 {
-            let (call, intent) = book.step_call(book.len() - 1);
+            let (call, intent) = book.step_call(book.executions() - 1);
             let r = t.call(&call).await;
             book.complete(intent, &r);
         }
@@ -1279,14 +1279,25 @@ fn finish(
         Workload::Mix(ops) => {
             let writes = ops.iter().any(|o| {
                 matches!(&o.spec, OperationSpec::BuiltIn { kind, .. } if matches!(kind,
-                    OpKind::CreateExecution | OpKind::UpdateStatus | OpKind::AddStep))
+                    OpKind::CreateExecution | OpKind::UpdateStatus | OpKind::AddStep
+                    | OpKind::UpdateStep | OpKind::AppendLogs | OpKind::AddArtifact))
             });
             if !writes {
                 return None;
             }
             let books: Vec<&Book> = outs.iter().map(|o| &o.book).collect();
             let acknowledged = books.iter().map(|b| b.acknowledged()).sum();
-            let checked = rt.block_on(verify_books(&mut t, &books));
+            let checks: Vec<Check> = books.iter().flat_map(|b| b.checks()).collect();
+            let local = tokio::task::LocalSet::new();
+            let checked = local.block_on(&rt, async {
+                let mut integrity = verify_books(&mut t, &books).await?;
+                let more = run_checks(&shared.config.transport, checks).await?;
+                integrity.checked += more.checked;
+                integrity.lost_writes += more.lost_writes;
+                integrity.details.extend(more.details);
+                integrity.details.truncate(10);
+                Ok(integrity)
+            });
             unverified(shared, checked, acknowledged, warnings)
         }
         Workload::Burst { count } => {
@@ -1367,6 +1378,104 @@ async fn verify_books(t: &mut AnyTransport, books: &[&Book]) -> Result<Integrity
     }
     integrity.details.truncate(10);
     Ok(integrity)
+}
+
+/// Connections the read-back of log lines, artifacts and step statuses uses at once.
+const CHECK_CONNECTIONS: usize = 8;
+
+/// Carries out the per-step and per-execution read-backs over a few connections at once.
+async fn run_checks(spec: &TransportSpec, checks: Vec<Check>) -> Result<Integrity, CallError> {
+    let queue = Rc::new(RefCell::new(checks));
+    let tasks: Vec<_> = (0..CHECK_CONNECTIONS)
+        .map(|_| {
+            let (queue, mut t) = (Rc::clone(&queue), spec.make());
+            tokio::task::spawn_local(async move {
+                let mut integrity = Integrity::default();
+                loop {
+                    let next = queue.borrow_mut().pop();
+                    let Some(check) = next else { break };
+                    integrity.checked += check.writes();
+                    if let Some(problem) = run_check(&mut t, &check).await? {
+                        integrity.lost_writes += 1;
+                        if integrity.details.len() < 10 {
+                            integrity.details.push(problem);
+                        }
+                    }
+                }
+                Ok::<_, CallError>(integrity)
+            })
+        })
+        .collect();
+    let mut all = Integrity::default();
+    for task in tasks {
+        let part = task.await.expect("read-back task")?;
+        all.checked += part.checked;
+        all.lost_writes += part.lost_writes;
+        all.details.extend(part.details);
+    }
+    Ok(all)
+}
+
+/// An answer that arrived (404, wrong content) is evidence; no answer is not.
+fn answered<T>(r: Result<T, CallError>) -> Result<Result<T, CallError>, CallError> {
+    match r {
+        Err(CallError::Client(e)) => Err(CallError::Client(e)),
+        other => Ok(other),
+    }
+}
+
+/// One read-back; `Some(description)` when the stored data falls short of what was
+/// acknowledged. Connection failures are errors (unverified), never losses.
+async fn run_check(t: &mut AnyTransport, check: &Check) -> Result<Option<String>, CallError> {
+    let short = |stored: u64, wanted: u64, at_least: bool| {
+        if at_least {
+            stored < wanted
+        } else {
+            stored != wanted
+        }
+    };
+    Ok(match check {
+        Check::Logs {
+            id,
+            index,
+            lines,
+            at_least,
+        } => match answered(t.logs(*id, *index).await)? {
+            Ok(read) if !short(read.len() as u64, *lines, *at_least) => None,
+            Ok(read) => Some(format!(
+                "execution {id} step {index}: {lines} log lines acknowledged, {} stored",
+                read.len()
+            )),
+            Err(e) => Some(format!("execution {id} step {index} logs: {e}")),
+        },
+        Check::Artifacts {
+            id,
+            count,
+            at_least,
+        } => match answered(t.artifacts(*id).await)? {
+            Ok(read) if !short(read.len() as u64, *count, *at_least) => None,
+            Ok(read) => Some(format!(
+                "execution {id}: {count} artifacts acknowledged, {} stored",
+                read.len()
+            )),
+            Err(e) => Some(format!("execution {id} artifacts: {e}")),
+        },
+        Check::StepStatuses { id, steps } => match answered(t.execution(*id).await)? {
+            Ok(detail) => steps.iter().find_map(|(index, track)| {
+                let stored = detail.steps.iter().find(|s| s.index == *index);
+                match stored {
+                    Some(s) if track.accepts(&s.status) => None,
+                    Some(s) => Some(format!(
+                        "execution {id} step {index}: status {:?} acknowledged, {:?} stored",
+                        track.expected().as_str(),
+                        s.status
+                    )),
+                    None => Some(format!("execution {id} step {index} missing")),
+                }
+            }),
+            Err(e) => Some(format!("execution {id}: {e}")),
+        },
+    })
 }
 
 async fn verify_listed(t: &mut AnyTransport, created: &[i64]) -> Result<Integrity, CallError> {

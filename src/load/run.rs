@@ -251,7 +251,10 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
 
     let server = match &mut sut {
         Sut::Bundled(b) => {
-            let at_load_end = server_stats.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let at_load_end = server_stats
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
             // Peak memory and CPU time cover the whole life of the process.
             let now = b.stats();
             at_load_end.map(|mut stats| {
