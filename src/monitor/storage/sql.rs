@@ -195,8 +195,13 @@ pub fn journal_mode(conn: &Connection) -> rusqlite::Result<String> {
     conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))
 }
 
-const EXECUTION_COLUMNS: &str =
-    "id, name, command, metadata, status, created_at, updated_at, step_count";
+// Column lists as macros so that every statement is one `&'static str` built at compile
+// time: the statement cache is looked up by text, and a `format!` per call allocated it anew.
+macro_rules! execution_columns {
+    () => {
+        "id, name, command, metadata, status, created_at, updated_at, step_count"
+    };
+}
 
 fn status_column(row: &Row<'_>, idx: usize) -> rusqlite::Result<Status> {
     let text: String = row.get(idx)?;
@@ -226,7 +231,11 @@ fn execution_from_row(row: &Row<'_>) -> rusqlite::Result<Execution> {
     })
 }
 
-const STEP_COLUMNS: &str = "execution_id, idx, name, status, created_at, updated_at";
+macro_rules! step_columns {
+    () => {
+        "execution_id, idx, name, status, created_at, updated_at"
+    };
+}
 
 fn step_from_row(row: &Row<'_>) -> rusqlite::Result<Step> {
     Ok(Step {
@@ -240,8 +249,11 @@ fn step_from_row(row: &Row<'_>) -> rusqlite::Result<Step> {
 }
 
 // length() of TEXT counts characters; the size is documented in bytes.
-const ARTIFACT_COLUMNS: &str =
-    "id, execution_id, name, content, length(CAST(content AS BLOB)), created_at";
+macro_rules! artifact_columns {
+    () => {
+        "id, execution_id, name, content, length(CAST(content AS BLOB)), created_at"
+    };
+}
 
 fn artifact_from_row(row: &Row<'_>) -> rusqlite::Result<Artifact> {
     Ok(Artifact {
@@ -267,9 +279,10 @@ pub fn insert_execution(
     new: &NewExecution,
     now: &str,
 ) -> Result<Execution, StorageError> {
-    let mut stmt = conn.prepare_cached(&format!(
+    let mut stmt = conn.prepare_cached(concat!(
         "INSERT INTO executions (name, command, metadata, status, created_at, updated_at)
-         VALUES (?1, ?2, ?3, 'pending', ?4, ?4) RETURNING {EXECUTION_COLUMNS}"
+         VALUES (?1, ?2, ?3, 'pending', ?4, ?4) RETURNING ",
+        execution_columns!()
     ))?;
     Ok(stmt.query_row(
         params![new.name, new.command, new.metadata, now],
@@ -283,9 +296,10 @@ pub fn update_status(
     status: Status,
     now: &str,
 ) -> Result<Execution, StorageError> {
-    let mut stmt = conn.prepare_cached(&format!(
+    let mut stmt = conn.prepare_cached(concat!(
         "UPDATE executions SET status = ?2, updated_at = ?3 WHERE id = ?1
-         RETURNING {EXECUTION_COLUMNS}"
+         RETURNING ",
+        execution_columns!()
     ))?;
     stmt.query_row(params![id, status.as_str(), now], execution_from_row)
         .optional()?
@@ -295,10 +309,11 @@ pub fn update_status(
 /// One statement, so a failure can never leave half a step behind inside a group commit;
 /// the trigger bumps `step_count`, which is the next index.
 pub fn add_step(conn: &Connection, id: i64, name: &str, now: &str) -> Result<Step, StorageError> {
-    let mut stmt = conn.prepare_cached(&format!(
+    let mut stmt = conn.prepare_cached(concat!(
         "INSERT INTO steps (execution_id, idx, name, status, created_at, updated_at)
          SELECT id, step_count, ?2, 'pending', ?3, ?3 FROM executions WHERE id = ?1
-         RETURNING {STEP_COLUMNS}"
+         RETURNING ",
+        step_columns!()
     ))?;
     stmt.query_row(params![id, name, now], step_from_row)
         .optional()?
@@ -312,9 +327,10 @@ pub fn update_step(
     status: Status,
     now: &str,
 ) -> Result<Step, StorageError> {
-    let mut stmt = conn.prepare_cached(&format!(
+    let mut stmt = conn.prepare_cached(concat!(
         "UPDATE steps SET status = ?3, updated_at = ?4 WHERE execution_id = ?1 AND idx = ?2
-         RETURNING {STEP_COLUMNS}"
+         RETURNING ",
+        step_columns!()
     ))?;
     stmt.query_row(params![id, index, status.as_str(), now], step_from_row)
         .optional()?
@@ -328,10 +344,11 @@ pub fn add_artifact(
     content: &str,
     now: &str,
 ) -> Result<Artifact, StorageError> {
-    let mut stmt = conn.prepare_cached(&format!(
+    let mut stmt = conn.prepare_cached(concat!(
         "INSERT INTO artifacts (execution_id, name, content, created_at)
          SELECT id, ?2, ?3, ?4 FROM executions WHERE id = ?1
-         RETURNING {ARTIFACT_COLUMNS}"
+         RETURNING ",
+        artifact_columns!()
     ))?;
     stmt.query_row(params![id, name, content, now], artifact_from_row)
         .optional()?
@@ -339,15 +356,19 @@ pub fn add_artifact(
 }
 
 pub fn get_execution(conn: &Connection, id: i64) -> Result<Execution, StorageError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = ?1"
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT ",
+        execution_columns!(),
+        " FROM executions WHERE id = ?1"
     ))?;
     let mut execution = stmt
         .query_row([id], execution_from_row)
         .optional()?
         .ok_or_else(|| not_found_execution(id))?;
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {STEP_COLUMNS} FROM steps WHERE execution_id = ?1 ORDER BY idx"
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT ",
+        step_columns!(),
+        " FROM steps WHERE execution_id = ?1 ORDER BY idx"
     ))?;
     let steps = stmt
         .query_map([id], step_from_row)?
@@ -361,8 +382,10 @@ pub fn list_executions(conn: &Connection, q: &ListQuery) -> Result<ExecutionPage
     let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
     let (executions, total) = match q.status {
         None => {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {EXECUTION_COLUMNS} FROM executions
+            let mut stmt = conn.prepare_cached(concat!(
+                "SELECT ",
+                execution_columns!(),
+                " FROM executions
                  ORDER BY created_at DESC, id DESC LIMIT ?1 OFFSET ?2"
             ))?;
             let rows = stmt
@@ -372,8 +395,10 @@ pub fn list_executions(conn: &Connection, q: &ListQuery) -> Result<ExecutionPage
             (rows, total.query_row([], |r| r.get::<_, i64>(0))?)
         }
         Some(status) => {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {EXECUTION_COLUMNS} FROM executions WHERE status = ?1
+            let mut stmt = conn.prepare_cached(concat!(
+                "SELECT ",
+                execution_columns!(),
+                " FROM executions WHERE status = ?1
                  ORDER BY created_at DESC, id DESC LIMIT ?2 OFFSET ?3"
             ))?;
             let rows = stmt
@@ -414,8 +439,10 @@ pub fn require_execution(conn: &Connection, id: i64) -> Result<(), StorageError>
 
 pub fn list_artifacts(conn: &Connection, id: i64) -> Result<Vec<Artifact>, StorageError> {
     require_execution(conn, id)?;
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE execution_id = ?1 ORDER BY id"
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT ",
+        artifact_columns!(),
+        " FROM artifacts WHERE execution_id = ?1 ORDER BY id"
     ))?;
     let rows = stmt
         .query_map([id], artifact_from_row)?
