@@ -23,6 +23,12 @@ rss() { awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/$pid/status; }
 stop() { kill -TERM $pid; wait $pid || true; }
 line() { printf '| %s | %s | %s | %s | %s |\n' "$@"; }
 
+echo "# The monitor under wrk"
+echo
+echo "\`scripts/wrk-figures.sh $secs\` on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)),"
+echo "$(date -u +%Y-%m-%d), wrk and the server sharing the machine; ${secs} s per load. Non-2xx"
+echo "answers and socket errors reported by wrk are listed under each row."
+echo
 echo "| load | req/s | p50 | p99 | server peak RSS |"
 echo "|---|--:|--:|--:|--:|"
 run_wrk() { # label conns path [script]
