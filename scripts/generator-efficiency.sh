@@ -6,14 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
 secs=${2:-10}
-command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 2; }
-cargo build --release --quiet
-bin=target/release/stepflow-bench
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-"$bin" serve --addr 127.0.0.1:0 --data-dir "$work/data" > "$work/addr" 2>/dev/null &
-for _ in $(seq 100); do grep -q listening "$work/addr" 2>/dev/null && break; sleep 0.05; done
-url=$(sed 's/listening on //' "$work/addr")
+. scripts/lib.sh
+start_monitor optimized
 cat > "$work/health.toml" <<TOML
 name = "health-c64"
 description = "GET /api/health only, 64 connections"

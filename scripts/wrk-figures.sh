@@ -6,19 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
-command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 2; }
-cargo build --release --quiet
-bin=target/release/stepflow-bench
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-
-start() { # profile -> sets url, pid
-  rm -rf "$work/data"
-  "$bin" serve --addr 127.0.0.1:0 --data-dir "$work/data" --profile "$1" > "$work/addr" 2>"$work/server.log" &
-  pid=$!
-  for _ in $(seq 100); do grep -q listening "$work/addr" 2>/dev/null && break; sleep 0.05; done
-  url=$(sed 's/listening on //' "$work/addr")
-}
+. scripts/lib.sh
 rss() { awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/$pid/status; }
 stop() { kill -TERM $pid; wait $pid || true; }
 line() { printf '| %s | %s | %s | %s | %s |\n' "$@"; }
@@ -43,7 +31,7 @@ run_wrk() { # label conns path [script]
   grep -E 'non-201|Non-2xx|Socket errors' <<<"$out" | sed 's/^/    /' >&2 || true
 }
 
-start optimized
+start_monitor optimized
 run_wrk "GET /api/health, 1 connection" 1 /api/health
 run_wrk "GET /api/health, 64 connections" 64 /api/health
 run_wrk "POST /api/executions, 64 connections (optimized)" 64 /api/executions scripts/create.lua
@@ -51,6 +39,6 @@ stored=$(curl -s "$url/api/executions?limit=1" | sed 's/.*"total":\([0-9]*\).*/\
 run_wrk "GET /api/executions?limit=10, 1 connection, $stored stored" 1 "/api/executions?limit=10"
 stop
 
-start legacy
+start_monitor legacy
 run_wrk "POST /api/executions, 64 connections (legacy)" 64 /api/executions scripts/create.lua
 stop
