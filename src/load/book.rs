@@ -42,12 +42,26 @@ pub struct StatusTrack {
     overlapping: Vec<Status>,
     /// Statuses of updates in flight now.
     in_flight: Vec<Status>,
+    /// Updates sent so far; tells whether another was sent while one was in flight.
+    sent: u64,
+}
+
+/// One status update on its way, as the track saw it leave.
+#[derive(Debug, Clone, Copy)]
+pub struct Ticket {
+    status: Status,
+    /// Nothing else was in flight when it was sent.
+    alone: bool,
+    /// Its number among the track's updates.
+    seq: u64,
 }
 
 impl StatusTrack {
-    /// Notes an update being sent; returns whether nothing else was in flight.
-    fn send(&mut self, status: Status) -> bool {
+    /// Notes an update being sent.
+    fn send(&mut self, status: Status) -> Ticket {
         let alone = self.in_flight.is_empty();
+        let seq = self.sent;
+        self.sent += 1;
         if !alone {
             // Updates in flight together may commit in any order.
             self.overlapping.extend(self.in_flight.iter().copied());
@@ -55,18 +69,19 @@ impl StatusTrack {
             self.overlapping.extend(self.acked);
         }
         self.in_flight.push(status);
-        alone
+        Ticket { status, alone, seq }
     }
 
-    fn complete(&mut self, status: Status, alone: bool, ok: bool) {
+    fn complete(&mut self, ticket: Ticket, ok: bool) {
+        let status = ticket.status;
         if let Some(i) = self.in_flight.iter().position(|s| *s == status) {
             self.in_flight.swap_remove(i);
         }
         if ok {
             self.acked = Some(status);
-            // Sent after every earlier update had answered, and nothing was sent since: it
-            // committed last, so the order is known again.
-            if alone && self.in_flight.is_empty() {
+            // Sent after every earlier update had answered, and none was sent while it was
+            // in flight: it committed last, so the order is known again.
+            if ticket.alone && self.sent == ticket.seq + 1 {
                 self.overlapping.clear();
             }
         } else {
@@ -118,27 +133,11 @@ struct StepRec {
 pub enum Intent {
     None,
     Create,
-    Status {
-        slot: usize,
-        status: Status,
-        /// Nothing else was in flight on this execution when it was sent.
-        alone: bool,
-    },
-    Step {
-        slot: usize,
-    },
-    StepStatus {
-        step: usize,
-        status: Status,
-        alone: bool,
-    },
-    Logs {
-        step: usize,
-        lines: u64,
-    },
-    Artifact {
-        slot: usize,
-    },
+    Status { slot: usize, ticket: Ticket },
+    Step { slot: usize },
+    StepStatus { step: usize, ticket: Ticket },
+    Logs { step: usize, lines: u64 },
+    Artifact { slot: usize },
 }
 
 /// A read-back the integrity check makes beyond the execution list.
@@ -264,31 +263,23 @@ impl Book {
             ),
             OpKind::UpdateStatus => {
                 let status = STATUSES[rng.below(STATUSES.len())];
-                let alone = self.owned[slot].status.send(status);
+                let ticket = self.owned[slot].status.send(status);
                 (
                     Call::UpdateStatus { id, status },
-                    Intent::Status {
-                        slot,
-                        status,
-                        alone,
-                    },
+                    Intent::Status { slot, ticket },
                 )
             }
             OpKind::AddStep => self.step_call(slot),
             OpKind::UpdateStep => {
                 let status = STATUSES[rng.below(STATUSES.len())];
-                let alone = self.steps[step].status.send(status);
+                let ticket = self.steps[step].status.send(status);
                 (
                     Call::UpdateStep {
                         id: step_id,
                         index,
                         status,
                     },
-                    Intent::StepStatus {
-                        step,
-                        status,
-                        alone,
-                    },
+                    Intent::StepStatus { step, ticket },
                 )
             }
             OpKind::AppendLogs => {
@@ -332,14 +323,7 @@ impl Book {
                 acked_artifacts: 0,
                 artifacts_uncertain: false,
             }),
-            (
-                Intent::Status {
-                    slot,
-                    status,
-                    alone,
-                },
-                _,
-            ) => self.owned[slot].status.complete(status, alone, ok),
+            (Intent::Status { slot, ticket }, _) => self.owned[slot].status.complete(ticket, ok),
             (Intent::Step { slot }, Ok(Reply::StepAdded { index })) => {
                 let owned = &mut self.owned[slot];
                 owned.acked_steps = owned.acked_steps.max(index + 1);
@@ -351,14 +335,9 @@ impl Book {
                     lines_uncertain: false,
                 });
             }
-            (
-                Intent::StepStatus {
-                    step,
-                    status,
-                    alone,
-                },
-                _,
-            ) => self.steps[step].status.complete(status, alone, ok),
+            (Intent::StepStatus { step, ticket }, _) => {
+                self.steps[step].status.complete(ticket, ok)
+            }
             (Intent::Logs { step, lines }, _) => {
                 let s = &mut self.steps[step];
                 if ok {
@@ -562,6 +541,19 @@ mod tests {
         for stored in [s1, s2] {
             let rows: HashMap<_, _> = [row(5, stored.as_str(), 0)].into_iter().collect();
             assert_eq!(book.verify(&rows).1, 0, "{stored:?} after {s1:?}, {s2:?}");
+        }
+        // Answers in the other order: U2's first, then U1's (which left alone but had U2
+        // sent behind it) must not be taken as the last commit.
+        let mut other = Book::new("t".into());
+        let (_, intent) = other.create_call();
+        other.complete(intent, &Ok(Reply::Created { id: 6 }));
+        let (d1, j1) = other.prepare(OpKind::UpdateStatus, &p, &mut rng);
+        let (d2, j2) = other.prepare(OpKind::UpdateStatus, &p, &mut rng);
+        other.complete(j2, &Ok(Reply::Done));
+        other.complete(j1, &Ok(Reply::Done));
+        for stored in [status(&d1), status(&d2)] {
+            let rows: HashMap<_, _> = [row(6, stored.as_str(), 0)].into_iter().collect();
+            assert_eq!(other.verify(&rows).1, 0, "{stored:?}");
         }
         // A later update sent alone decides the final state again.
         let (c3, i3) = book.prepare(OpKind::UpdateStatus, &p, &mut rng);
