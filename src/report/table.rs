@@ -53,6 +53,7 @@ pub fn render_table(r: &Results) -> String {
         "ops/s",
         "err %",
         "min",
+        "mean",
         "p50",
         "p90",
         "p95",
@@ -150,4 +151,63 @@ pub fn render_table(r: &Results) -> String {
     out.push_str(&verdict_line(r));
     out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A results value with one operation whose figures are all distinct.
+    fn sample() -> Results {
+        let op = serde_json::json!({
+            "count": 10, "errors": 1, "throughput": 1234.0, "histogram": "",
+            "latency_us": {"min": 11.0, "mean": 22.0, "p50": 33.0, "p90": 44.0, "p95": 55.0,
+                           "p99": 66.0, "p999": 77.0, "max": 88.0}
+        });
+        serde_json::from_value(serde_json::json!({
+            "schema_version": 1, "scenario": "s", "kind": "mix", "target": "http://x",
+            "profile": "optimized", "started_at": "2026-01-01T00:00:00Z", "duration_s": 1.0,
+            "warmup_s": 0.0, "load": {"model": "closed", "concurrency": 2},
+            "operations": {"only": op}, "totals": op,
+            "targets": [{"metric": "totals.p99", "target": "< 1ms", "measured": 0.066,
+                         "unit": "ms", "passed": true}],
+            "environment": {"cpu": "c", "cores": 2, "os": "o", "version": "v", "git": null,
+                            "generator_threads": 1},
+            "timeseries": [], "exit_code": 0
+        }))
+        .expect("sample results deserialize")
+    }
+
+    #[test]
+    fn every_column_header_sits_over_its_figure() {
+        let out = render_table(&sample());
+        let header = out
+            .lines()
+            .find(|l| l.contains("operation"))
+            .expect("header line");
+        let row = out.lines().find(|l| l.contains("only")).expect("row line");
+        let names = [
+            "count", "ops/s", "err %", "min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max",
+        ];
+        let values = [
+            "10", "1,234", "10.00", "11.0µs", "22.0µs", "33.0µs", "44.0µs", "55.0µs", "66.0µs",
+            "77.0µs", "88.0µs",
+        ];
+        // Right-aligned columns: each value ends where its header ends.
+        let mut from = 0;
+        for (name, value) in names.iter().zip(values) {
+            let h = header[from..].find(&format!(" {name}")).expect(name) + from + 1 + name.len();
+            let v_start = row
+                .find(&format!(" {value}"))
+                .unwrap_or_else(|| panic!("{value} in {row}"));
+            let v_end = v_start + 1 + value.len();
+            assert_eq!(
+                header[..h].chars().count(),
+                row[..v_end].chars().count(),
+                "{name} over {value}:\n{header}\n{row}"
+            );
+            from = h;
+        }
+        assert!(out.contains("PASS: 1 of 1 targets met"), "{out}");
+    }
 }
