@@ -25,7 +25,10 @@ fn op_row(name: &str, s: &OpStats) -> Vec<Cell> {
 pub fn render_table(r: &Results) -> String {
     let mut out = String::new();
     let load = match &r.load {
-        LoadInfo::Closed { concurrency } => format!("closed model, {concurrency} workers"),
+        LoadInfo::Closed { concurrency } => format!(
+            "closed model, {concurrency} worker{}",
+            if *concurrency == 1 { "" } else { "s" }
+        ),
         LoadInfo::Open {
             rate,
             max_in_flight,
