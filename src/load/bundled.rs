@@ -1,6 +1,7 @@
 //! The bundled monitor as a child process: this executable with `serve` on 127.0.0.1:0 in a
 //! fresh data dir, so the generator's and the server's costs stay apart.
 
+use super::client::blocking_get;
 use anyhow::{bail, Context};
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -101,10 +102,9 @@ impl Bundled {
     }
 
     fn wait_healthy(&mut self) -> anyhow::Result<()> {
-        let addr = self.url.trim_start_matches("http://").to_string();
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if http_get(&addr, "/api/health").is_ok_and(|(status, _)| status == 200) {
+            if blocking_get(&self.url, "/api/health").is_ok_and(|r| r.status == 200) {
                 return Ok(());
             }
             if let Some(status) = self.exited() {
@@ -127,11 +127,7 @@ impl Bundled {
 
     /// The server's own view, `GET /performance/stats`.
     pub fn stats(&self) -> Option<serde_json::Value> {
-        let addr = self.url.trim_start_matches("http://");
-        let (status, body) = http_get(addr, "/performance/stats").ok()?;
-        (status == 200)
-            .then(|| serde_json::from_slice(&body).ok())
-            .flatten()
+        stats_of(&self.url)
     }
 
     /// SIGTERM, then wait (bounded); SIGKILL if it does not stop in time.
@@ -180,35 +176,8 @@ impl Drop for Bundled {
 
 /// `GET /performance/stats` of the monitor at `url` (http://HOST:PORT).
 pub fn stats_of(url: &str) -> Option<serde_json::Value> {
-    let (status, body) = http_get(url.trim_start_matches("http://"), "/performance/stats").ok()?;
-    (status == 200)
-        .then(|| serde_json::from_slice(&body).ok())
+    let r = blocking_get(url, "/performance/stats").ok()?;
+    (r.status == 200)
+        .then(|| serde_json::from_slice(&r.body).ok())
         .flatten()
-}
-
-/// A blocking GET with `Connection: close`, for start-up checks and stats.
-pub fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
-    use std::io::{Read, Write};
-    let sock: std::net::SocketAddr = addr
-        .parse()
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{e}")))?;
-    let mut stream = std::net::TcpStream::connect_timeout(&sock, Duration::from_secs(2))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let head_end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other("incomplete response"))?;
-    let head = String::from_utf8_lossy(&raw[..head_end]);
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other("no status code"))?;
-    Ok((status, raw[head_end + 4..].to_vec()))
 }

@@ -382,6 +382,19 @@ impl Conn {
     }
 }
 
+/// One GET from outside any async runtime (start-up checks, stats), with short timeouts.
+pub fn blocking_get(url: &str, path: &str) -> anyhow::Result<Response> {
+    let endpoint = std::sync::Arc::new(Endpoint::parse(url)?);
+    let timeouts = Timeouts {
+        connect: Duration::from_secs(2),
+        request: Duration::from_secs(10),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(rt.block_on(Conn::new(endpoint, timeouts).send("GET", path, &[], None))?)
+}
+
 enum BodyLen {
     Exact(usize),
     Chunked,
