@@ -159,6 +159,28 @@ impl Drop for Generator {
 }
 
 /// Runs the generator to its end in `dir`.
+/// Runs the binary with `args` (plus `--no-progress --out OUT`) and checks it is refused
+/// promptly with exit 2, every piece of `wanted` in its message, and no results written.
+fn assert_refused(dir: &Path, args: &[&str], out: &Path, wanted: &[&str]) {
+    let mut all = args.to_vec();
+    all.extend(["--no-progress", "--out", path_arg(out)]);
+    let fin = run_in(dir, &all, REFUSE_TIMEOUT);
+    assert_eq!(fin.code, 2, "{args:?}; stderr: {}", fin.stderr);
+    assert!(
+        fin.elapsed < Duration::from_secs(10),
+        "{args:?} took {:?}",
+        fin.elapsed
+    );
+    for piece in wanted {
+        assert!(
+            fin.stderr.contains(piece),
+            "{args:?}: {piece:?} missing from {}",
+            fin.stderr
+        );
+    }
+    assert!(!out.exists(), "{args:?} wrote results");
+}
+
 fn run_in(dir: &Path, args: &[&str], timeout: Duration) -> Finished {
     Generator::start(dir, args).finish(timeout)
 }
@@ -780,28 +802,9 @@ kind = "create_execution"
             vec!["run", file, "--target", &url],
             vec!["stress", "--scenario", file, "--target", &url],
         ] {
-            let mut args = args.clone();
-            args.extend(["--no-progress", "--out", path_arg(&out)]);
-            let fin = run_in(dir.path(), &args, REFUSE_TIMEOUT);
-            assert_eq!(fin.code, 2, "{args:?}; stderr: {}", fin.stderr);
-            assert!(
-                fin.elapsed < Duration::from_secs(10),
-                "{args:?} took {:?}",
-                fin.elapsed
-            );
-            assert!(
-                fin.stderr.contains(file),
-                "{args:?}: no file name in {}",
-                fin.stderr
-            );
-            for piece in pieces {
-                assert!(
-                    fin.stderr.contains(piece),
-                    "{args:?}: {piece:?} missing from {}",
-                    fin.stderr
-                );
-            }
-            assert!(!out.exists(), "{args:?} wrote results");
+            let mut wanted = vec![file];
+            wanted.extend(pieces.iter().copied());
+            assert_refused(dir.path(), &args, &out, &wanted);
         }
     }
     // Nothing reached the monitor: no seeding, no load.
@@ -1123,21 +1126,7 @@ fn bad_flags_exit_2_before_starting_anything() {
         (&["stress", "--duration", "soon"], "soon"),
     ];
     for (args, piece) in cases {
-        let mut all = args.to_vec();
-        all.extend(["--no-progress", "--out", path_arg(&out)]);
-        let fin = run_in(dir.path(), &all, REFUSE_TIMEOUT);
-        assert_eq!(fin.code, 2, "{args:?}; stderr: {}", fin.stderr);
-        assert!(
-            fin.elapsed < Duration::from_secs(10),
-            "{args:?} took {:?}",
-            fin.elapsed
-        );
-        assert!(
-            fin.stderr.contains(piece),
-            "{args:?}: {piece:?} missing from {}",
-            fin.stderr
-        );
-        assert!(!out.exists(), "{args:?} wrote results");
+        assert_refused(dir.path(), args, &out, &[piece]);
         assert!(
             !dir.path().join("results").exists(),
             "{args:?} wrote default results"
