@@ -21,13 +21,24 @@
 //!   of the per-pair changes (divided by √2: a difference carries two runs' noise) is used
 //!   instead if it is smaller: pairing removes drift that the baseline's spread includes;
 //!   **unchanged** otherwise.
+//! - **Few runs.** When the runs are too few for the rank test to reach p ≤ 0.05 at all
+//!   (fewer than 4 a side: 3 against 3 gives at best p = 0.1, 2 against 2 p = 0.33), neither
+//!   the spread nor the interval says much (the "95 %" interval of 2 pairs is their range,
+//!   which holds the true change half the time). Such a comparison judges only changes that
+//!   are gross, and only on the totals (one operation's figures, a share of a random mix,
+//!   swing by 25 % between 2-second runs here): a totals row regresses (any row improves)
+//!   when the whole interval is beyond twice the limit; a change past the limit short of
+//!   that, or any operation's row past it, is inconclusive, with a note to rerun with more
+//!   runs. Changes within the limit are judged as usual. The error rate is exempt: errors
+//!   are not timing noise, and a sound service on loopback has none.
 //!
 //! The outcome is regressed if any row regressed; inconclusive if a `totals` row is (a single
 //! operation's inconclusive row is shown but does not decide); warn if any row warns.
 //!
 //! The p-value of a two-sided Mann-Whitney U test on the two sets of runs is reported beside
-//! the verdict but does not decide it: with 5 runs a side the smallest p attainable is 0.008,
-//! with 3 it is 0.1, so gating on p would make small gates blind.
+//! the verdict; only its smallest attainable value decides anything (the few-runs rule).
+//! Gating on p itself would make paired gates blind: with 5 runs a side the smallest p is
+//! 0.008, but a drift that pairing cancels can keep the two sides' ranks mixed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -54,6 +65,10 @@ const WARN_FRACTION: f64 = 0.5;
 
 /// Confidence level of the bootstrap intervals.
 pub const CONFIDENCE: f64 = 0.95;
+
+/// The rank test's significance level: run counts whose smallest attainable p is above it
+/// are too few to judge changes near the limit (see "Few runs" in the module doc).
+const ALPHA: f64 = 1.0 - CONFIDENCE;
 
 /// The figures a comparison judges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -538,6 +553,17 @@ pub fn compare(
         ));
     }
 
+    let smallest_p = smallest_p_value(baseline.len(), candidate.len());
+    if smallest_p > ALPHA {
+        warnings.push(format!(
+            "{} against {} runs are too few for the rank test to reach p ≤ {ALPHA:.2} (at best \
+             p = {smallest_p:.2}): only gross changes of the totals (beyond twice the limit) \
+             or new errors can fail this comparison; for a gate, use at least 4 runs a side",
+            baseline.len(),
+            candidate.len()
+        ));
+    }
+
     let mut rows = Vec::new();
     let operations = common_operations(&baseline, &candidate, &mut warnings);
     let subjects = operations
@@ -777,6 +803,55 @@ fn judge(
     } else {
         "baseline runs"
     };
+    let smallest_p = smallest_p_value(base.len(), cand.len());
+    // Errors are not timing noise (a sound service on loopback has none): judged from any
+    // number of runs.
+    if smallest_p > ALPHA && !metric.is_absolute() {
+        // Few runs: only a change beyond twice the limit is judged; see the module doc.
+        let gross = limit * INCONCLUSIVE_SPREAD;
+        let runs = format!("{} against {} runs", base.len(), cand.len());
+        if worse > limit && near > gross && operation == TOTALS {
+            row.verdict = Verdict::Regressed;
+            row.reason = format!(
+                "{} is past the {} limit and, with only {runs}, the whole interval is past \
+                 twice the limit",
+                shown(point),
+                shown(signed_limit)
+            );
+            return row;
+        }
+        if worse > limit {
+            let which = if operation == TOTALS {
+                "a change under twice the limit"
+            } else {
+                "one operation's change"
+            };
+            row.verdict = Verdict::Inconclusive;
+            row.reason = format!(
+                "{} is past the {} limit, but {runs} cannot tell {which} from noise; rerun with \
+                 at least 4 runs a side",
+                shown(point),
+                shown(signed_limit)
+            );
+            return row;
+        }
+        if -far > gross {
+            row.verdict = Verdict::Improved;
+            row.reason = format!(
+                "{}, the whole interval better than twice the limit",
+                shown(point)
+            );
+            return row;
+        }
+        // A gain short of twice the limit stays "unchanged"; anything smaller is judged below.
+        if -worse > warn_at {
+            row.reason = format!(
+                "{} is better than half the limit, but {runs} cannot confirm a gain this size",
+                shown(point)
+            );
+            return row;
+        }
+    }
     if noise > limit * INCONCLUSIVE_SPREAD {
         // Too noisy to judge a change of one limit: judge only what stands out beyond it.
         if worse > limit && near > noise {
@@ -1016,6 +1091,18 @@ pub fn mann_whitney_u(x: &[f64], y: &[f64]) -> RankTest {
         p_value,
         method: PMethod::Normal,
     }
+}
+
+/// The smallest two-sided p the Mann-Whitney U test can give for `n1` against `n2` runs
+/// without ties: both extreme arrangements out of C(n1 + n2, n1). 1 when a side is empty.
+pub fn smallest_p_value(n1: usize, n2: usize) -> f64 {
+    if n1 == 0 || n2 == 0 {
+        return 1.0;
+    }
+    let (n, k) = (n1 + n2, n1.min(n2));
+    // C(n, k) by the multiplicative formula; large values only make p smaller.
+    let arrangements = (1..=k).fold(1.0_f64, |c, i| c * (n - k + i) as f64 / i as f64);
+    (2.0 / arrangements).min(1.0)
 }
 
 /// Number of arrangements of `n1` x-values and `n2` y-values giving each U from 0 to n1·n2,
@@ -1353,19 +1440,105 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn one_run_per_side_judges_the_point() {
-        let c = compare(
-            &runs(&[1000.0], 0),
-            &runs(&[800.0], 1),
-            &CompareOptions::default(),
-        )
-        .unwrap();
-        let tput = &c.rows[0];
-        let [low, high] = tput.interval.unwrap();
-        assert_eq!(low, high);
-        assert!((low + 20.0).abs() < 1e-9, "{low}");
-        assert_eq!(tput.verdict, Verdict::Regressed);
-        assert_eq!(tput.p_value, 1.0);
+    fn one_run_per_side_judges_only_gross_changes() {
+        // (candidate throughput against 1000 ops/s, verdict): one run a side cannot tell a
+        // change under twice the limit (-20 %) from noise.
+        let cases = [
+            (700.0, Verdict::Regressed),
+            (850.0, Verdict::Inconclusive),
+            (930.0, Verdict::Warn),
+            (980.0, Verdict::Unchanged),
+            (1150.0, Verdict::Unchanged),
+            (1300.0, Verdict::Improved),
+        ];
+        for (t, expected) in cases {
+            let c = compare(
+                &runs(&[1000.0], 0),
+                &runs(&[t], 1),
+                &CompareOptions::default(),
+            )
+            .unwrap();
+            let row = |op: &str| {
+                c.rows
+                    .iter()
+                    .find(|r| r.operation == op && r.metric == Metric::Throughput)
+                    .unwrap()
+            };
+            let tput = row(TOTALS);
+            let [low, high] = tput.interval.unwrap();
+            assert_eq!(low, high, "one run a side: the interval is the point");
+            assert!((low - (t / 10.0 - 100.0)).abs() < 1e-9, "{low}");
+            assert_eq!(tput.p_value, 1.0);
+            assert_eq!(tput.verdict, expected, "{t}: {}", tput.reason);
+            // One operation's row never fails a comparison this small.
+            let op = row("get_execution");
+            if expected == Verdict::Regressed {
+                assert_eq!(op.verdict, Verdict::Inconclusive, "{}", op.reason);
+                assert_eq!((c.outcome, c.exit_code), (Outcome::Regressed, 1));
+            } else {
+                assert_eq!(op.verdict, expected, "{t}: {}", op.reason);
+            }
+        }
+    }
+
+    #[test]
+    fn two_pairs_shifted_past_the_limit_are_inconclusive_not_regressed() {
+        // An A/A smoke run on a shared CI machine: both candidate runs landed in a slow spell,
+        // every figure about 9-11 % worse. Two pairs cannot tell that from a regression.
+        let base = vec![
+            run("ci", "2026-11-22T10:00:00Z", 1000.0, 660.0, 0),
+            run("ci", "2026-11-22T10:00:09Z", 1002.0, 675.0, 0),
+        ];
+        let cand = vec![
+            run("ci", "2026-11-22T10:00:03Z", 912.0, 735.0, 0),
+            run("ci", "2026-11-22T10:00:06Z", 915.0, 750.0, 0),
+        ];
+        let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+        assert!(c.paired);
+        let p50 = c
+            .rows
+            .iter()
+            .find(|r| r.operation == TOTALS && r.metric == Metric::P50)
+            .unwrap();
+        assert!(p50.change.unwrap() > 10.0, "{p50:?}");
+        assert_eq!(p50.verdict, Verdict::Inconclusive, "{}", p50.reason);
+        assert!(p50.reason.contains("at least 4 runs"), "{}", p50.reason);
+        assert_eq!(c.count(Verdict::Regressed), 0);
+        assert_eq!((c.outcome, c.exit_code), (Outcome::Inconclusive, 3));
+
+        // The same shift over 4 pairs with tight runs is judged: regressed.
+        let at = |m: u32| format!("2026-11-22T10:{m:02}:00Z");
+        let mut base = Vec::new();
+        let mut cand = Vec::new();
+        for i in 0..4u32 {
+            let f = 1.0 + 0.002 * i as f64;
+            base.push(run("ci", &at(2 * i), 1000.0 * f, 660.0 * f, 0));
+            cand.push(run("ci", &at(2 * i + 1), 880.0 * f, 750.0 * f, 0));
+        }
+        let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+        assert_eq!(c.outcome, Outcome::Regressed);
+    }
+
+    #[test]
+    fn smallest_p_values_of_the_rank_test() {
+        let exact = |n1: usize, n2: usize| {
+            let x: Vec<f64> = (0..n1).map(|i| i as f64).collect();
+            let y: Vec<f64> = (0..n2).map(|i| 100.0 + i as f64).collect();
+            mann_whitney_u(&x, &y).p_value
+        };
+        for (n1, n2, p) in [
+            (1, 1, 1.0),
+            (2, 2, 1.0 / 3.0),
+            (3, 3, 0.1),
+            (3, 4, 2.0 / 35.0),
+            (4, 4, 2.0 / 70.0),
+            (5, 5, 2.0 / 252.0),
+            (2, 8, 2.0 / 45.0),
+        ] {
+            assert!((smallest_p_value(n1, n2) - p).abs() < 1e-12, "{n1}v{n2}");
+            assert!((exact(n1, n2) - p).abs() < 1e-12, "{n1}v{n2}: exact test");
+        }
+        assert_eq!(smallest_p_value(0, 5), 1.0);
     }
 
     #[test]
@@ -1467,8 +1640,9 @@ pub(crate) mod tests {
         cand[0].operations.insert("health".into(), stats);
         let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
         assert_eq!(c.rows.len(), 10);
-        assert_eq!(c.warnings.len(), 1);
-        assert!(c.warnings[0].contains("\"health\""), "{:?}", c.warnings);
+        assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+        assert!(c.warnings[0].contains("too few"), "{:?}", c.warnings);
+        assert!(c.warnings[1].contains("\"health\""), "{:?}", c.warnings);
     }
 
     #[test]

@@ -313,14 +313,14 @@ mod tests {
     use crate::gate::compare::tests::run;
     use crate::gate::compare::{compare, CompareOptions};
 
-    /// 3 vs 3 runs: throughput −30 %, latency +43 %, a few new errors.
+    /// 4 vs 4 runs: throughput −30 %, latency +43 %, a few new errors.
     fn regressed() -> Comparison {
-        let base: Vec<_> = [1000.0, 1010.0, 990.0]
+        let base: Vec<_> = [1000.0, 1010.0, 990.0, 1000.0]
             .iter()
             .enumerate()
             .map(|(i, t)| run("st<r>ess", &format!("2024-05-01T10:0{i}:00Z"), *t, 700.0, 0))
             .collect();
-        let cand: Vec<_> = [700.0, 707.0, 693.0]
+        let cand: Vec<_> = [700.0, 707.0, 693.0, 700.0]
             .iter()
             .enumerate()
             .map(|(i, t)| {
@@ -346,7 +346,7 @@ mod tests {
         let c = regressed();
         let out = render_compare_table(&c);
         assert!(
-            out.starts_with("st<r>ess: 3 baseline vs 3 candidate runs ·"),
+            out.starts_with("st<r>ess: 4 baseline vs 4 candidate runs ·"),
             "{out}"
         );
         for needle in [
