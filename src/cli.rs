@@ -674,7 +674,9 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
             }
         }
         worst = worst.max(results.exit_code);
-        if results.aborted.is_some() {
+        if let Some(why) = &results.aborted {
+            // Also on stderr, where it shows when stdout is JSON going to a file or a pipe.
+            eprintln!("Error: run aborted: {why}");
             break;
         }
     }

@@ -158,7 +158,6 @@ impl Drop for Generator {
     }
 }
 
-/// Runs the generator to its end in `dir`.
 /// Runs the binary with `args` (plus `--no-progress --out OUT`) and checks it is refused
 /// promptly with exit 2, every piece of `wanted` in its message, and no results written.
 fn assert_refused(dir: &Path, args: &[&str], out: &Path, wanted: &[&str]) {
@@ -647,6 +646,33 @@ fn unreachable_target_exits_3_naming_the_url() {
         "stderr: {}",
         fin.stderr
     );
+    // The attempt is still recorded: aborted, nothing measured, schema-valid.
+    let r = read_results(&out);
+    assert!(string(&r, "/aborted").contains(&url), "{r:#}");
+    assert_eq!(uint(&r, "/exit_code"), 3);
+    assert_eq!(string(&r, "/target"), url);
+    assert_eq!(uint(&r, "/totals/count"), 0);
+    assert!(at(&r, "/operations").as_object().unwrap().is_empty());
+}
+
+#[test]
+fn bundled_monitor_that_cannot_start_is_recorded_as_aborted() {
+    // No temporary dir can be made for the monitor's data: the run cannot start.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("x.json");
+    let o = Command::new(BIN)
+        .args(["stress", "--duration", "1s", "--no-progress", "--out"])
+        .arg(&out)
+        .env("TMPDIR", dir.path().join("missing"))
+        .output()
+        .expect("run stepflow-bench");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "stderr: {stderr}");
+    assert!(stderr.contains("temporary data dir"), "stderr: {stderr}");
+    let r = read_results(&out);
+    assert!(string(&r, "/aborted").contains("missing"), "{r:#}");
+    assert_eq!(string(&r, "/target"), "bundled monitor");
+    assert_eq!(uint(&r, "/totals/count"), 0);
 }
 
 #[test]

@@ -107,20 +107,86 @@ fn resolve_length(scenario: &Scenario, opts: &RunOptions) -> Length {
     }
 }
 
-/// Checks that something accepts connections at the target before any load is sent.
-fn check_reachable(endpoint: &Endpoint, timeout: Duration) -> anyhow::Result<()> {
-    std::net::TcpStream::connect_timeout(&endpoint.addr, timeout).map_err(|e| {
-        exit::aborted(anyhow::anyhow!(
-            "could not reach {} ({e}): is the service running? pass --target with its URL, \
-             or omit --target to start the bundled monitor",
-            endpoint.url
-        ))
-    })?;
-    Ok(())
+/// Checks that something accepts connections at the target before any load is sent; the
+/// error says what to do.
+fn check_reachable(endpoint: &Endpoint, timeout: Duration) -> Result<(), String> {
+    std::net::TcpStream::connect_timeout(&endpoint.addr, timeout)
+        .map(drop)
+        .map_err(|e| {
+            format!(
+                "could not reach {} ({e}): is the service running? pass --target with its URL, \
+                 or omit --target to start the bundled monitor",
+                endpoint.url
+            )
+        })
 }
 
-/// Runs a validated scenario; always returns results for a run that started (aborted runs
-/// included), and an error only when nothing could be run.
+fn load_info(load: Load) -> LoadInfo {
+    match load {
+        Load::Closed { concurrency } => LoadInfo::Closed { concurrency },
+        Load::Open {
+            rate_per_s,
+            max_in_flight,
+        } => LoadInfo::Open {
+            rate: rate_per_s,
+            max_in_flight,
+        },
+    }
+}
+
+/// The parts of a run's results known before it starts; the rest is empty.
+struct Preamble<'a> {
+    scenario: &'a Scenario,
+    opts: &'a RunOptions,
+    load: Load,
+    /// Bursts and flows have no warm-up phase.
+    warmup_s: f64,
+}
+
+impl Preamble<'_> {
+    /// Results of a run that could not start (no target to load): aborted, nothing measured.
+    fn not_started(&self, target: String, why: String) -> Results {
+        Results {
+            schema_version: SCHEMA_VERSION,
+            scenario: self.scenario.name.clone(),
+            kind: kind_name(self.scenario.kind).to_string(),
+            target,
+            profile: self.profile(),
+            started_at: now_rfc3339(),
+            duration_s: 0.0,
+            warmup_s: self.warmup_s,
+            load: load_info(self.load),
+            operations: BTreeMap::new(),
+            totals: Recorder::new().summarize(0.0),
+            service_time_us: BTreeMap::new(),
+            targets: Vec::new(),
+            integrity: None,
+            server: None,
+            environment: Environment::detect(self.opts.threads.max(1)),
+            timeseries: Vec::new(),
+            extra: serde_json::Map::new(),
+            errors: BTreeMap::new(),
+            warnings: Vec::new(),
+            aborted: Some(why),
+            exit_code: exit::ABORTED,
+        }
+    }
+
+    fn profile(&self) -> Option<String> {
+        self.opts
+            .target
+            .is_none()
+            .then(|| self.opts.profile.as_str().to_string())
+    }
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Runs a validated scenario; returns results for every run, aborted ones included (a target
+/// that cannot be reached or a bundled monitor that does not start gives aborted results
+/// with nothing measured), and an error only for bad input or a broken generator.
 pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Results> {
     install_signal_handlers();
     raise_open_files_limit();
@@ -137,6 +203,15 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         },
         ScenarioKind::Flow => Workload::Flow(scenario.flow.expect("validated flow has [flow]")),
     };
+    let preamble = Preamble {
+        scenario,
+        opts,
+        load,
+        warmup_s: match workload {
+            Workload::Burst { .. } | Workload::Flow(_) => 0.0,
+            _ => scenario.warmup.as_secs_f64(),
+        },
+    };
 
     let mut sut = if opts.direct {
         let dir = tempfile::Builder::new()
@@ -149,8 +224,10 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
     } else if let Some(url) = &opts.target {
         Sut::External(url.clone())
     } else {
-        let bundled = Bundled::start(&opts.program, opts.profile.as_str(), opts.keep_data)
-            .map_err(exit::aborted)?;
+        let bundled = match Bundled::start(&opts.program, opts.profile.as_str(), opts.keep_data) {
+            Ok(b) => b,
+            Err(e) => return Ok(preamble.not_started("bundled monitor".into(), format!("{e:#}"))),
+        };
         if opts.keep_data {
             eprintln!(
                 "bundled monitor data kept in {}",
@@ -165,7 +242,9 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         }
         Sut::External(url) | Sut::Bundled(Bundled { url, .. }) => {
             let endpoint = Endpoint::parse(url).map_err(exit::usage)?;
-            check_reachable(&endpoint, opts.timeouts.connect)?;
+            if let Err(why) = check_reachable(&endpoint, opts.timeouts.connect) {
+                return Ok(preamble.not_started(endpoint.url.clone(), why));
+            }
             let name = endpoint.url.clone();
             (
                 TransportSpec::Http {
@@ -200,7 +279,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         transport,
         max_consecutive_failures: max_failures,
     };
-    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let started_at = now_rfc3339();
     let control = Arc::new(Control::new(max_failures));
     // The server's own view, taken when the load ends: set-up and warm-up are in it, the
     // integrity read-back is not.
@@ -336,24 +415,11 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         scenario: scenario.name.clone(),
         kind: kind_name(scenario.kind).to_string(),
         target: target_name,
-        profile: (opts.target.is_none()).then(|| opts.profile.as_str().to_string()),
+        profile: preamble.profile(),
         started_at,
         duration_s,
-        // Bursts and flows have no warm-up phase.
-        warmup_s: match workload {
-            Workload::Burst { .. } | Workload::Flow(_) => 0.0,
-            _ => scenario.warmup.as_secs_f64(),
-        },
-        load: match load {
-            Load::Closed { concurrency } => LoadInfo::Closed { concurrency },
-            Load::Open {
-                rate_per_s,
-                max_in_flight,
-            } => LoadInfo::Open {
-                rate: rate_per_s,
-                max_in_flight,
-            },
-        },
+        warmup_s: preamble.warmup_s,
+        load: load_info(load),
         operations,
         totals,
         service_time_us,

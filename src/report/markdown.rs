@@ -15,12 +15,15 @@ pub fn render_markdown(r: &Results) -> String {
             .as_ref()
             .map_or(String::new(), |p| format!(" ({p})"))
     );
-    out.push_str("| operation | count | ops/s | err % | p50 | p90 | p99 | p99.9 | max |\n");
-    out.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
     let mut rows: Vec<(&str, &crate::metrics::OpStats)> =
         r.operations.iter().map(|(k, v)| (k.as_str(), v)).collect();
     if r.operations.len() > 1 {
         rows.push(("**totals**", &r.totals));
+    }
+    // A run that could not start has no operations: the headline says why.
+    if !rows.is_empty() {
+        out.push_str("| operation | count | ops/s | err % | p50 | p90 | p99 | p99.9 | max |\n");
+        out.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
     }
     for (name, s) in rows {
         let l = &s.latency_us;

@@ -37,16 +37,21 @@ pub fn render_table(r: &Results) -> String {
             fmt_rate(*rate)
         ),
     };
+    let measured = if r.operations.is_empty() {
+        "nothing measured".to_string()
+    } else {
+        format!(
+            "{:.1}s measured after {:.1}s warm-up",
+            r.duration_s, r.warmup_s
+        )
+    };
     out.push_str(&format!(
-        "{} against {}{} — {}, {:.1}s measured after {:.1}s warm-up\n",
+        "{} against {}{} — {load}, {measured}\n",
         r.scenario,
         r.target,
         r.profile
             .as_ref()
             .map_or(String::new(), |p| format!(" ({p} profile)")),
-        load,
-        r.duration_s,
-        r.warmup_s
     ));
 
     let mut ops = Table::new();
@@ -75,8 +80,11 @@ pub fn render_table(r: &Results) -> String {
             c.set_cell_alignment(CellAlignment::Right);
         }
     }
-    out.push_str(&ops.to_string());
-    out.push('\n');
+    // A run that could not start has no operations: its ABORTED line says why.
+    if !r.operations.is_empty() {
+        out.push_str(&ops.to_string());
+        out.push('\n');
+    }
 
     if !r.targets.is_empty() {
         let mut t = Table::new();
