@@ -152,6 +152,9 @@ pub struct Phase {
     pub planned: Option<Duration>,
     /// Per-endpoint runs: each operation's own measured window, in order.
     pub windows: Vec<Duration>,
+    /// Set when the load is over and the integrity read-back starts: when, and how many
+    /// executions it reads back (with every acknowledged write to them).
+    pub verifying: Option<(Instant, u64)>,
 }
 
 /// Counters the progress line reads while the run goes on.
@@ -1287,6 +1290,9 @@ fn finish(
             }
             let books: Vec<&Book> = outs.iter().map(|o| &o.book).collect();
             let acknowledged = books.iter().map(|b| b.acknowledged()).sum();
+            set_phase(shared, |p| {
+                p.verifying = Some((Instant::now(), acknowledged));
+            });
             let checks: Vec<Check> = books.iter().flat_map(|b| b.checks()).collect();
             let local = tokio::task::LocalSet::new();
             let checked = local.block_on(&rt, async {
@@ -1298,7 +1304,7 @@ fn finish(
                 integrity.details.truncate(10);
                 Ok(integrity)
             });
-            unverified(shared, checked, acknowledged, warnings)
+            unverified(shared, checked, warnings)
         }
         Workload::Burst { count } => {
             let created: Vec<i64> = outs
@@ -1307,18 +1313,24 @@ fn finish(
                 .collect();
             extra.insert("requested".into(), (*count).into());
             extra.insert("created".into(), created.len().into());
+            set_phase(shared, |p| {
+                p.verifying = Some((Instant::now(), created.len() as u64));
+            });
             let checked = rt.block_on(verify_listed(&mut t, &created));
-            unverified(shared, checked, created.len() as u64, warnings)
+            unverified(shared, checked, warnings)
         }
         Workload::Flow(plan) => {
             let flows: Vec<&FlowRecord> = outs.iter().flat_map(|o| o.flows.iter()).collect();
+            set_phase(shared, |p| {
+                p.verifying = Some((Instant::now(), flows.len() as u64));
+            });
             extra.insert("executions_planned".into(), plan.executions.into());
             extra.insert(
                 "executions_completed".into(),
                 flows.iter().filter(|f| f.completed).count().into(),
             );
             let checked = rt.block_on(verify_flows(&mut t, &flows, warnings));
-            unverified(shared, checked, flows.len() as u64, warnings)
+            unverified(shared, checked, warnings)
         }
         Workload::PerEndpoint(_) => None,
     }
@@ -1330,14 +1342,21 @@ fn finish(
 fn unverified(
     shared: &Shared,
     checked: Result<Integrity, CallError>,
-    writes: u64,
     warnings: &mut Vec<String>,
 ) -> Option<Integrity> {
     match checked {
         Ok(integrity) => Some(integrity),
         Err(e) => {
+            let executions = shared
+                .control
+                .phase
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .verifying
+                .map_or(0, |(_, count)| count);
             let why = format!(
-                "integrity not checked: {writes} acknowledged writes could not be read back ({e})"
+                "integrity not checked: the acknowledged writes to {executions} executions could \
+                 not be read back ({e})"
             );
             warnings.push(why.clone());
             shared.control.abort(why);

@@ -456,6 +456,17 @@ fn print_progress(control: &Control, last: (Instant, u64), length: &Length) -> (
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
+    if let Some((since, executions)) = phase.verifying {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\r\x1b[2Kload done ({ops} requests, {errors} errors); integrity check: reading back \
+             {executions} executions, {:.0}s",
+            now.saturating_duration_since(since).as_secs_f64()
+        );
+        let _ = err.flush();
+        return (now, ops);
+    }
     let when = match (phase.warmup_until, phase.measure_start) {
         (Some(w), _) if now < w => format!("warm-up {:.0}s left", (w - now).as_secs_f64()),
         (_, Some(s)) => match length {
