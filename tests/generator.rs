@@ -506,6 +506,17 @@ fn run_ci_against_the_bundled_monitor_writes_complete_results() {
     assert!(uint(r, "/integrity/checked") > 0, "{}", r["integrity"]);
     assert!(uint(r, "/server/rss_peak_bytes") > 0);
     assert!(num(r, "/server/cpu_s") > 0.0);
+    // Memory and CPU are the server's own figures when the load ended, not after the
+    // read-back: one snapshot, so they agree with the stats they came with.
+    assert_eq!(
+        uint(r, "/server/rss_peak_bytes"),
+        uint(r, "/server/stats/rss_peak_bytes")
+    );
+    assert_eq!(num(r, "/server/cpu_s"), num(r, "/server/stats/cpu_s"));
+    assert!(
+        uint(r, "/server/stats/rss_anon_bytes") + uint(r, "/server/stats/rss_file_bytes")
+            <= uint(r, "/server/stats/rss_bytes")
+    );
     assert!(uint(r, "/environment/cores") >= 1);
 
     // The time series covers the measured window: seconds in order, adding up to the totals.

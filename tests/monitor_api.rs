@@ -621,6 +621,11 @@ fn performance_stats_count_writes_optimized() {
         "one commit per batch: {stats}"
     );
     assert!(count(&stats, "/rss_bytes") > 0, "{stats}");
+    assert!(
+        count(&stats, "/rss_anon_bytes") + count(&stats, "/rss_file_bytes")
+            <= count(&stats, "/rss_bytes"),
+        "{stats}"
+    );
     assert!(stats["cpu_s"].as_f64().is_some_and(|s| s > 0.0), "{stats}");
 }
 

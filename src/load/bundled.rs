@@ -125,11 +125,6 @@ impl Bundled {
         self.child.try_wait().ok().flatten()
     }
 
-    /// The server's own view, `GET /performance/stats`.
-    pub fn stats(&self) -> Option<serde_json::Value> {
-        stats_of(&self.url)
-    }
-
     /// SIGTERM, then wait (bounded); SIGKILL if it does not stop in time.
     pub fn stop(mut self) -> anyhow::Result<ExitStatus> {
         if let Some(status) = self.exited() {

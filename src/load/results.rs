@@ -69,11 +69,11 @@ pub enum LoadInfo {
 /// The bundled monitor's resource use and its own DB timings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServerInfo {
-    /// Peak resident memory of the server process, bytes.
+    /// Peak resident memory of the server process up to the end of the load, bytes.
     pub rss_peak_bytes: u64,
-    /// CPU time the server used (user + system) over its life, seconds.
+    /// CPU time the server used (user + system) up to the end of the load, seconds.
     pub cpu_s: f64,
-    /// `GET /performance/stats` as the server answered it at the end of the run.
+    /// `GET /performance/stats` as the server answered it when the load ended.
     pub stats: serde_json::Value,
 }
 

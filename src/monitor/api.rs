@@ -340,6 +340,8 @@ async fn performance_stats(State(state): St) -> Response {
         "wal_bytes": state.storage.wal_bytes(),
         "rss_bytes": usage.rss_bytes,
         "rss_peak_bytes": usage.rss_peak_bytes,
+        "rss_anon_bytes": usage.rss_anon_bytes,
+        "rss_file_bytes": usage.rss_file_bytes,
         "cpu_user_s": usage.cpu_user_s,
         "cpu_system_s": usage.cpu_system_s,
         "cpu_s": usage.cpu_user_s + usage.cpu_system_s,

@@ -7,6 +7,11 @@ pub struct Usage {
     pub rss_bytes: u64,
     /// Peak resident set size since start, bytes.
     pub rss_peak_bytes: u64,
+    /// The anonymous part of `rss_bytes` (heap, stacks), bytes.
+    pub rss_anon_bytes: u64,
+    /// The file-backed part of `rss_bytes`, bytes. A file page mapped by several mappings
+    /// counts once per mapping: SQLite maps the database once per connection.
+    pub rss_file_bytes: u64,
     /// CPU time in user mode, seconds.
     pub cpu_user_s: f64,
     /// CPU time in kernel mode, seconds.
@@ -27,6 +32,10 @@ pub fn usage() -> Usage {
                 u.rss_bytes = kib(line);
             } else if line.starts_with("VmHWM:") {
                 u.rss_peak_bytes = kib(line);
+            } else if line.starts_with("RssAnon:") {
+                u.rss_anon_bytes = kib(line);
+            } else if line.starts_with("RssFile:") {
+                u.rss_file_bytes = kib(line);
             }
         }
     }
@@ -47,5 +56,7 @@ mod tests {
         let u = super::usage();
         assert!(u.rss_bytes > 0);
         assert!(u.rss_peak_bytes >= u.rss_bytes);
+        assert!(u.rss_anon_bytes > 0 && u.rss_file_bytes > 0, "{u:?}");
+        assert!(u.rss_anon_bytes + u.rss_file_bytes <= u.rss_bytes, "{u:?}");
     }
 }

@@ -119,11 +119,19 @@ pub fn render_table(r: &Results) -> String {
         out.push_str(&format!("{k}: {v}\n"));
     }
     if let Some(s) = &r.server {
-        out.push_str(&format!(
-            "server: peak RSS {}, CPU {:.2}s",
-            fmt_bytes(s.rss_peak_bytes),
-            s.cpu_s
-        ));
+        out.push_str(&format!("server: peak RSS {}", fmt_bytes(s.rss_peak_bytes)));
+        if let (Some(anon), Some(file)) = (
+            s.stats["rss_anon_bytes"].as_u64(),
+            s.stats["rss_file_bytes"].as_u64(),
+        ) {
+            out.push_str(&format!(
+                " (at load end {} anonymous + {} file-backed, mostly the database mapped once \
+                 per connection)",
+                fmt_bytes(anon),
+                fmt_bytes(file)
+            ));
+        }
+        out.push_str(&format!(", CPU {:.2}s", s.cpu_s));
         if let Some(gc) = s.stats.get("group_commit") {
             out.push_str(&format!(
                 ", group commit {} batches, mean {:.1} writes/batch (max {})",
