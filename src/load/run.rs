@@ -336,7 +336,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
                 .take();
             // Peak memory and CPU time up to the end of the load: the read-back after it is
             // the harness's work, not the load's (it alone takes the server's RSS from about
-            // 50 to 100 MiB after a 10 s stress, reading every execution through each reader).
+            // 50 to 100 MiB after a 10 s stress, reading every execution back).
             at_load_end.map(|stats| ServerInfo {
                 rss_peak_bytes: stats["rss_peak_bytes"].as_u64().unwrap_or(0),
                 cpu_s: stats["cpu_s"].as_f64().unwrap_or(0.0),

@@ -9,8 +9,9 @@ pub struct Usage {
     pub rss_peak_bytes: u64,
     /// The anonymous part of `rss_bytes` (heap, stacks), bytes.
     pub rss_anon_bytes: u64,
-    /// The file-backed part of `rss_bytes`, bytes. A file page mapped by several mappings
-    /// counts once per mapping: SQLite maps the database once per connection.
+    /// The file-backed part of `rss_bytes` (the memory-mapped database, the program's code),
+    /// bytes. A page mapped by several mappings counts once per mapping, and SQLite maps the
+    /// database once per connection.
     pub rss_file_bytes: u64,
     /// CPU time in user mode, seconds.
     pub cpu_user_s: f64,

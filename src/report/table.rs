@@ -125,8 +125,8 @@ pub fn render_table(r: &Results) -> String {
             s.stats["rss_file_bytes"].as_u64(),
         ) {
             out.push_str(&format!(
-                " (at load end {} anonymous + {} file-backed, mostly the database mapped once \
-                 per connection)",
+                " (at load end {} anonymous + {} file-backed: the memory-mapped database and \
+                 the program's code)",
                 fmt_bytes(anon),
                 fmt_bytes(file)
             ));
