@@ -12,7 +12,7 @@ use crate::monitor::{self, storage::Profile, ServeConfig, ServeError};
 use crate::report::{self, Format};
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -675,8 +675,11 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
         }
         worst = worst.max(results.exit_code);
         if let Some(why) = &results.aborted {
-            // Also on stderr, where it shows when stdout is JSON going to a file or a pipe.
-            eprintln!("Error: run aborted: {why}");
+            // Also on stderr when stdout goes to a file or a pipe (the report there may be
+            // JSON, or unseen).
+            if !std::io::stdout().is_terminal() {
+                eprintln!("Error: run aborted: {why}");
+            }
             break;
         }
     }

@@ -21,15 +21,15 @@
 //!   of the per-pair changes (divided by √2: a difference carries two runs' noise) is used
 //!   instead if it is smaller: pairing removes drift that the baseline's spread includes;
 //!   **unchanged** otherwise.
-//! - **Few runs.** When the runs are too few for the rank test to reach p ≤ 0.05 at all
-//!   (fewer than 4 a side: 3 against 3 gives at best p = 0.1, 2 against 2 p = 0.33), neither
+//! - **Few runs.** When a side has fewer than 4 runs (3 against 3 gives the rank test at
+//!   best p = 0.1, 2 against 2 p = 0.33, and one side's spread is the noise estimate), neither
 //!   the spread nor the interval says much (the "95 %" interval of 2 pairs is their range,
 //!   which holds the true change half the time). Such a comparison judges only changes that
 //!   are gross, and only on the totals (one operation's figures, a share of a random mix,
 //!   swing by 25 % between 2-second runs here): a totals row regresses (any row improves)
-//!   when the whole interval is beyond twice the limit; a change past the limit short of
-//!   that, or any operation's row past it, is inconclusive, with a note to rerun with more
-//!   runs. Changes within the limit are judged as usual. The error rate is exempt: errors
+//!   when the whole interval is beyond twice the limit and beyond the runs' spread; a change
+//!   past the limit short of that, or any operation's row past it, is inconclusive, with a
+//!   note to rerun with more runs. Changes within the limit are judged as usual. The error rate is exempt: errors
 //!   are not timing noise, and a sound service on loopback has none.
 //!
 //! The outcome is regressed if any row regressed; inconclusive if a `totals` row is (a single
@@ -69,6 +69,15 @@ pub const CONFIDENCE: f64 = 0.95;
 /// The rank test's significance level: run counts whose smallest attainable p is above it
 /// are too few to judge changes near the limit (see "Few runs" in the module doc).
 const ALPHA: f64 = 1.0 - CONFIDENCE;
+
+/// Runs a side below which changes near the limit are not judged, whatever the other side
+/// has: one side's spread is all the noise estimate there is.
+const MIN_RUNS: usize = 4;
+
+/// Whether `n1` against `n2` runs are too few to judge changes near the limit.
+fn too_few_runs(n1: usize, n2: usize) -> bool {
+    n1.min(n2) < MIN_RUNS || smallest_p_value(n1, n2) > ALPHA
+}
 
 /// The figures a comparison judges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -553,12 +562,13 @@ pub fn compare(
         ));
     }
 
-    let smallest_p = smallest_p_value(baseline.len(), candidate.len());
-    if smallest_p > ALPHA {
+    if too_few_runs(baseline.len(), candidate.len()) {
+        let smallest_p = smallest_p_value(baseline.len(), candidate.len());
         warnings.push(format!(
-            "{} against {} runs are too few for the rank test to reach p ≤ {ALPHA:.2} (at best \
-             p = {smallest_p:.2}): only gross changes of the totals (beyond twice the limit) \
-             or new errors can fail this comparison; for a gate, use at least 4 runs a side",
+            "{} against {} runs are too few to judge changes near the limits (the rank test's \
+             smallest p is {smallest_p:.3}): only a totals change beyond twice the limit, or \
+             new errors, can come out regressed (exit 1); other changes past a limit are \
+             inconclusive (exit 3). For a gate, use at least {MIN_RUNS} runs a side",
             baseline.len(),
             candidate.len()
         ));
@@ -803,18 +813,18 @@ fn judge(
     } else {
         "baseline runs"
     };
-    let smallest_p = smallest_p_value(base.len(), cand.len());
     // Errors are not timing noise (a sound service on loopback has none): judged from any
     // number of runs.
-    if smallest_p > ALPHA && !metric.is_absolute() {
-        // Few runs: only a change beyond twice the limit is judged; see the module doc.
-        let gross = limit * INCONCLUSIVE_SPREAD;
+    if too_few_runs(base.len(), cand.len()) && !metric.is_absolute() {
+        // Few runs: only a change beyond twice the limit (and beyond the runs' own spread,
+        // when that is wider) is judged; see the module doc.
+        let gross = (limit * INCONCLUSIVE_SPREAD).max(noise);
         let runs = format!("{} against {} runs", base.len(), cand.len());
         if worse > limit && near > gross && operation == TOTALS {
             row.verdict = Verdict::Regressed;
             row.reason = format!(
                 "{} is past the {} limit and, with only {runs}, the whole interval is past \
-                 twice the limit",
+                 twice the limit and the runs' spread",
                 shown(point),
                 shown(signed_limit)
             );
@@ -838,13 +848,14 @@ fn judge(
         if -far > gross {
             row.verdict = Verdict::Improved;
             row.reason = format!(
-                "{}, the whole interval better than twice the limit",
+                "{}, the whole interval better than twice the limit and the runs' spread",
                 shown(point)
             );
             return row;
         }
-        // A gain short of twice the limit stays "unchanged"; anything smaller is judged below.
-        if -worse > warn_at {
+        // A gain short of that stays "unchanged" unless the runs are too noisy to say even
+        // that (judged below, as is anything smaller).
+        if -worse > warn_at && noise <= limit * INCONCLUSIVE_SPREAD {
             row.reason = format!(
                 "{} is better than half the limit, but {runs} cannot confirm a gain this size",
                 shown(point)
@@ -1443,15 +1454,16 @@ pub(crate) mod tests {
     fn one_run_per_side_judges_only_gross_changes() {
         // (candidate throughput against 1000 ops/s, verdict): one run a side cannot tell a
         // change under twice the limit (-20 %) from noise.
+        // Latency is 1e6/t: p50 moves the other way (higher is worse), +43 % at 700.
         let cases = [
-            (700.0, Verdict::Regressed),
-            (850.0, Verdict::Inconclusive),
-            (930.0, Verdict::Warn),
-            (980.0, Verdict::Unchanged),
-            (1150.0, Verdict::Unchanged),
-            (1300.0, Verdict::Improved),
+            (700.0, Verdict::Regressed, Verdict::Regressed),
+            (850.0, Verdict::Inconclusive, Verdict::Inconclusive),
+            (930.0, Verdict::Warn, Verdict::Warn),
+            (980.0, Verdict::Unchanged, Verdict::Unchanged),
+            (1150.0, Verdict::Unchanged, Verdict::Unchanged),
+            (1300.0, Verdict::Improved, Verdict::Improved),
         ];
-        for (t, expected) in cases {
+        for (t, expected, expected_p50) in cases {
             let c = compare(
                 &runs(&[1000.0], 0),
                 &runs(&[t], 1),
@@ -1464,6 +1476,12 @@ pub(crate) mod tests {
                     .find(|r| r.operation == op && r.metric == Metric::Throughput)
                     .unwrap()
             };
+            let p50 = c
+                .rows
+                .iter()
+                .find(|r| r.operation == TOTALS && r.metric == Metric::P50)
+                .unwrap();
+            assert_eq!(p50.verdict, expected_p50, "{t}: {}", p50.reason);
             let tput = row(TOTALS);
             let [low, high] = tput.interval.unwrap();
             assert_eq!(low, high, "one run a side: the interval is the point");
@@ -1517,6 +1535,37 @@ pub(crate) mod tests {
         }
         let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
         assert_eq!(c.outcome, Outcome::Regressed);
+    }
+
+    #[test]
+    fn few_runs_never_judge_more_boldly_than_many() {
+        // A wide baseline (spread 67 %) against a drop of 69 %: past twice the limit, but
+        // not past the runs' own spread, so it is not judged, with 2 runs as with 5.
+        let base = runs(&[1000.0, 500.0], 0);
+        let cand = runs(&[310.0, 312.0, 308.0], 10);
+        let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+        let tput = c
+            .rows
+            .iter()
+            .find(|r| r.operation == TOTALS && r.metric == Metric::Throughput)
+            .unwrap();
+        assert_eq!(tput.verdict, Verdict::Inconclusive, "{}", tput.reason);
+
+        // One baseline run against many candidates is still few runs: no noise estimate.
+        let cand: Vec<Results> = (0..39)
+            .map(|i| {
+                run(
+                    "stress",
+                    &format!("2024-05-01T11:{i:02}:00Z"),
+                    850.0,
+                    500.0,
+                    0,
+                )
+            })
+            .collect();
+        let c = compare(&runs(&[1000.0], 0), &cand, &CompareOptions::default()).unwrap();
+        assert!(c.warnings[0].contains("too few"), "{:?}", c.warnings);
+        assert_eq!(c.outcome, Outcome::Inconclusive, "{}", c.headline);
     }
 
     #[test]

@@ -69,9 +69,11 @@ pub enum LoadInfo {
 /// The bundled monitor's resource use and its own DB timings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServerInfo {
-    /// Peak resident memory of the server process up to the end of the load, bytes.
+    /// Peak resident memory of the server process up to the end of the load, bytes. With
+    /// `--direct` the storage runs inside the generator: its whole peak, read-back included.
     pub rss_peak_bytes: u64,
-    /// CPU time the server used (user + system) up to the end of the load, seconds.
+    /// CPU time the server used (user + system) up to the end of the load, seconds; 0 with
+    /// `--direct`, where it cannot be told apart from the generator's.
     pub cpu_s: f64,
     /// `GET /performance/stats` as the server answered it when the load ended.
     pub stats: serde_json::Value,

@@ -154,7 +154,7 @@ impl Preamble<'_> {
             profile: self.profile(),
             started_at: now_rfc3339(),
             duration_s: 0.0,
-            warmup_s: self.warmup_s,
+            warmup_s: 0.0,
             load: load_info(self.load),
             operations: BTreeMap::new(),
             totals: Recorder::new().summarize(0.0),

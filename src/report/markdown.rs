@@ -4,12 +4,16 @@ use super::{fmt_latency_us, fmt_rate, verdict_line};
 use crate::load::results::Results;
 
 pub fn render_markdown(r: &Results) -> String {
+    let measured = if r.operations.is_empty() {
+        "nothing measured".to_string()
+    } else {
+        format!("{:.1}s measured", r.duration_s)
+    };
     let mut out = format!(
-        "### {} — {}\n\n{} · {:.1}s measured · target `{}`{}\n\n",
+        "### {} — {}\n\n{} · {measured} · target `{}`{}\n\n",
         r.scenario,
         verdict_line(r),
         r.kind,
-        r.duration_s,
         r.target,
         r.profile
             .as_ref()

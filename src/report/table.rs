@@ -120,19 +120,31 @@ pub fn render_table(r: &Results) -> String {
     }
     if let Some(s) = &r.server {
         out.push_str(&format!("server: peak RSS {}", fmt_bytes(s.rss_peak_bytes)));
-        if let (Some(anon), Some(file)) = (
+        if let (Some(now), Some(anon), Some(file)) = (
+            s.stats["rss_bytes"].as_u64(),
             s.stats["rss_anon_bytes"].as_u64(),
             s.stats["rss_file_bytes"].as_u64(),
         ) {
+            // Only the optimized profile memory-maps the database.
+            let mapped = if s.stats["profile"] == "optimized" {
+                "the memory-mapped database and the code"
+            } else {
+                "the code"
+            };
             out.push_str(&format!(
-                " (at load end {} anonymous + {} file-backed: the memory-mapped database and \
-                 the program's code)",
+                "; at load end {} = {} anonymous + {} file-backed ({mapped})",
+                fmt_bytes(now),
                 fmt_bytes(anon),
                 fmt_bytes(file)
             ));
         }
         out.push_str(&format!(", CPU {:.2}s", s.cpu_s));
-        if let Some(gc) = s.stats.get("group_commit") {
+        // The legacy profile commits each write on its own: no batches to show.
+        if let Some(gc) = s
+            .stats
+            .get("group_commit")
+            .filter(|gc| gc["batches"].as_u64().is_some_and(|b| b > 0))
+        {
             out.push_str(&format!(
                 ", group commit {} batches, mean {:.1} writes/batch (max {})",
                 gc["batches"],
