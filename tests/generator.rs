@@ -1090,6 +1090,117 @@ fn open_model_sends_at_the_requested_rate() {
     }
 }
 
+/// A real HTTP server on loopback that answers one request at a time, each after `delay`:
+/// it cannot serve more than 1/delay requests a second, however many connections it has.
+fn slow_server(delay: Duration) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let turn = std::sync::Arc::new(Mutex::new(()));
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let turn = std::sync::Arc::clone(&turn);
+            thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
+                let mut stream = stream;
+                loop {
+                    // Request line and headers up to the blank line (GETs carry no body).
+                    let mut got = false;
+                    loop {
+                        let mut line = String::new();
+                        match reader.read_line(&mut line) {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) if line == "\r\n" => break,
+                            Ok(_) => got = true,
+                        }
+                    }
+                    if !got {
+                        return;
+                    }
+                    let _one_at_a_time = turn.lock().unwrap_or_else(|e| e.into_inner());
+                    thread::sleep(delay);
+                    let body = "{\"status\":\"ok\"}";
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                         content-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if stream.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+#[test]
+fn open_model_counts_throughput_until_the_last_answer() {
+    // 200 requests offered over 1 s to a server that answers at most 50 a second: they are
+    // all sent on schedule and answered over about 4 s. Throughput is what came back per
+    // second, not the offered 200/s.
+    let url = slow_server(Duration::from_millis(20));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scenario = dir.path().join("slow.toml");
+    std::fs::write(
+        &scenario,
+        r#"name = "slow"
+duration = "1s"
+warmup = "0s"
+[load]
+model = "open"
+rate = 200
+[[operations]]
+name = "root"
+method = "GET"
+path = "/"
+"#,
+    )
+    .expect("write scenario");
+    let out = dir.path().join("x.json");
+    let fin = run_in(
+        dir.path(),
+        &[
+            "run",
+            path_arg(&scenario),
+            "--target",
+            &url,
+            "--no-progress",
+            "--out",
+            path_arg(&out),
+        ],
+        RUN_TIMEOUT,
+    );
+    assert_eq!(fin.code, 0, "stderr: {}", fin.stderr);
+    let r = read_results(&out);
+    let count = uint(&r, "/totals/count");
+    assert_eq!(uint(&r, "/totals/errors"), 0);
+    let duration = num(&r, "/duration_s");
+    let throughput = num(&r, "/totals/throughput");
+    // Each answer takes 20 ms of the server's one-at-a-time turn: `count` of them take at
+    // least count × 20 ms, which is the least the window can be.
+    assert!(
+        duration >= count as f64 * 0.020,
+        "{count} answers at 50/s counted over {duration} s"
+    );
+    assert!((throughput - count as f64 / duration).abs() < 1e-6 * throughput.max(1.0));
+    assert!(
+        throughput <= 50.5,
+        "throughput {throughput}/s from a 50/s server"
+    );
+    let warnings: Vec<&str> = at(&r, "/warnings")
+        .as_array()
+        .expect("warnings array")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        warnings.iter().any(|w| w.contains("did not keep up")),
+        "{warnings:?}"
+    );
+}
+
 #[test]
 fn open_model_per_endpoint_sends_exactly_the_requested_count() {
     // Count mode stops the send loop right after a spawn: every spawned request must still

@@ -478,6 +478,23 @@ pub fn run(config: EngineConfig, control: Arc<Control>, load_done: impl FnOnce()
         }
         series.merge(&out.series);
     }
+    if let (Load::Open { .. }, Length::Duration(d)) = (shared.config.load, shared.config.length) {
+        let planned = match &shared.config.workload {
+            Workload::PerEndpoint(ops) => d * ops.len() as u32,
+            _ => d,
+        };
+        // A tenth of a second of answers after the window is requests in flight; more is a
+        // server (or network) that did not keep up with the offered rate.
+        if duration_s > planned.as_secs_f64() + 0.1 {
+            warnings.push(format!(
+                "the target did not keep up with the offered rate: answers to requests sent \
+                 in the {:.1} s window kept coming for {:.1} s after it; throughput is \
+                 counted over {duration_s:.1} s",
+                planned.as_secs_f64(),
+                duration_s - planned.as_secs_f64()
+            ));
+        }
+    }
     if let Load::Open { .. } = shared.config.load {
         if max_lag > Duration::from_millis(10) {
             warnings.push(format!(
@@ -509,6 +526,18 @@ pub fn run(config: EngineConfig, control: Arc<Control>, load_done: impl FnOnce()
     }
 }
 
+/// The window a timed phase's counts are divided by, given how long it took until its last
+/// answer came in. Closed model: the planned length (each worker's last request, in flight
+/// at the end, is incidental). Open model: until the last answer, because every request
+/// scheduled in the window is sent and waited for; when the server falls behind, its
+/// answers keep coming after the window and the offered rate is not the achieved one.
+fn measured_window(load: Load, planned: Duration, until_last_answer: Duration) -> Duration {
+    match load {
+        Load::Closed { .. } => until_last_answer.min(planned),
+        Load::Open { .. } => until_last_answer.max(planned),
+    }
+}
+
 fn measured_duration(config: &EngineConfig, phase: &Phase) -> f64 {
     let Some(start) = phase.measure_start else {
         return 0.0;
@@ -517,8 +546,7 @@ fn measured_duration(config: &EngineConfig, phase: &Phase) -> f64 {
         // Per-endpoint phases each have their own window; their sum is kept in `planned`.
         (Workload::PerEndpoint(_), _) => phase.planned.map_or(0.0, |d| d.as_secs_f64()),
         (Workload::Mix(_), Length::Duration(d)) => {
-            let elapsed = start.elapsed();
-            elapsed.min(d).as_secs_f64()
+            measured_window(config.load, d, start.elapsed()).as_secs_f64()
         }
         _ => phase
             .planned
@@ -930,7 +958,7 @@ async fn run_per_endpoint(
         }
         max_lag = max_lag.max(drive(i, threads, shared, &ctx).await);
         let window = match cfg.length {
-            Length::Duration(d) => d,
+            Length::Duration(d) => measured_window(cfg.load, d, ctx.measure_start.elapsed()),
             Length::Requests(_) => ctx.measure_start.elapsed(),
         };
         let rec = take_rec(ctx);

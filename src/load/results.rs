@@ -47,10 +47,10 @@ pub struct Results {
     /// Kind-specific figures (a burst's created count, a flow's completed executions).
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub extra: serde_json::Map<String, serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub warnings: Vec<String>,
     /// Distinct error messages of failed requests with their counts (at most 20 kinds).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default)]
     pub errors: BTreeMap<String, u64>,
     /// Why the run stopped early (interrupted, target died); null for a complete run.
     #[serde(default)]
