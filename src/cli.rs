@@ -605,6 +605,18 @@ fn write_results(results: &Results, out: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("cannot create results dir {}", dir.display()))?;
     }
     let json = report::render(results, Format::Json);
+    // Something that is not a regular file (/dev/null, /dev/stdout, a FIFO) is written to
+    // as it is: renaming over it would replace the device or pipe with a file.
+    if std::fs::metadata(out).is_ok_and(|m| !m.is_file()) {
+        if out.is_dir() {
+            anyhow::bail!(
+                "cannot write results to {}: it is a directory",
+                out.display()
+            );
+        }
+        return std::fs::write(out, json)
+            .with_context(|| format!("cannot write {}", out.display()));
+    }
     // Written whole to a temporary file, then renamed: a reader never sees half a file.
     let tmp = out.with_extension("json.tmp");
     std::fs::write(&tmp, json).with_context(|| format!("cannot write {}", tmp.display()))?;
@@ -621,11 +633,18 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
     if let Some(url) = &common.target {
         use crate::load::client::{Endpoint, EndpointError};
         match Endpoint::parse(url) {
-            Ok(_) => {}
-            // A host that does not resolve cannot be reached; a malformed URL is bad usage.
-            Err(e @ EndpointError::Resolve { .. }) => return Err(exit::aborted(e)),
+            // A host that does not resolve cannot be reached: the run records that (exit 3).
+            Ok(_) | Err(EndpointError::Resolve { .. }) => {}
+            // A malformed URL is bad usage.
             Err(e) => return Err(exit::usage(e)),
         }
+    }
+    if let Some(out) = common.out.as_ref().filter(|p| p.is_dir()) {
+        return Err(exit::usage(anyhow::anyhow!(
+            "--out {} is a directory; give a file name, e.g. {}",
+            out.display(),
+            out.join("results.json").display()
+        )));
     }
     let program = std::env::current_exe().context("cannot find this executable")?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -667,6 +667,57 @@ fn unreachable_target_exits_3_naming_the_url() {
 }
 
 #[test]
+fn out_may_be_a_device_but_not_a_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Through a symlink to /dev/null: written to, never replaced by a file.
+    let link = dir.path().join("null");
+    std::os::unix::fs::symlink("/dev/null", &link).expect("symlink");
+    let fin = run_in(
+        dir.path(),
+        &[
+            "api",
+            "--requests",
+            "5",
+            "--no-progress",
+            "--out",
+            path_arg(&link),
+        ],
+        RUN_TIMEOUT,
+    );
+    // (A debug build may miss the scenario's latency targets: exit 1.)
+    assert!(matches!(fin.code, 0 | 1), "stderr: {}", fin.stderr);
+    assert!(fin.stderr.contains("results written to"), "{}", fin.stderr);
+    let meta = std::fs::symlink_metadata(&link).expect("link still there");
+    assert!(meta.file_type().is_symlink(), "--out replaced the symlink");
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+
+    // A directory is refused before any load.
+    let fin = run_in(
+        dir.path(),
+        &[
+            "stress",
+            "--duration",
+            "1s",
+            "--no-progress",
+            "--out",
+            path_arg(dir.path()),
+        ],
+        REFUSE_TIMEOUT,
+    );
+    assert_eq!(fin.code, 2, "stderr: {}", fin.stderr);
+    assert!(fin.stderr.contains("is a directory"), "{}", fin.stderr);
+    assert!(
+        fin.elapsed < Duration::from_secs(10),
+        "took {:?}",
+        fin.elapsed
+    );
+}
+
+#[test]
 fn bundled_monitor_that_cannot_start_is_recorded_as_aborted() {
     // No temporary dir can be made for the monitor's data: the run cannot start.
     let dir = tempfile::tempdir().expect("tempdir");

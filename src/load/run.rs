@@ -241,7 +241,14 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
             (TransportSpec::Direct(storage.clone()), "direct".to_string())
         }
         Sut::External(url) | Sut::Bundled(Bundled { url, .. }) => {
-            let endpoint = Endpoint::parse(url).map_err(exit::usage)?;
+            let endpoint = match Endpoint::parse(url) {
+                Ok(endpoint) => endpoint,
+                Err(e @ super::client::EndpointError::Resolve { .. }) => {
+                    let why = format!("{e}: is the host name in --target right?");
+                    return Ok(preamble.not_started(url.clone(), why));
+                }
+                Err(e) => return Err(exit::usage(e)),
+            };
             if let Err(why) = check_reachable(&endpoint, opts.timeouts.connect) {
                 return Ok(preamble.not_started(endpoint.url.clone(), why));
             }
