@@ -34,10 +34,10 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
         /// Measured requests per endpoint (instead of the scenario's length).
-        #[arg(long, conflicts_with = "duration")]
+        #[arg(long, conflicts_with = "duration", value_parser = clap::value_parser!(u64).range(1..))]
         requests: Option<u64>,
         /// Measured time per endpoint, e.g. 10s (instead of a request count).
-        #[arg(long, value_parser = parse_duration_arg)]
+        #[arg(long, value_parser = parse_nonzero_duration_arg)]
         duration: Option<Duration>,
     },
     /// N executions created at once, all in flight together, then all listed (scenario concurrent).
@@ -50,7 +50,7 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
         /// Measured time, e.g. 30, 30s, 2m.
-        #[arg(long, value_parser = parse_duration_arg)]
+        #[arg(long, value_parser = parse_nonzero_duration_arg)]
         duration: Option<Duration>,
         /// Share of reads in the mix, 0 to 1 (weights are rescaled; default from the scenario).
         #[arg(long)]
@@ -64,7 +64,7 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
         /// Executions to simulate.
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         executions: Option<u32>,
     },
     /// Compare baseline runs with candidate runs: per-metric change, interval, verdict.
@@ -117,7 +117,7 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
         /// Measured time, overriding every scenario's.
-        #[arg(long, value_parser = parse_duration_arg)]
+        #[arg(long, value_parser = parse_nonzero_duration_arg)]
         duration: Option<Duration>,
     },
 }
@@ -133,6 +133,14 @@ pub enum PairingArg {
 
 fn parse_duration_arg(s: &str) -> Result<Duration, String> {
     parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// A duration that must not be zero: a measured length or a timeout.
+fn parse_nonzero_duration_arg(s: &str) -> Result<Duration, String> {
+    match parse_duration_arg(s)? {
+        d if d.is_zero() => Err("must be more than 0, e.g. 30s".into()),
+        d => Ok(d),
+    }
 }
 
 /// Output formats.
@@ -169,7 +177,7 @@ pub struct Common {
     #[arg(long)]
     pub rate: Option<f64>,
     /// Open model: most requests in flight at once.
-    #[arg(long, requires = "rate")]
+    #[arg(long, requires = "rate", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_in_flight: Option<u32>,
     /// Warm-up before measuring, e.g. 2s (excluded from every figure).
     #[arg(long, value_parser = parse_duration_arg)]
@@ -193,7 +201,7 @@ pub struct Common {
     #[arg(long)]
     pub threads: Option<usize>,
     /// Per-request timeout, e.g. 30s.
-    #[arg(long, value_parser = parse_duration_arg, default_value = "30s")]
+    #[arg(long, value_parser = parse_nonzero_duration_arg, default_value = "30s")]
     pub timeout: Duration,
 }
 

@@ -1313,7 +1313,7 @@ fn bad_flags_exit_2_before_starting_anything() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("x.json");
     // (arguments, a piece of the message)
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 11] = [
         (&["stress", "--concurrency", "0"], "--concurrency"),
         // clap reads `-5` as an unknown flag ...
         (&["stress", "--rate", "-5"], "-5"),
@@ -1323,6 +1323,13 @@ fn bad_flags_exit_2_before_starting_anything() {
         (&["stress", "--read-ratio", "1.5"], "--read-ratio"),
         (&["stress", "--target", "ftp://x"], "ftp://x"),
         (&["stress", "--duration", "soon"], "soon"),
+        (&["stress", "--duration", "0"], "must be more than 0"),
+        (&["stress", "--timeout", "0s"], "--timeout"),
+        (&["api", "--requests", "0"], "--requests"),
+        (
+            &["stress", "--rate", "10", "--max-in-flight", "0"],
+            "--max-in-flight",
+        ),
     ];
     for (args, piece) in cases {
         assert_refused(dir.path(), args, &out, &[piece]);

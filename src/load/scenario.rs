@@ -450,6 +450,9 @@ impl Ctx<'_> {
                     "set either `duration` or `requests`, not both",
                 ))
             }
+            (Some(duration), None) if duration.get_ref().0.is_zero() => {
+                return Err(self.at(duration.span(), "duration", "must be more than 0"));
+            }
             (Some(duration), None) => RunLength::Duration(duration.get_ref().0),
             (None, Some(requests)) => {
                 if *requests.get_ref() == 0 {
@@ -1049,6 +1052,13 @@ p99 = 20.0
                 Some(3),
                 Some("duration"),
                 "invalid duration \"10x\"",
+            ),
+            (
+                "zero duration",
+                file(&format!("duration = \"0s\"\n{OP}")),
+                Some(2),
+                Some("duration"),
+                "must be more than 0",
             ),
             (
                 "bad warmup",
