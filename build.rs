@@ -5,7 +5,9 @@ use std::process::Command;
 
 fn main() {
     let described = Command::new("git")
-        .args(["describe", "--always", "--dirty"])
+        // No optional locks: `describe --dirty` would otherwise refresh .git/index, whose
+        // change makes the next cargo command build again.
+        .args(["--no-optional-locks", "describe", "--always", "--dirty"])
         .output()
         .ok()
         .filter(|o| o.status.success())

@@ -307,14 +307,7 @@ impl Target {
     /// A normalised measurement formatted in the target's unit for people, e.g. "1.2ms":
     /// three significant digits (what the histograms hold), never rounding whole units.
     pub fn format_measured(&self, measured: f64) -> String {
-        let v = self.in_unit(measured);
-        let decimals = if v == 0.0 || !v.is_finite() {
-            0
-        } else {
-            (2 - v.abs().log10().floor() as i32).max(0) as usize
-        };
-        let text = trim_zeros(format!("{v:.decimals$}"));
-        format!("{text}{}", self.unit.symbol())
+        format_in_unit(self.in_unit(measured), self.unit.symbol())
     }
 
     /// The verdict on a normalised measurement, for results JSON.
@@ -369,6 +362,27 @@ pub struct TargetResult {
     pub passed: bool,
 }
 
+/// A value already in its unit, for people: three significant digits (what the histograms
+/// hold) without rounding whole units, e.g. "7.45ms", "24852/s"; "-" when there is none.
+fn format_in_unit(v: f64, unit: &str) -> String {
+    if v.is_nan() {
+        return "-".to_string();
+    }
+    let decimals = if v == 0.0 || !v.is_finite() {
+        0
+    } else {
+        (2 - v.abs().log10().floor() as i32).max(0) as usize
+    };
+    format!("{}{unit}", trim_zeros(format!("{v:.decimals$}")))
+}
+
+impl TargetResult {
+    /// The measured value with its unit, for people (see `format_in_unit`).
+    pub fn measured_text(&self) -> String {
+        format_in_unit(self.measured, &self.unit)
+    }
+}
+
 /// Formats a written limit without float noise: 0.5 → "0.5", 1.1000000000000003 → "1.1".
 fn format_number(v: f64) -> String {
     trim_zeros(format!("{v:.6}"))
@@ -394,6 +408,26 @@ fn round_significant(v: f64, digits: i32) -> f64 {
 mod tests {
     use super::*;
     use crate::metrics::Recorder;
+
+    #[test]
+    fn reported_measurements_read_as_people_write_them() {
+        let result = |measured: f64, unit: &str| TargetResult {
+            metric: "totals.p99".into(),
+            target: "< 10ms".into(),
+            measured,
+            unit: unit.into(),
+            passed: true,
+        };
+        for (measured, unit, text) in [
+            (7.45062, "ms", "7.45ms"),
+            (0.012087, "ms", "0.0121ms"),
+            (24851.8, "/s", "24852/s"),
+            (0.0, "%", "0%"),
+            (f64::NAN, "ms", "-"),
+        ] {
+            assert_eq!(result(measured, unit).measured_text(), text);
+        }
+    }
 
     #[test]
     fn parses_good_targets() {

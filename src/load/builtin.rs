@@ -35,6 +35,16 @@ pub fn load(spec: &str) -> Result<Scenario, ScenarioError> {
         if let Some(s) = builtin(name) {
             return s;
         }
+        let names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
+        return Err(ScenarioError {
+            origin: spec.to_string(),
+            line: None,
+            key: None,
+            message: format!(
+                "no such scenario file, and not a built-in scenario (those are: {})",
+                names.join(", ")
+            ),
+        });
     }
     Scenario::from_file(path)
 }
@@ -42,6 +52,15 @@ pub fn load(spec: &str) -> Result<Scenario, ScenarioError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_name_lists_the_builtin_ones() {
+        let e = load("nosuch").unwrap_err().to_string();
+        assert!(e.starts_with("nosuch: no such scenario file"), "{e}");
+        for (name, _) in BUILTIN {
+            assert!(e.contains(name), "{name} missing from {e}");
+        }
+    }
 
     #[test]
     fn every_builtin_scenario_parses_and_validates() {

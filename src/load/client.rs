@@ -20,8 +20,8 @@ pub struct Endpoint {
 
 #[derive(Debug, thiserror::Error)]
 pub enum EndpointError {
-    #[error("{url}: only http:// URLs are supported (the generator loads local services)")]
-    Scheme { url: String },
+    #[error("{url}: only http:// URLs are supported (the generator loads local services){hint}")]
+    Scheme { url: String, hint: String },
     #[error("{url}: cannot resolve host: {reason}")]
     Resolve { url: String, reason: String },
 }
@@ -32,6 +32,12 @@ impl Endpoint {
             .strip_prefix("http://")
             .ok_or_else(|| EndpointError::Scheme {
                 url: url.to_string(),
+                // "localhost:8080" lacks only the scheme.
+                hint: if url.contains("://") {
+                    String::new()
+                } else {
+                    format!("; did you mean http://{url}?")
+                },
             })?;
         let (authority, base) = match rest.find('/') {
             Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
@@ -446,7 +452,8 @@ mod tests {
             Endpoint::parse("https://127.0.0.1:1"),
             Err(EndpointError::Scheme { .. })
         ));
-        assert!(Endpoint::parse("127.0.0.1:80").is_err());
+        let e = Endpoint::parse("127.0.0.1:80").unwrap_err().to_string();
+        assert!(e.ends_with("did you mean http://127.0.0.1:80?"), "{e}");
     }
 
     /// A raw server that answers with chunked encoding, then closes after the second request.

@@ -47,11 +47,10 @@ pub fn render_markdown(r: &Results) -> String {
         out.push_str("\n| target | limit | measured | verdict |\n|---|---|--:|---|\n");
         for t in &r.targets {
             out.push_str(&format!(
-                "| {} | `{}` | {}{} | {} |\n",
+                "| {} | `{}` | {} | {} |\n",
                 t.metric,
                 t.target,
-                t.measured,
-                t.unit,
+                t.measured_text(),
                 if t.passed { "✅ PASS" } else { "❌ FAIL" }
             ));
         }

@@ -99,7 +99,7 @@ pub fn render_table(r: &Results) -> String {
             t.add_row(vec![
                 Cell::new(&target.metric),
                 Cell::new(&target.target),
-                Cell::new(format!("{}{}", target.measured, target.unit)),
+                Cell::new(target.measured_text()),
                 verdict,
             ]);
         }
