@@ -672,8 +672,11 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
         default_length: Length::Duration(Duration::from_secs(10)),
     };
     let many = scenarios.len() > 1;
+    // Several scenarios as JSON: one array on stdout, an element per scenario, so that it
+    // parses as one document.
+    let json_array = many && common.format == FormatArg::Json;
     let mut worst = exit::OK;
-    for scenario in &scenarios {
+    for (i, scenario) in scenarios.iter().enumerate() {
         if many {
             eprintln!("== {} ==", scenario.name);
         }
@@ -689,7 +692,11 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
             None => default_out(&results),
         };
         let written = write_results(&results, &out);
-        let rendered = report::render(&results, common.format.into());
+        let mut rendered = report::render(&results, common.format.into());
+        if json_array {
+            let separator = if i == 0 { "[\n" } else { ",\n" };
+            rendered = format!("{separator}{}", rendered.trim_end());
+        }
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(rendered.as_bytes());
         let _ = stdout.flush();
@@ -709,6 +716,9 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
             }
             break;
         }
+    }
+    if json_array {
+        println!("\n]");
     }
     Ok(ExitCode::from(worst))
 }

@@ -667,6 +667,52 @@ fn unreachable_target_exits_3_naming_the_url() {
 }
 
 #[test]
+fn several_scenarios_as_json_are_one_array() {
+    let _load = one_load_at_a_time();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files: Vec<PathBuf> = ["one", "two"]
+        .iter()
+        .map(|name| {
+            let text = format!(
+                "name = \"{name}\"\nkind = \"per_endpoint\"\nrequests = 20\nwarmup = \"0s\"\n\
+                 [[operations]]\nname = \"health\"\nkind = \"health\"\n"
+            );
+            scenario_file(dir.path(), &format!("{name}.toml"), &text)
+        })
+        .collect();
+    let out = dir.path().join("r.json");
+    let fin = run_in(
+        dir.path(),
+        &[
+            "run",
+            path_arg(&files[0]),
+            path_arg(&files[1]),
+            "--format",
+            "json",
+            "--no-progress",
+            "--out",
+            path_arg(&out),
+        ],
+        RUN_TIMEOUT,
+    );
+    assert_eq!(fin.code, 0, "stderr: {}", fin.stderr);
+    let all: Value = serde_json::from_str(&fin.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", fin.stdout));
+    let names: Vec<&str> = all
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|r| r["scenario"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["one", "two"]);
+    // One results file per scenario, named after it.
+    for name in ["one", "two"] {
+        let r = read_results(&dir.path().join(format!("r-{name}.json")));
+        assert_eq!(uint(&r, "/totals/count"), 20);
+    }
+}
+
+#[test]
 fn out_may_be_a_device_but_not_a_directory() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Through a symlink to /dev/null: written to, never replaced by a file.
