@@ -31,16 +31,24 @@ pub fn render_markdown(r: &Results) -> String {
     }
     for (name, s) in rows {
         let l = &s.latency_us;
+        // Latency is of successful requests: with none, there is none to show.
+        let lat = |v: f64| {
+            if s.count == s.errors {
+                "-".to_string()
+            } else {
+                fmt_latency_us(v)
+            }
+        };
         out.push_str(&format!(
             "| {name} | {} | {} | {:.2} | {} | {} | {} | {} | {} |\n",
             s.count,
             fmt_rate(s.throughput),
             s.error_rate(),
-            fmt_latency_us(l.p50),
-            fmt_latency_us(l.p90),
-            fmt_latency_us(l.p99),
-            fmt_latency_us(l.p999),
-            fmt_latency_us(l.max)
+            lat(l.p50),
+            lat(l.p90),
+            lat(l.p99),
+            lat(l.p999),
+            lat(l.max)
         ));
     }
     if !r.targets.is_empty() {

@@ -76,6 +76,20 @@ pub fn verdict_line(results: &Results) -> String {
     let lost = results.integrity.as_ref().map_or(0, |i| i.lost_writes);
     match (&results.aborted, failed, lost) {
         (Some(why), _, _) => format!("ABORTED: {why}"),
+        // Nothing to judge: say so rather than "PASS", and what went wrong if anything did.
+        (None, 0, 0) if results.targets.is_empty() => {
+            let t = &results.totals;
+            if t.errors > 0 {
+                format!(
+                    "DONE, no targets set: {} of {} requests failed ({:.2}%)",
+                    t.errors,
+                    t.count,
+                    t.error_rate()
+                )
+            } else {
+                "DONE, no targets set".to_string()
+            }
+        }
         (None, 0, 0) => format!(
             "PASS: {} of {} targets met",
             results.targets.len(),

@@ -14,10 +14,12 @@ fn op_row(name: &str, s: &OpStats) -> Vec<Cell> {
         Cell::new(fmt_rate(s.throughput)),
         Cell::new(format!("{:.2}", s.error_rate())),
     ];
+    // Latency is of successful requests: with none, there is none to show.
+    let none = s.count == s.errors;
     row.extend(
         [l.min, l.mean, l.p50, l.p90, l.p95, l.p99, l.p999, l.max]
             .into_iter()
-            .map(|v| Cell::new(fmt_latency_us(v))),
+            .map(|v| Cell::new(if none { "-".into() } else { fmt_latency_us(v) })),
     );
     row
 }
@@ -240,5 +242,31 @@ mod tests {
             from = h;
         }
         assert!(out.contains("PASS: 1 of 1 targets met"), "{out}");
+    }
+
+    #[test]
+    fn every_request_failing_shows_no_latency_and_no_pass() {
+        let mut r = sample();
+        for s in r
+            .operations
+            .values_mut()
+            .chain(std::iter::once(&mut r.totals))
+        {
+            s.errors = s.count;
+            s.throughput = 0.0;
+        }
+        r.targets.clear();
+        let out = render_table(&r);
+        let row = out.lines().find(|l| l.contains("only")).expect("row line");
+        assert_eq!(
+            row.matches(" - ").count() + row.matches(" -│").count(),
+            8,
+            "{row}"
+        );
+        assert!(!out.contains("PASS"), "{out}");
+        assert!(
+            out.contains("DONE, no targets set: 10 of 10 requests failed (100.00%)"),
+            "{out}"
+        );
     }
 }
