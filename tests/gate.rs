@@ -1,11 +1,12 @@
 //! The regression gate end to end: real runs of the bundled monitor, compared by the real
 //! binary. Optimized against optimized must not regress; legacy against optimized must.
 
+mod common;
+
+use common::BIN;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-const BIN: &str = env!("CARGO_BIN_EXE_stepflow-bench");
 
 fn bench(args: &[&str]) -> Output {
     Command::new(BIN)
@@ -116,17 +117,54 @@ fn optimized_against_optimized_does_not_regress_and_legacy_does() {
     );
     assert!(xml.contains("<failure"), "{xml}");
 
-    // Merging two concurrent-looking runs adds their counts.
+    // Runs made one after another are not merged: that is compare's job.
     let merged = dir.path().join("merged.json");
-    let o = bench(&[
-        "merge",
-        a[0].to_str().unwrap(),
-        b[0].to_str().unwrap(),
-        "--out",
-        merged.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
+    let merge = |x: &Path, y: &Path| {
+        bench(&[
+            "merge",
+            x.to_str().unwrap(),
+            y.to_str().unwrap(),
+            "--out",
+            merged.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+    };
+    let o = merge(&a[0], &b[0]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("use compare"));
+    assert!(!merged.exists());
+
+    // Two generators loading one server at the same time merge: their counts add.
+    let server = common::Monitor::start("optimized", &dir.path().join("shared"));
+    let url = format!("http://{}", server.addr);
+    let parts: Vec<PathBuf> = (0..2)
+        .map(|i| dir.path().join(format!("part{i}.json")))
+        .collect();
+    let children: Vec<_> = parts
+        .iter()
+        .map(|out| {
+            Command::new(BIN)
+                .args(["run", "ci", "--duration", "2s", "--warmup", "500ms"])
+                .args([
+                    "--target",
+                    &url,
+                    "--no-progress",
+                    "--format",
+                    "json",
+                    "--out",
+                ])
+                .arg(out)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("start a generator")
+        })
+        .collect();
+    for mut child in children {
+        let status = child.wait().expect("generator");
+        assert!(matches!(status.code(), Some(0 | 1)), "{status}");
+    }
+    let o = merge(&parts[0], &parts[1]);
     assert!(
         o.status.code().is_some_and(|c| c <= 1),
         "{}",
@@ -134,10 +172,16 @@ fn optimized_against_optimized_does_not_regress_and_legacy_does() {
     );
     let read =
         |p: &Path| -> Value { serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap() };
-    let (m, x, y) = (read(&merged), read(&a[0]), read(&b[0]));
-    assert_eq!(
-        m["totals"]["count"].as_u64().unwrap(),
-        x["totals"]["count"].as_u64().unwrap() + y["totals"]["count"].as_u64().unwrap()
+    let (m, x, y) = (read(&merged), read(&parts[0]), read(&parts[1]));
+    let count = |v: &Value| v["totals"]["count"].as_u64().unwrap();
+    assert_eq!(count(&m), count(&x) + count(&y));
+    let tput = |v: &Value| v["totals"]["throughput"].as_f64().unwrap();
+    assert!(
+        tput(&m) > tput(&x).max(tput(&y)),
+        "{} {} {}",
+        tput(&m),
+        tput(&x),
+        tput(&y)
     );
 }
 

@@ -42,6 +42,16 @@ pub enum MergeError {
         expected: String,
         found: String,
     },
+    #[error(
+        "run {later} was measured after run {earlier} had ended ({gap_s:.1}s later): merge adds \
+         up runs made at the same time, from several generators; to judge runs made one after \
+         another, use compare"
+    )]
+    Disjoint {
+        earlier: usize,
+        later: usize,
+        gap_s: f64,
+    },
     #[error("run {index} has started_at {found:?}, which is not an RFC 3339 time")]
     StartedAt { index: usize, found: String },
     #[error("run {index}, operation {operation:?}: {source}")]
@@ -71,6 +81,20 @@ pub fn merge_results(parts: &[Results]) -> Result<Results, MergeError> {
         .zip(&offsets_ms)
         .map(|(r, o)| *o as f64 / 1000.0 + r.duration_s)
         .fold(0.0, f64::max);
+    // Runs made one after another are not load from several generators at once.
+    for (later, (r, o)) in parts.iter().zip(&offsets_ms).enumerate() {
+        let start_s = *o as f64 / 1000.0;
+        for (earlier, (e, eo)) in parts.iter().zip(&offsets_ms).enumerate() {
+            let end_s = *eo as f64 / 1000.0 + e.duration_s;
+            if start_s >= end_s && !(r.duration_s == 0.0 || e.duration_s == 0.0) {
+                return Err(MergeError::Disjoint {
+                    earlier: earlier + 1,
+                    later: later + 1,
+                    gap_s: start_s - end_s,
+                });
+            }
+        }
+    }
     let max_offset_s = *offsets_ms.iter().max().expect("parts is not empty") as f64 / 1000.0;
     let shortest = parts.iter().map(|r| r.duration_s).fold(f64::MAX, f64::min);
     if max_offset_s > 1.0 || end_s - shortest > 1.0 {
