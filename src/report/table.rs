@@ -87,6 +87,26 @@ pub fn render_table(r: &Results) -> String {
         out.push_str(&ops.to_string());
         out.push('\n');
     }
+    // Open model: the table's latency counts from the intended send time; the server's own
+    // part, from the actual send, beside it.
+    if !r.service_time_us.is_empty() {
+        let parts: Vec<String> = r
+            .service_time_us
+            .iter()
+            .map(|(name, l)| {
+                format!(
+                    "{name} p50 {} p99 {}",
+                    fmt_latency_us(l.p50),
+                    fmt_latency_us(l.p99)
+                )
+            })
+            .collect();
+        out.push_str(&format!(
+            "service time (from the actual send; the latency above counts from the intended \
+             send): {}\n",
+            parts.join(" · ")
+        ));
+    }
 
     if !r.targets.is_empty() {
         let mut t = Table::new();
