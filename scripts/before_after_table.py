@@ -74,7 +74,7 @@ for op, label, claimed in [
     l, o = (stress[p]["server"]["stats"]["db"][op]["p50_us"] for p in P)
     row(label, "—", claimed, ms(l), ms(o), ratio(l, o, False))
 l, o = (stress[p]["server"]["rss_peak_bytes"] / 2**20 for p in P)
-row("server memory (peak RSS, stress)", "~150 MB", "~200 MB", f"{l:.0f} MiB", f"{o:.0f} MiB", "—")
+row("server memory (peak RSS until the stress load ended)", "~150 MB", "~200 MB", f"{l:.0f} MiB", f"{o:.0f} MiB", "—")
 
 print(f"""# Before vs after
 
@@ -96,5 +96,5 @@ Commands: `stepflow-bench stress --duration 30`, `stepflow-bench api` (5,000 req
 endpoint, 1 worker, after 1 s warm-up), `stepflow-bench concurrent --concurrency N`, each with
 `--profile legacy` and `--profile optimized`. The raw results are in `results/before-after/`.
 DB op latencies are the server's own timings from `/performance/stats`, taken when the stress
-load ended (its set-up and warm-up included, the integrity read-back not).
+load ended (its set-up and warm-up included, the integrity read-back not), as is the peak RSS.
 """)
