@@ -625,6 +625,9 @@ fn write_results(results: &Results, out: &Path) -> anyhow::Result<()> {
         return std::fs::write(out, json)
             .with_context(|| format!("cannot write {}", out.display()));
     }
+    // Through a symlink, the file it points to is replaced, not the link.
+    let resolved = std::fs::canonicalize(out);
+    let out = resolved.as_deref().unwrap_or(out);
     // Written whole to a temporary file, then renamed: a reader never sees half a file.
     let tmp = out.with_extension("json.tmp");
     std::fs::write(&tmp, json).with_context(|| format!("cannot write {}", tmp.display()))?;
@@ -680,7 +683,15 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
         if many {
             eprintln!("== {} ==", scenario.name);
         }
-        let results = run_scenario(scenario, &opts)?;
+        let results = match run_scenario(scenario, &opts) {
+            Ok(results) => results,
+            Err(e) => {
+                if json_array && i > 0 {
+                    println!("\n]");
+                }
+                return Err(e);
+            }
+        };
         let out = match &common.out {
             Some(p) if many => {
                 let stem = p

@@ -714,6 +714,7 @@ fn several_scenarios_as_json_are_one_array() {
 
 #[test]
 fn out_may_be_a_device_but_not_a_directory() {
+    let _load = one_load_at_a_time();
     let dir = tempfile::tempdir().expect("tempdir");
     // Through a symlink to /dev/null: written to, never replaced by a file.
     let link = dir.path().join("null");
@@ -740,6 +741,30 @@ fn out_may_be_a_device_but_not_a_directory() {
         .unwrap()
         .file_type()
         .is_char_device());
+
+    // Through a symlink to a regular file: the file gets the results, the link stays.
+    let real = dir.path().join("real.json");
+    std::fs::write(&real, "old").unwrap();
+    let link = dir.path().join("link.json");
+    std::os::unix::fs::symlink(&real, &link).expect("symlink");
+    let fin = run_in(
+        dir.path(),
+        &[
+            "api",
+            "--requests",
+            "5",
+            "--no-progress",
+            "--out",
+            path_arg(&link),
+        ],
+        RUN_TIMEOUT,
+    );
+    assert!(matches!(fin.code, 0 | 1), "stderr: {}", fin.stderr);
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(string(&read_results(&real), "/scenario"), "api-latency");
 
     // A directory is refused before any load.
     let fin = run_in(
@@ -1234,6 +1259,7 @@ fn slow_server(delay: Duration) -> String {
 
 #[test]
 fn open_model_counts_throughput_until_the_last_answer() {
+    let _load = one_load_at_a_time();
     // 200 requests offered over 1 s to a server that answers at most 50 a second: they are
     // all sent on schedule and answered over about 4 s. Throughput is what came back per
     // second, not the offered 200/s.

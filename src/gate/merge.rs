@@ -22,6 +22,10 @@ use crate::metrics::{MetricsError, OpStats, TimeSeriesPoint};
 
 use super::compare::start_ms;
 
+/// How far after another run's estimated end a run may start and still count as made at the
+/// same time, seconds: set-up time and clock differences between machines.
+const DISJOINT_TOLERANCE_S: f64 = 2.0;
+
 /// Integrity discrepancies kept in the merge, count.
 const MAX_DETAILS: usize = 20;
 
@@ -81,12 +85,21 @@ pub fn merge_results(parts: &[Results]) -> Result<Results, MergeError> {
         .zip(&offsets_ms)
         .map(|(r, o)| *o as f64 / 1000.0 + r.duration_s)
         .fold(0.0, f64::max);
-    // Runs made one after another are not load from several generators at once.
+    // Runs made one after another are not load from several generators at once. A run's
+    // end is estimated generously (a per-endpoint run warms up before each endpoint, and
+    // machines' clocks differ), so that only a clear gap refuses.
     for (later, (r, o)) in parts.iter().zip(&offsets_ms).enumerate() {
         let start_s = *o as f64 / 1000.0;
         for (earlier, (e, eo)) in parts.iter().zip(&offsets_ms).enumerate() {
-            let end_s = *eo as f64 / 1000.0 + e.duration_s;
-            if start_s >= end_s && !(r.duration_s == 0.0 || e.duration_s == 0.0) {
+            let phases = if e.kind == "per_endpoint" {
+                e.operations.len().max(1) as f64
+            } else {
+                1.0
+            };
+            let end_s = *eo as f64 / 1000.0 + e.duration_s + e.warmup_s * (phases - 1.0);
+            if start_s > end_s + DISJOINT_TOLERANCE_S
+                && !(r.duration_s == 0.0 || e.duration_s == 0.0)
+            {
                 return Err(MergeError::Disjoint {
                     earlier: earlier + 1,
                     later: later + 1,
@@ -599,6 +612,36 @@ mod tests {
         let again = merge_results(&[merge_results(&[a.clone(), a.clone()]).unwrap(), a]).unwrap();
         assert_eq!(again.extra["merged_runs"], 3);
         assert_eq!(again.totals.count, 3 * 1000);
+    }
+
+    #[test]
+    fn runs_made_one_after_another_are_refused() {
+        // 10 s runs with 1 s warm-up: B measures from 13.4 s after A's start, 2.4 s after A's
+        // end, past the tolerance; 1.4 s after is within it.
+        let a = run("stress", "2024-05-01T10:00:00.000Z", 100.0, 500.0, 0);
+        let b = run("stress", "2024-05-01T10:00:12.400Z", 100.0, 500.0, 0);
+        assert!(matches!(
+            merge_results(&[a.clone(), b]),
+            Err(MergeError::Disjoint {
+                earlier: 1,
+                later: 2,
+                ..
+            })
+        ));
+        let b = run("stress", "2024-05-01T10:00:11.400Z", 100.0, 500.0, 0);
+        assert!(merge_results(&[a.clone(), b.clone()]).is_ok());
+        // Per-endpoint runs warm up before each endpoint (here 2 endpoints, one more warm-up
+        // second): the same 12.4 s start is within the tolerance of their later end.
+        let (mut a, mut b) = (
+            a,
+            run("stress", "2024-05-01T10:00:12.400Z", 100.0, 500.0, 0),
+        );
+        for r in [&mut a, &mut b] {
+            r.kind = "per_endpoint".into();
+            let op = r.operations["get_execution"].clone();
+            r.operations.insert("health".into(), op);
+        }
+        assert!(merge_results(&[a, b]).is_ok());
     }
 
     #[test]

@@ -458,7 +458,8 @@ pub fn run(config: EngineConfig, control: Arc<Control>, load_done: impl FnOnce()
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    let duration_s = measured_duration(&shared.config, &phase);
+    let cut_short = shared.control.abort_reason().is_some();
+    let duration_s = measured_duration(&shared.config, &phase, cut_short);
     let op_duration_s = match &shared.config.workload {
         Workload::PerEndpoint(_) => phase.windows.iter().map(Duration::as_secs_f64).collect(),
         _ => Vec::new(),
@@ -483,15 +484,17 @@ pub fn run(config: EngineConfig, control: Arc<Control>, load_done: impl FnOnce()
             Workload::PerEndpoint(ops) => d * ops.len() as u32,
             _ => d,
         };
-        // A tenth of a second of answers after the window is requests in flight; more is a
-        // server (or network) that did not keep up with the offered rate.
-        if duration_s > planned.as_secs_f64() + 0.1 {
+        // A little of answers after the window is requests in flight; more than a tenth of
+        // the window is a server (or network) that did not keep up with the offered rate,
+        // or requests that waited for their timeout.
+        let lag_s = duration_s - planned.as_secs_f64();
+        if !cut_short && lag_s > (0.1 * planned.as_secs_f64()).max(0.1) {
             warnings.push(format!(
                 "the target did not keep up with the offered rate: answers to requests sent \
-                 in the {:.1} s window kept coming for {:.1} s after it; throughput is \
-                 counted over {duration_s:.1} s",
+                 in the {:.1} s window kept coming for {lag_s:.1} s after it (a slow server, \
+                 or requests waiting for their timeout); throughput is counted over \
+                 {duration_s:.1} s",
                 planned.as_secs_f64(),
-                duration_s - planned.as_secs_f64()
             ));
         }
     }
@@ -531,14 +534,20 @@ pub fn run(config: EngineConfig, control: Arc<Control>, load_done: impl FnOnce()
 /// at the end, is incidental). Open model: until the last answer, because every request
 /// scheduled in the window is sent and waited for; when the server falls behind, its
 /// answers keep coming after the window and the offered rate is not the achieved one.
-fn measured_window(load: Load, planned: Duration, until_last_answer: Duration) -> Duration {
+/// A run cut short (Ctrl-C, an abort) lasted until it stopped, in either model.
+fn measured_window(
+    load: Load,
+    planned: Duration,
+    until_last_answer: Duration,
+    cut_short: bool,
+) -> Duration {
     match load {
-        Load::Closed { .. } => until_last_answer.min(planned),
-        Load::Open { .. } => until_last_answer.max(planned),
+        Load::Open { .. } if !cut_short => until_last_answer.max(planned),
+        _ => until_last_answer.min(planned),
     }
 }
 
-fn measured_duration(config: &EngineConfig, phase: &Phase) -> f64 {
+fn measured_duration(config: &EngineConfig, phase: &Phase, cut_short: bool) -> f64 {
     let Some(start) = phase.measure_start else {
         return 0.0;
     };
@@ -546,7 +555,7 @@ fn measured_duration(config: &EngineConfig, phase: &Phase) -> f64 {
         // Per-endpoint phases each have their own window; their sum is kept in `planned`.
         (Workload::PerEndpoint(_), _) => phase.planned.map_or(0.0, |d| d.as_secs_f64()),
         (Workload::Mix(_), Length::Duration(d)) => {
-            measured_window(config.load, d, start.elapsed()).as_secs_f64()
+            measured_window(config.load, d, start.elapsed(), cut_short).as_secs_f64()
         }
         _ => phase
             .planned
@@ -936,12 +945,23 @@ async fn run_per_endpoint(
     let book = Rc::new(RefCell::new(seeded));
     let ops = Rc::new(ops.to_vec());
     let mut all = Rec::new(ops.len(), Instant::now(), Arc::clone(&shared.control));
-    let mut offset = Duration::ZERO;
     let mut max_lag = Duration::ZERO;
     for op in 0..ops.len() {
         let Some(start) = shared.sync_start() else {
             break;
         };
+        // Every thread has finished the earlier phases (sync_start waits for all), so their
+        // windows are final: this phase's seconds in the time series follow them, whole
+        // seconds each so that no two phases share one.
+        let offset_s: u64 = shared
+            .control
+            .phase
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .windows
+            .iter()
+            .map(|w| w.as_secs_f64().ceil() as u64)
+            .sum();
         if i == 0 {
             if let Length::Requests(n) = cfg.length {
                 shared.remaining.store(n, Ordering::Relaxed);
@@ -957,8 +977,11 @@ async fn run_per_endpoint(
             });
         }
         max_lag = max_lag.max(drive(i, threads, shared, &ctx).await);
+        let cut_short = shared.control.abort_reason().is_some();
         let window = match cfg.length {
-            Length::Duration(d) => measured_window(cfg.load, d, ctx.measure_start.elapsed()),
+            Length::Duration(d) => {
+                measured_window(cfg.load, d, ctx.measure_start.elapsed(), cut_short)
+            }
             Length::Requests(_) => ctx.measure_start.elapsed(),
         };
         let rec = take_rec(ctx);
@@ -967,14 +990,15 @@ async fn run_per_endpoint(
             *all.error_kinds.entry(msg).or_default() += n;
         }
         // Phases are laid end to end in the time series.
-        all.series.merge(&rec.series.shifted(offset.as_secs()));
-        offset += window;
-        if i == 0 {
-            set_phase(shared, |p| {
-                p.planned = Some(offset);
-                p.windows.push(window);
-            });
-        }
+        all.series.merge(&rec.series.shifted(offset_s));
+        // The phase lasted until its last thread was done.
+        set_phase(shared, |p| {
+            if p.windows.len() <= op {
+                p.windows.resize(op + 1, Duration::ZERO);
+            }
+            p.windows[op] = p.windows[op].max(window);
+            p.planned = Some(p.windows.iter().sum());
+        });
     }
     ThreadOut {
         ops: all.ops,
@@ -1636,6 +1660,26 @@ async fn verify_flows(
 mod tests {
     use super::*;
     use crate::load::scenario::OpParams;
+
+    #[test]
+    fn measured_windows_by_model() {
+        let open = Load::Open {
+            rate_per_s: 100.0,
+            max_in_flight: 10,
+        };
+        let closed = Load::Closed { concurrency: 4 };
+        let s = Duration::from_secs_f64;
+        // (load, planned, until the last answer, cut short, window)
+        for (load, planned, last, cut, want) in [
+            (open, 10.0, 14.0, false, 14.0), // answers lagging: counted until the last
+            (open, 10.0, 10.01, false, 10.01),
+            (open, 10.0, 4.0, true, 4.0), // Ctrl-C after 4 s: not the planned 10
+            (closed, 10.0, 10.2, false, 10.0), // each worker's last request is incidental
+            (closed, 10.0, 4.0, true, 4.0),
+        ] {
+            assert_eq!(measured_window(load, s(planned), s(last), cut), s(want));
+        }
+    }
 
     #[test]
     fn shares_add_up_and_differ_by_at_most_one() {

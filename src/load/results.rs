@@ -22,7 +22,9 @@ pub struct Results {
     pub profile: Option<String>,
     /// RFC 3339 start of the run.
     pub started_at: String,
-    /// Measured window, warm-up excluded, seconds.
+    /// Measured window, warm-up excluded, seconds. Open model: until the last answer to a
+    /// request sent in it (a run cut short: until it stopped). Per-endpoint: the windows
+    /// added up.
     pub duration_s: f64,
     /// Warm-up before the measured window, seconds.
     pub warmup_s: f64,
