@@ -716,54 +716,41 @@ fn several_scenarios_as_json_are_one_array() {
 fn out_may_be_a_device_but_not_a_directory() {
     let _load = one_load_at_a_time();
     let dir = tempfile::tempdir().expect("tempdir");
-    // Through a symlink to /dev/null: written to, never replaced by a file.
+    // A short run writing to `out` through a symlink; the link must stay a link.
+    let run_through = |link: &Path| {
+        let fin = run_in(
+            dir.path(),
+            &[
+                "api",
+                "--requests",
+                "5",
+                "--no-progress",
+                "--out",
+                path_arg(link),
+            ],
+            RUN_TIMEOUT,
+        );
+        // (A debug build may miss the scenario's latency targets: exit 1.)
+        assert!(matches!(fin.code, 0 | 1), "stderr: {}", fin.stderr);
+        assert!(fin.stderr.contains("results written to"), "{}", fin.stderr);
+        let meta = std::fs::symlink_metadata(link).expect("link still there");
+        assert!(meta.file_type().is_symlink(), "--out replaced the symlink");
+    };
+    // To /dev/null: written to, never replaced by a file.
     let link = dir.path().join("null");
     std::os::unix::fs::symlink("/dev/null", &link).expect("symlink");
-    let fin = run_in(
-        dir.path(),
-        &[
-            "api",
-            "--requests",
-            "5",
-            "--no-progress",
-            "--out",
-            path_arg(&link),
-        ],
-        RUN_TIMEOUT,
-    );
-    // (A debug build may miss the scenario's latency targets: exit 1.)
-    assert!(matches!(fin.code, 0 | 1), "stderr: {}", fin.stderr);
-    assert!(fin.stderr.contains("results written to"), "{}", fin.stderr);
-    let meta = std::fs::symlink_metadata(&link).expect("link still there");
-    assert!(meta.file_type().is_symlink(), "--out replaced the symlink");
+    run_through(&link);
     use std::os::unix::fs::FileTypeExt;
     assert!(std::fs::metadata("/dev/null")
         .unwrap()
         .file_type()
         .is_char_device());
-
-    // Through a symlink to a regular file: the file gets the results, the link stays.
+    // To a regular file: the file gets the results.
     let real = dir.path().join("real.json");
     std::fs::write(&real, "old").unwrap();
     let link = dir.path().join("link.json");
     std::os::unix::fs::symlink(&real, &link).expect("symlink");
-    let fin = run_in(
-        dir.path(),
-        &[
-            "api",
-            "--requests",
-            "5",
-            "--no-progress",
-            "--out",
-            path_arg(&link),
-        ],
-        RUN_TIMEOUT,
-    );
-    assert!(matches!(fin.code, 0 | 1), "stderr: {}", fin.stderr);
-    assert!(std::fs::symlink_metadata(&link)
-        .unwrap()
-        .file_type()
-        .is_symlink());
+    run_through(&link);
     assert_eq!(string(&read_results(&real), "/scenario"), "api-latency");
 
     // A directory is refused before any load.
