@@ -1287,6 +1287,14 @@ pub(crate) mod tests {
             .collect()
     }
 
+    /// The row of `operation`'s `metric`.
+    fn row<'a>(c: &'a Comparison, operation: &str, metric: Metric) -> &'a Row {
+        c.rows
+            .iter()
+            .find(|r| r.operation == operation && r.metric == metric)
+            .unwrap_or_else(|| panic!("no {operation}.{metric:?} row"))
+    }
+
     #[test]
     fn identical_samples_are_unchanged_everywhere() {
         for n in [1, 3, 5] {
@@ -1470,26 +1478,16 @@ pub(crate) mod tests {
                 &CompareOptions::default(),
             )
             .unwrap();
-            let row = |op: &str| {
-                c.rows
-                    .iter()
-                    .find(|r| r.operation == op && r.metric == Metric::Throughput)
-                    .unwrap()
-            };
-            let p50 = c
-                .rows
-                .iter()
-                .find(|r| r.operation == TOTALS && r.metric == Metric::P50)
-                .unwrap();
+            let p50 = row(&c, TOTALS, Metric::P50);
             assert_eq!(p50.verdict, expected_p50, "{t}: {}", p50.reason);
-            let tput = row(TOTALS);
+            let tput = row(&c, TOTALS, Metric::Throughput);
             let [low, high] = tput.interval.unwrap();
             assert_eq!(low, high, "one run a side: the interval is the point");
             assert!((low - (t / 10.0 - 100.0)).abs() < 1e-9, "{low}");
             assert_eq!(tput.p_value, 1.0);
             assert_eq!(tput.verdict, expected, "{t}: {}", tput.reason);
             // One operation's row never fails a comparison this small.
-            let op = row("get_execution");
+            let op = row(&c, "get_execution", Metric::Throughput);
             if expected == Verdict::Regressed {
                 assert_eq!(op.verdict, Verdict::Inconclusive, "{}", op.reason);
                 assert_eq!((c.outcome, c.exit_code), (Outcome::Regressed, 1));
@@ -1513,11 +1511,7 @@ pub(crate) mod tests {
         ];
         let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
         assert!(c.paired);
-        let p50 = c
-            .rows
-            .iter()
-            .find(|r| r.operation == TOTALS && r.metric == Metric::P50)
-            .unwrap();
+        let p50 = row(&c, TOTALS, Metric::P50);
         assert!(p50.change.unwrap() > 10.0, "{p50:?}");
         assert_eq!(p50.verdict, Verdict::Inconclusive, "{}", p50.reason);
         assert!(p50.reason.contains("at least 4 runs"), "{}", p50.reason);
@@ -1544,11 +1538,7 @@ pub(crate) mod tests {
         let base = runs(&[1000.0, 500.0], 0);
         let cand = runs(&[310.0, 312.0, 308.0], 10);
         let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
-        let tput = c
-            .rows
-            .iter()
-            .find(|r| r.operation == TOTALS && r.metric == Metric::Throughput)
-            .unwrap();
+        let tput = row(&c, TOTALS, Metric::Throughput);
         assert_eq!(tput.verdict, Verdict::Inconclusive, "{}", tput.reason);
 
         // One baseline run against many candidates is still few runs: no noise estimate.
@@ -1596,11 +1586,7 @@ pub(crate) mod tests {
         // 10,000 ok; 30 errors is 0.30 % of 10,030.
         let cand = vec![run("s", "2024-05-01T10:01:00Z", 1000.0, 500.0, 30)];
         let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
-        let err = c
-            .rows
-            .iter()
-            .find(|r| r.metric == Metric::ErrorRate)
-            .unwrap();
+        let err = row(&c, "get_execution", Metric::ErrorRate);
         assert_eq!(err.verdict, Verdict::Regressed);
         assert_eq!(err.change_unit, "pt");
         assert!((err.change.unwrap() - 0.299).abs() < 0.001);
@@ -1608,11 +1594,7 @@ pub(crate) mod tests {
         for (errors, expected) in [(5, Verdict::Unchanged), (8, Verdict::Warn)] {
             let cand = vec![run("s", "2024-05-01T10:01:00Z", 1000.0, 500.0, errors)];
             let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
-            let err = c
-                .rows
-                .iter()
-                .find(|r| r.metric == Metric::ErrorRate)
-                .unwrap();
+            let err = row(&c, "get_execution", Metric::ErrorRate);
             assert_eq!(err.verdict, expected, "{errors} errors");
         }
     }
