@@ -325,7 +325,7 @@ impl Target {
     pub fn check(&self, stats: &OpStats) -> TargetResult {
         // With no successful request there is no latency to judge; a summary of zeros
         // would pass any latency limit, so the target fails instead.
-        if self.figure.is_latency() && stats.count == stats.errors {
+        if self.figure.is_latency() && stats.successes() == 0 {
             return self.result(f64::NAN);
         }
         self.result(self.figure.measure(stats))

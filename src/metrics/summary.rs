@@ -87,6 +87,11 @@ impl OpStats {
         }
     }
 
+    /// Requests that succeeded: the ones the latency figures describe.
+    pub fn successes(&self) -> u64 {
+        self.count.saturating_sub(self.errors)
+    }
+
     /// Failed requests as a percentage of completed ones; 0 when nothing completed.
     pub fn error_rate(&self) -> f64 {
         if self.count == 0 {

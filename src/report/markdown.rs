@@ -1,6 +1,6 @@
 //! Markdown rendering of results, for pull-request comments and job summaries.
 
-use super::{fmt_latency_us, fmt_rate, verdict_line};
+use super::{fmt_rate, fmt_success_latency_us, verdict_line};
 use crate::load::results::Results;
 
 pub fn render_markdown(r: &Results) -> String {
@@ -31,14 +31,7 @@ pub fn render_markdown(r: &Results) -> String {
     }
     for (name, s) in rows {
         let l = &s.latency_us;
-        // Latency is of successful requests: with none, there is none to show.
-        let lat = |v: f64| {
-            if s.count == s.errors {
-                "-".to_string()
-            } else {
-                fmt_latency_us(v)
-            }
-        };
+        let lat = |v: f64| fmt_success_latency_us(s, v);
         out.push_str(&format!(
             "| {name} | {} | {} | {:.2} | {} | {} | {} | {} | {} |\n",
             s.count,

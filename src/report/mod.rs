@@ -10,6 +10,7 @@ pub use markdown::render_markdown;
 pub use table::render_table;
 
 use crate::load::results::Results;
+use crate::metrics::OpStats;
 
 /// Output formats of the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +44,16 @@ pub fn fmt_latency_us(us: f64) -> String {
         format!("{:.2}ms", us / 1000.0)
     } else {
         format!("{:.2}s", us / 1_000_000.0)
+    }
+}
+
+/// A latency figure of `stats`, or "-" when nothing succeeded (latency describes successes;
+/// the zeros of an empty histogram would read as instant answers).
+pub fn fmt_success_latency_us(stats: &OpStats, us: f64) -> String {
+    if stats.successes() == 0 {
+        "-".to_string()
+    } else {
+        fmt_latency_us(us)
     }
 }
 

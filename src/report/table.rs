@@ -1,6 +1,6 @@
 //! The terminal report: per-operation latency table, targets, integrity and server figures.
 
-use super::{fmt_bytes, fmt_latency_us, fmt_rate, verdict_line};
+use super::{fmt_bytes, fmt_latency_us, fmt_rate, fmt_success_latency_us, verdict_line};
 use crate::load::results::{LoadInfo, Results};
 use crate::metrics::OpStats;
 use comfy_table::presets::UTF8_BORDERS_ONLY;
@@ -14,12 +14,10 @@ fn op_row(name: &str, s: &OpStats) -> Vec<Cell> {
         Cell::new(fmt_rate(s.throughput)),
         Cell::new(format!("{:.2}", s.error_rate())),
     ];
-    // Latency is of successful requests: with none, there is none to show.
-    let none = s.count == s.errors;
     row.extend(
         [l.min, l.mean, l.p50, l.p90, l.p95, l.p99, l.p999, l.max]
             .into_iter()
-            .map(|v| Cell::new(if none { "-".into() } else { fmt_latency_us(v) })),
+            .map(|v| Cell::new(fmt_success_latency_us(s, v))),
     );
     row
 }
