@@ -1342,21 +1342,18 @@ fn finish(
             }
             let books: Vec<&Book> = outs.iter().map(|o| &o.book).collect();
             let acknowledged = books.iter().map(|b| b.acknowledged()).sum();
-            set_phase(shared, |p| {
-                p.verifying = Some((Instant::now(), acknowledged));
-            });
             let checks: Vec<Check> = books.iter().flat_map(|b| b.checks()).collect();
-            let local = tokio::task::LocalSet::new();
-            let checked = local.block_on(&rt, async {
-                let mut integrity = verify_books(&mut t, &books).await?;
-                let more = run_checks(&shared.config.transport, checks).await?;
-                integrity.checked += more.checked;
-                integrity.lost_writes += more.lost_writes;
-                integrity.details.extend(more.details);
-                integrity.details.truncate(10);
-                Ok(integrity)
-            });
-            unverified(shared, checked, warnings)
+            read_back(shared, acknowledged, warnings, |_| {
+                tokio::task::LocalSet::new().block_on(&rt, async {
+                    let mut integrity = verify_books(&mut t, &books).await?;
+                    let more = run_checks(&shared.config.transport, checks).await?;
+                    integrity.checked += more.checked;
+                    integrity.lost_writes += more.lost_writes;
+                    integrity.details.extend(more.details);
+                    integrity.details.truncate(10);
+                    Ok(integrity)
+                })
+            })
         }
         Workload::Burst { count } => {
             let created: Vec<i64> = outs
@@ -1365,47 +1362,40 @@ fn finish(
                 .collect();
             extra.insert("requested".into(), (*count).into());
             extra.insert("created".into(), created.len().into());
-            set_phase(shared, |p| {
-                p.verifying = Some((Instant::now(), created.len() as u64));
-            });
-            let checked = rt.block_on(verify_listed(&mut t, &created));
-            unverified(shared, checked, warnings)
+            read_back(shared, created.len() as u64, warnings, |_| {
+                rt.block_on(verify_listed(&mut t, &created))
+            })
         }
         Workload::Flow(plan) => {
             let flows: Vec<&FlowRecord> = outs.iter().flat_map(|o| o.flows.iter()).collect();
-            set_phase(shared, |p| {
-                p.verifying = Some((Instant::now(), flows.len() as u64));
-            });
             extra.insert("executions_planned".into(), plan.executions.into());
             extra.insert(
                 "executions_completed".into(),
                 flows.iter().filter(|f| f.completed).count().into(),
             );
-            let checked = rt.block_on(verify_flows(&mut t, &flows, warnings));
-            unverified(shared, checked, warnings)
+            read_back(shared, flows.len() as u64, warnings, |warnings| {
+                rt.block_on(verify_flows(&mut t, &flows, warnings))
+            })
         }
         Workload::PerEndpoint(_) => None,
     }
 }
 
-/// A read-back that could not reach the target proves nothing either way: the writes are
-/// reported as unverified (a warning, and the run is aborted so it cannot pass), never as
-/// lost — the monitor keeps every acknowledged write across a crash.
-fn unverified(
+/// Reads back what `executions` executions were acknowledged to hold, with `check`; the
+/// progress line shows it meanwhile. A read-back that could not reach the target proves
+/// nothing either way: the writes are reported as unverified (a warning, and the run is
+/// aborted so it cannot pass), never as lost — the monitor keeps every acknowledged write
+/// across a crash.
+fn read_back(
     shared: &Shared,
-    checked: Result<Integrity, CallError>,
+    executions: u64,
     warnings: &mut Vec<String>,
+    check: impl FnOnce(&mut Vec<String>) -> Result<Integrity, CallError>,
 ) -> Option<Integrity> {
-    match checked {
+    set_phase(shared, |p| p.verifying = Some((Instant::now(), executions)));
+    match check(warnings) {
         Ok(integrity) => Some(integrity),
         Err(e) => {
-            let executions = shared
-                .control
-                .phase
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .verifying
-                .map_or(0, |(_, count)| count);
             let why = format!(
                 "integrity not checked: the acknowledged writes to {executions} executions could \
                  not be read back ({e})"
