@@ -15,15 +15,21 @@ pub enum DbOp {
     List,
     Update,
     Commit,
+    /// A WAL checkpoint on the background checkpointer.
+    Checkpoint,
+    /// `PRAGMA shrink_memory` on the writer.
+    ShrinkMemory,
 }
 
 impl DbOp {
-    const ALL: [DbOp; 5] = [
+    const ALL: [DbOp; 7] = [
         DbOp::Insert,
         DbOp::PointSelect,
         DbOp::List,
         DbOp::Update,
         DbOp::Commit,
+        DbOp::Checkpoint,
+        DbOp::ShrinkMemory,
     ];
 
     fn name(self) -> &'static str {
@@ -33,6 +39,8 @@ impl DbOp {
             DbOp::List => "list",
             DbOp::Update => "update",
             DbOp::Commit => "commit",
+            DbOp::Checkpoint => "checkpoint",
+            DbOp::ShrinkMemory => "shrink_memory",
         }
     }
 }
@@ -48,6 +56,18 @@ pub struct DbStats {
     ops: Vec<Mutex<Histogram<u64>>>,
     batch_sizes: Mutex<Histogram<u64>>,
     queue_depth: AtomicI64,
+    wal: WalCounters,
+}
+
+/// What the checkpointer has seen of the write-ahead log.
+#[derive(Default)]
+struct WalCounters {
+    /// Pages in the WAL after the last checkpoint.
+    pages_after_checkpoint: AtomicI64,
+    /// Largest WAL, pages, the checkpointer has found.
+    pages_peak: AtomicI64,
+    /// Checkpoints that had to block the writer to keep the WAL under its hard limit.
+    forced: AtomicI64,
 }
 
 impl Default for DbStats {
@@ -58,6 +78,7 @@ impl Default for DbStats {
                 Histogram::new_with_bounds(1, 1_000_000, 3).expect("valid histogram bounds"),
             ),
             queue_depth: AtomicI64::new(0),
+            wal: WalCounters::default(),
         }
     }
 }
@@ -96,6 +117,22 @@ pub struct DbStatsSnapshot {
     pub group_commit: BatchSummary,
     /// Writes queued for the writer thread and not yet taken into a batch.
     pub writer_queue_depth: i64,
+    pub wal: WalSummary,
+}
+
+/// The write-ahead log as the background checkpointer sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct WalSummary {
+    /// WAL size, pages, at which the writer wakes the checkpointer.
+    pub checkpoint_threshold_pages: i64,
+    /// WAL size, pages, past which a checkpoint blocks the writer until it is copied back.
+    pub hard_limit_pages: i64,
+    /// Pages left in the WAL after the last checkpoint (0: fully copied back).
+    pub pages_after_last_checkpoint: i64,
+    /// Largest WAL the checkpointer found, pages.
+    pub peak_pages: i64,
+    /// Checkpoints that blocked the writer because the WAL passed the hard limit.
+    pub forced_checkpoints: i64,
 }
 
 impl DbStats {
@@ -110,6 +147,17 @@ impl DbStats {
     pub fn record_batch(&self, size: usize) {
         let mut h = self.batch_sizes.lock().unwrap_or_else(|e| e.into_inner());
         h.saturating_record(size.max(1) as u64);
+    }
+
+    /// Records one checkpoint's outcome: the WAL's size and what was left of it, pages.
+    pub fn record_checkpoint(&self, wal_pages: i64, left_pages: i64, forced: bool) {
+        let wal = &self.wal;
+        wal.pages_after_checkpoint
+            .store(left_pages, Ordering::Relaxed);
+        wal.pages_peak.fetch_max(wal_pages, Ordering::Relaxed);
+        if forced {
+            wal.forced.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub fn queued(&self, n: i64) {
@@ -152,6 +200,17 @@ impl DbStats {
             operations,
             group_commit,
             writer_queue_depth: self.queue_depth.load(Ordering::Relaxed),
+            // The bounds are the storage's settings; it fills them in.
+            wal: WalSummary {
+                checkpoint_threshold_pages: 0,
+                hard_limit_pages: 0,
+                pages_after_last_checkpoint: self
+                    .wal
+                    .pages_after_checkpoint
+                    .load(Ordering::Relaxed),
+                peak_pages: self.wal.pages_peak.load(Ordering::Relaxed),
+                forced_checkpoints: self.wal.forced.load(Ordering::Relaxed),
+            },
         }
     }
 }
