@@ -713,6 +713,14 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
                 worst = worst.max(exit::ABORTED);
             }
         }
+        let built_in = builtin::BUILTIN.iter().any(|(n, _)| *n == results.scenario);
+        if built_in && common.format == FormatArg::Table && results.aborted.is_none() {
+            eprintln!(
+                "note: the targets are the service's objectives (API < 50 ms, DB operations < \
+                 5 ms, >= 1,000 ops/s, 0 % errors); what this machine should reach is in \
+                 results/README.md (reference figures, 2-core Xeon and EPYC)"
+            );
+        }
         worst = worst.max(results.exit_code);
         if let Some(why) = &results.aborted {
             // Also on stderr when stdout goes to a file or a pipe (the report there may be

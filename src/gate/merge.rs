@@ -521,6 +521,7 @@ mod tests {
             measured: 1.0,
             unit: "ms".into(),
             passed: true,
+            implied: false,
         });
         b.exit_code = 1;
         (a, b)

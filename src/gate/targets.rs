@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::gate::compare::TOTALS;
 use crate::metrics::OpStats;
 
 /// A figure reported for every operation and for the totals.
@@ -318,6 +319,7 @@ impl Target {
             measured: round_significant(self.in_unit(measured), 6),
             unit: self.unit.symbol().to_string(),
             passed: self.evaluate(measured),
+            implied: false,
         }
     }
 
@@ -340,6 +342,61 @@ impl fmt::Display for Target {
     }
 }
 
+/// The error-rate objective of a scenario that sets none, so that a run failing most of its
+/// requests never passes for want of targets.
+pub const IMPLIED_ERROR_RATE: &str = "<= 1%";
+
+/// The targets a scenario has without writing them: `totals.error_rate <= 1%` unless it sets
+/// an error-rate target of its own on the totals.
+pub fn implied_targets(written: &[Target]) -> Vec<Target> {
+    let has_own = written
+        .iter()
+        .any(|t| t.subject == TOTALS && t.figure == Figure::ErrorRate);
+    if has_own {
+        return Vec::new();
+    }
+    vec![Target::parse("totals.error_rate", IMPLIED_ERROR_RATE).expect("a valid built-in target")]
+}
+
+/// Throughput targets the offered load cannot meet, said before anything is sent: an open
+/// model sends `rate` per second in all, and each operation of a weighted mix its share.
+/// `share` gives an operation's fraction of the requests (None: not known, not checked).
+pub fn unreachable_throughput(
+    targets: &[Target],
+    rate_per_s: f64,
+    share: impl Fn(&str) -> Option<f64>,
+) -> Vec<String> {
+    targets
+        .iter()
+        .filter(|t| t.figure == Figure::Throughput)
+        .filter(|t| matches!(t.cmp, Comparison::Greater | Comparison::GreaterOrEqual))
+        .filter_map(|t| {
+            let fraction = if t.subject == TOTALS {
+                1.0
+            } else {
+                share(&t.subject)?
+            };
+            let offered = rate_per_s * fraction;
+            let reachable = if t.cmp == Comparison::Greater {
+                offered > t.value
+            } else {
+                offered >= t.value
+            };
+            (!reachable).then(|| {
+                format!(
+                    "{} {t} cannot be met: the open model offers {offered:.0}/s{}; raise --rate or lower the target",
+                    t.metric(),
+                    if t.subject == TOTALS {
+                        String::new()
+                    } else {
+                        format!(" to it ({:.1} % of --rate {rate_per_s:.0}/s)", fraction * 100.0)
+                    }
+                )
+            })
+        })
+        .collect()
+}
+
 /// JSON has no NaN: serde_json writes it as null, and null reads back as NaN.
 fn nan_from_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
@@ -360,6 +417,10 @@ pub struct TargetResult {
     pub unit: String,
     /// Whether the measured value meets the target.
     pub passed: bool,
+    /// Not written in the scenario: the objective every run has unless its scenario sets one
+    /// (see [`implied_targets`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub implied: bool,
 }
 
 /// A value already in its unit, for people: three significant digits (what the histograms
@@ -417,6 +478,7 @@ mod tests {
             measured,
             unit: unit.into(),
             passed: true,
+            implied: false,
         };
         for (measured, unit, text) in [
             (7.45062, "ms", "7.45ms"),
@@ -562,5 +624,64 @@ mod tests {
             serde_json::json!({"metric": "create_execution.p99", "target": "< 5ms",
                                "measured": 1.2, "unit": "ms", "passed": true})
         );
+    }
+
+    #[test]
+    fn a_scenario_without_an_error_rate_objective_gets_the_implied_one() {
+        let written = vec![Target::parse("totals.p99", "< 50ms").unwrap()];
+        let implied = implied_targets(&written);
+        assert_eq!(implied.len(), 1);
+        assert_eq!(implied[0].metric(), "totals.error_rate");
+        // Most requests failing misses it; none failing meets it.
+        assert!(!implied[0].evaluate(60.0));
+        assert!(implied[0].evaluate(0.0));
+        // A scenario's own totals objective replaces it; one operation's does not.
+        let own = vec![Target::parse("totals.error_rate", "<= 5%").unwrap()];
+        assert!(implied_targets(&own).is_empty());
+        let one_op = vec![Target::parse("create_execution.error_rate", "<= 0%").unwrap()];
+        assert_eq!(implied_targets(&one_op).len(), 1);
+    }
+
+    #[test]
+    fn throughput_targets_above_the_offered_rate_are_found_before_the_run() {
+        let targets = vec![
+            Target::parse("totals.throughput", ">= 1000/s").unwrap(),
+            Target::parse("reads.throughput", ">= 600/s").unwrap(),
+            Target::parse("writes.throughput", "> 400/s").unwrap(),
+            Target::parse("totals.p99", "< 5ms").unwrap(),
+        ];
+        let share = |name: &str| match name {
+            "reads" => Some(0.6),
+            "writes" => Some(0.4),
+            _ => None,
+        };
+        // (rate, metrics warned about)
+        let cases: [(f64, &[&str]); 4] = [
+            (2000.0, &[]),
+            (1000.0, &["writes.throughput"]), // 400/s offered is not "> 400/s"
+            (
+                999.0,
+                &["totals.throughput", "reads.throughput", "writes.throughput"],
+            ),
+            (
+                0.5,
+                &["totals.throughput", "reads.throughput", "writes.throughput"],
+            ),
+        ];
+        for (rate, expected) in cases {
+            let warned = unreachable_throughput(&targets, rate, share);
+            let metrics: Vec<&str> = warned
+                .iter()
+                .map(|w| w.split(' ').next().unwrap())
+                .collect();
+            assert_eq!(metrics, expected, "rate {rate}: {warned:?}");
+            assert!(
+                warned.iter().all(|w| w.contains("raise --rate")),
+                "{warned:?}"
+            );
+        }
+        // An operation whose share is unknown (not a weighted mix) is not judged.
+        let unknown = vec![Target::parse("other.throughput", ">= 1/s").unwrap()];
+        assert!(unreachable_throughput(&unknown, 0.1, share).is_empty());
     }
 }

@@ -7,6 +7,7 @@ use super::engine::{self, Control, EngineConfig, Length, Load, TransportSpec, Wo
 use super::results::{Environment, LoadInfo, Results, ServerInfo, SCHEMA_VERSION};
 use super::scenario::{LoadModel, RunLength, Scenario, ScenarioKind};
 use crate::exit;
+use crate::gate::targets;
 use crate::metrics::{OpStats, Recorder};
 use crate::monitor::storage::{Profile, Storage, StorageConfig};
 use anyhow::Context;
@@ -203,6 +204,26 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         },
         ScenarioKind::Flow => Workload::Flow(scenario.flow.expect("validated flow has [flow]")),
     };
+    let mut early_warnings = Vec::new();
+    if let Load::Open { rate_per_s, .. } = load {
+        let total_weight: f64 = scenario
+            .operations
+            .iter()
+            .map(|o| f64::from(o.weight))
+            .sum();
+        let share = |name: &str| match scenario.kind {
+            ScenarioKind::Mix => scenario
+                .operations
+                .iter()
+                .find(|o| o.name == name)
+                .map(|o| f64::from(o.weight) / total_weight.max(1.0)),
+            _ => None,
+        };
+        early_warnings = targets::unreachable_throughput(&scenario.targets, rate_per_s, share);
+        for w in &early_warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     let preamble = Preamble {
         scenario,
         opts,
@@ -357,7 +378,8 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         }),
         Sut::External(_) => None,
     };
-    let mut warnings = measured.warnings;
+    let mut warnings = early_warnings;
+    warnings.extend(measured.warnings);
     match sut {
         Sut::Bundled(b) => {
             if let Err(e) = b.stop() {
@@ -386,19 +408,23 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         operations.insert(name.clone(), rec.summarize(window));
     }
     let totals = total.summarize(duration_s);
+    let implied = targets::implied_targets(&scenario.targets);
     let targets = scenario
         .targets
         .iter()
+        .chain(&implied)
         .map(|t| {
             let stats: Option<&OpStats> = if t.subject == "totals" {
                 Some(&totals)
             } else {
                 operations.get(&t.subject)
             };
-            match stats {
+            let mut result = match stats {
                 Some(s) => t.check(s),
                 None => t.result(f64::NAN),
-            }
+            };
+            result.implied = implied.contains(t);
+            result
         })
         .collect::<Vec<_>>();
     let aborted = control.abort_reason();

@@ -338,6 +338,7 @@ async fn performance_stats(State(state): St) -> Response {
         "group_commit": db.group_commit,
         "writer_queue_depth": db.writer_queue_depth,
         "wal_bytes": state.storage.wal_bytes(),
+        "wal": db.wal,
         "rss_bytes": usage.rss_bytes,
         "rss_peak_bytes": usage.rss_peak_bytes,
         "rss_anon_bytes": usage.rss_anon_bytes,

@@ -48,12 +48,16 @@ pub fn render_markdown(r: &Results) -> String {
         out.push_str("\n| target | limit | measured | verdict |\n|---|---|--:|---|\n");
         for t in &r.targets {
             out.push_str(&format!(
-                "| {} | `{}` | {} | {} |\n",
+                "| {}{} | `{}` | {} | {} |\n",
                 t.metric,
+                if t.implied { " (implied)" } else { "" },
                 t.target,
                 t.measured_text(),
                 if t.passed { "✅ PASS" } else { "❌ FAIL" }
             ));
+        }
+        for hint in r.targets.iter().filter_map(|t| super::miss_hint(r, t)) {
+            out.push_str(&format!("\n- {hint}"));
         }
     }
     if let Some(i) = &r.integrity {

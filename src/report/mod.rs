@@ -9,7 +9,9 @@ pub use compare::{render_compare_markdown, render_compare_table, render_junit};
 pub use markdown::render_markdown;
 pub use table::render_table;
 
-use crate::load::results::Results;
+use crate::gate::compare::TOTALS;
+use crate::gate::targets::{Figure, Target, TargetResult};
+use crate::load::results::{LoadInfo, Results};
 use crate::metrics::OpStats;
 
 /// Output formats of the command line.
@@ -79,6 +81,118 @@ pub fn fmt_rate(v: f64) -> String {
 
 pub fn fmt_bytes(b: u64) -> String {
     format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0))
+}
+
+/// For a missed target: by how much, and what to look at next (the operation that pulled the
+/// figure furthest, the server's own figures beside it). None for a met target.
+pub fn miss_hint(results: &Results, target: &TargetResult) -> Option<String> {
+    if target.passed {
+        return None;
+    }
+    let written = Target::parse(&target.metric, &target.target).ok()?;
+    if target.measured.is_nan() {
+        return Some(format!(
+            "{}: nothing to measure (no successful request of `{}`)",
+            target.metric, written.subject
+        ));
+    }
+    let limit = written.in_unit(written.value);
+    let by = target.measured - limit;
+    let relative = if limit != 0.0 {
+        format!(" ({:+.0} %)", by / limit * 100.0)
+    } else {
+        String::new()
+    };
+    let amount = format!("{}{}", trim_number(by.abs()), target.unit);
+    let mut hint = format!("{} missed by {amount}{relative}", target.metric);
+    let ops = results
+        .operations
+        .iter()
+        .filter(|(name, _)| name.as_str() != "execution");
+    match written.figure {
+        f if f.is_latency() => {
+            if written.subject == TOTALS {
+                if let Some((name, s)) = ops
+                    .filter(|(_, s)| s.successes() > 0)
+                    .max_by(|a, b| f.measure(a.1).total_cmp(&f.measure(b.1)))
+                {
+                    hint.push_str(&format!(
+                        "; slowest operation: {name} ({f} {})",
+                        fmt_latency_us(f.measure(s))
+                    ));
+                }
+            }
+            if let Some(db) = server_db_line(results) {
+                hint.push_str(&format!("; server {db}"));
+            }
+        }
+        Figure::Throughput => {
+            let t = &results.totals;
+            match results.load {
+                LoadInfo::Closed { concurrency } if t.latency_us.mean > 0.0 => hint.push_str(
+                    &format!(
+                        "; {concurrency} workers at a mean latency of {} can do at most {}/s: raise --concurrency, or see what makes answers slow",
+                        fmt_latency_us(t.latency_us.mean),
+                        fmt_rate(f64::from(concurrency) * 1e6 / t.latency_us.mean)
+                    ),
+                ),
+                LoadInfo::Open { rate, .. } => {
+                    hint.push_str(&format!("; the offered rate was {}/s", fmt_rate(rate)))
+                }
+                _ => {}
+            }
+            if let Some(s) = &results.server {
+                if results.duration_s > 0.0 {
+                    hint.push_str(&format!(
+                        "; server CPU {:.0} % of one core",
+                        s.cpu_s / results.duration_s * 100.0
+                    ));
+                }
+            }
+        }
+        Figure::ErrorRate => {
+            if let Some((message, n)) = results.errors.iter().max_by_key(|(_, n)| **n) {
+                hint.push_str(&format!("; most common error ({n}×): {message}"));
+            }
+        }
+        _ => {}
+    }
+    Some(hint)
+}
+
+/// The server's database timings that explain write latency: commit and the slowest op.
+fn server_db_line(results: &Results) -> Option<String> {
+    let stats = &results.server.as_ref()?.stats;
+    let db = stats.get("db").and_then(|d| d.as_object())?;
+    let commit = db.get("commit")?;
+    let mut line = format!(
+        "commit p99 {}",
+        fmt_latency_us(commit["p99_us"].as_f64().unwrap_or(f64::NAN))
+    );
+    if let Some(gc) = stats.get("group_commit") {
+        line.push_str(&format!(
+            ", {:.1} writes/batch",
+            gc["mean"].as_f64().unwrap_or(0.0)
+        ));
+    }
+    if let Some(pages) = stats.pointer("/wal/peak_pages").and_then(|v| v.as_i64()) {
+        line.push_str(&format!(", WAL peak {pages} pages"));
+    }
+    Some(line)
+}
+
+fn trim_number(v: f64) -> String {
+    let decimals = if v == 0.0 || !v.is_finite() {
+        0
+    } else {
+        (2 - v.abs().log10().floor() as i32).max(0) as usize
+    };
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
 }
 
 /// The one-line verdict shown under every report.

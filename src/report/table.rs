@@ -116,8 +116,13 @@ pub fn render_table(r: &Results) -> String {
             } else {
                 Cell::new("FAIL").fg(Color::Red)
             };
+            let metric = if target.implied {
+                format!("{} (implied)", target.metric)
+            } else {
+                target.metric.clone()
+            };
             t.add_row(vec![
-                Cell::new(&target.metric),
+                Cell::new(metric),
                 Cell::new(&target.target),
                 Cell::new(target.measured_text()),
                 verdict,
@@ -125,6 +130,9 @@ pub fn render_table(r: &Results) -> String {
         }
         out.push_str(&t.to_string());
         out.push('\n');
+        for hint in r.targets.iter().filter_map(|t| super::miss_hint(r, t)) {
+            out.push_str(&format!("  {hint}\n"));
+        }
     }
     if let Some(i) = &r.integrity {
         out.push_str(&format!(
@@ -285,6 +293,51 @@ mod tests {
         assert!(
             out.contains("DONE, no targets set: 10 of 10 requests failed (100.00%)"),
             "{out}"
+        );
+    }
+
+    #[test]
+    fn a_missed_target_says_by_how_much_and_where_to_look() {
+        let mut r = sample();
+        r.operations.insert("slow".into(), {
+            let mut slow = r.totals.clone();
+            slow.latency_us.p99 = 5000.0;
+            slow
+        });
+        r.targets = serde_json::from_value(serde_json::json!([
+            {"metric": "totals.p99", "target": "< 1ms", "measured": 2.5, "unit": "ms",
+             "passed": false},
+            {"metric": "totals.throughput", "target": ">= 2000/s", "measured": 1234.0,
+             "unit": "/s", "passed": false},
+            {"metric": "totals.error_rate", "target": "<= 1%", "measured": 10.0, "unit": "%",
+             "passed": false, "implied": true},
+            {"metric": "only.p50", "target": "< 1ms", "measured": 0.033, "unit": "ms",
+             "passed": true}
+        ]))
+        .unwrap();
+        r.errors.insert("HTTP 500: boom".into(), 7);
+        let out = render_table(&r);
+        assert!(out.contains("totals.p99 missed by 1.5ms (+150 %)"), "{out}");
+        assert!(
+            out.contains("slowest operation: slow (p99 5.00ms)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("totals.throughput missed by 766/s (-38 %)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("2 workers at a mean latency of 22.0µs"),
+            "{out}"
+        );
+        assert!(
+            out.contains("most common error (7×): HTTP 500: boom"),
+            "{out}"
+        );
+        assert!(out.contains("totals.error_rate (implied)"), "{out}");
+        assert!(
+            !out.contains("only.p50 missed"),
+            "a met target gets no hint: {out}"
         );
     }
 }

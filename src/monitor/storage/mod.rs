@@ -542,11 +542,15 @@ const SHRINK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(25
 /// `wal_autocheckpoint=1000`, kept as a threshold but run off the writer thread.
 const CHECKPOINT_PAGES: i64 = 1000;
 
-/// WAL size, pages (about 64 MiB at 4 KiB pages), past which the writer stops writing and
-/// runs a RESTART checkpoint itself: it waits until readers let go of old frames and the WAL
-/// is copied back, so the WAL stays bounded when readers pin it or the checkpointer falls
-/// behind (a slow disk). A checkpointer that keeps up never lets the WAL get there. (A
-/// RESTART on the checkpointer's own connection does not hold the writer back while it waits
+/// WAL size, pages (about 64 MiB at 4 KiB pages), at which the writer stops writing and runs
+/// a RESTART checkpoint itself: it copies back what the checkpointer has not yet, waits until
+/// readers let go of old frames, and the next commit starts the WAL from its beginning. This
+/// is what bounds the WAL. Under steady writes it happens every 16,000 pages: the WAL only
+/// restarts when a checkpoint has copied every frame back before the next commit, which a
+/// checkpoint running beside a busy writer almost never manages, so the background one keeps
+/// the copy-back current and this one is short (the writer's own timing: `wal_restart`).
+/// When readers pin the WAL or the disk is slow, it holds the writer back as long as needed.
+/// (A RESTART on the checkpointer's connection does not hold the writer back while it waits
 /// for readers: the WAL grew past any limit in tests/storage_wal.rs.)
 const WAL_HARD_LIMIT_PAGES: i64 = 16_000;
 
@@ -602,7 +606,7 @@ fn bound_wal(conn: &Connection, pages: i64, wal_pages: &AtomicI64, stats: &DbSta
             Err(e) => break Err(e.to_string()),
         }
     };
-    stats.record(DbOp::Checkpoint, started.elapsed());
+    stats.record(DbOp::WalRestart, started.elapsed());
     match outcome {
         Ok((wal, done)) => {
             wal_pages.store(wal - done, Ordering::Relaxed);

@@ -19,10 +19,12 @@ pub enum DbOp {
     Checkpoint,
     /// `PRAGMA shrink_memory` on the writer.
     ShrinkMemory,
+    /// The writer's own RESTART checkpoint when the WAL reached its limit.
+    WalRestart,
 }
 
 impl DbOp {
-    const ALL: [DbOp; 7] = [
+    const ALL: [DbOp; 8] = [
         DbOp::Insert,
         DbOp::PointSelect,
         DbOp::List,
@@ -30,6 +32,7 @@ impl DbOp {
         DbOp::Commit,
         DbOp::Checkpoint,
         DbOp::ShrinkMemory,
+        DbOp::WalRestart,
     ];
 
     fn name(self) -> &'static str {
@@ -41,6 +44,7 @@ impl DbOp {
             DbOp::Commit => "commit",
             DbOp::Checkpoint => "checkpoint",
             DbOp::ShrinkMemory => "shrink_memory",
+            DbOp::WalRestart => "wal_restart",
         }
     }
 }
@@ -66,7 +70,7 @@ struct WalCounters {
     pages_after_checkpoint: AtomicI64,
     /// Largest WAL, pages, the checkpointer has found.
     pages_peak: AtomicI64,
-    /// Checkpoints that had to block the writer to keep the WAL under its hard limit.
+    /// RESTART checkpoints the writer ran because the WAL reached its hard limit.
     forced: AtomicI64,
 }
 
@@ -125,13 +129,13 @@ pub struct DbStatsSnapshot {
 pub struct WalSummary {
     /// WAL size, pages, at which the writer wakes the checkpointer.
     pub checkpoint_threshold_pages: i64,
-    /// WAL size, pages, past which a checkpoint blocks the writer until it is copied back.
+    /// WAL size, pages, at which the writer stops and restarts the WAL from its beginning.
     pub hard_limit_pages: i64,
     /// Pages left in the WAL after the last checkpoint (0: fully copied back).
     pub pages_after_last_checkpoint: i64,
     /// Largest WAL the checkpointer found, pages.
     pub peak_pages: i64,
-    /// Checkpoints that blocked the writer because the WAL passed the hard limit.
+    /// RESTART checkpoints the writer ran at the hard limit (timed as `wal_restart`).
     pub forced_checkpoints: i64,
 }
 
