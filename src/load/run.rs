@@ -4,6 +4,7 @@
 use super::bundled::Bundled;
 use super::client::{Endpoint, Timeouts};
 use super::engine::{self, Control, EngineConfig, Length, Load, TransportSpec, Workload};
+use super::probe::{self, Needs};
 use super::results::{Environment, LoadInfo, Results, ServerInfo, SCHEMA_VERSION};
 use super::scenario::{LoadModel, RunLength, Scenario, ScenarioKind};
 use crate::exit;
@@ -80,7 +81,8 @@ enum Sut {
     External(String),
     Direct {
         storage: Storage,
-        _dir: tempfile::TempDir,
+        /// Deleted after the run, unless --keep-data.
+        _dir: Option<tempfile::TempDir>,
     },
 }
 
@@ -220,7 +222,18 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
             .context("cannot create a temporary data dir")?;
         let storage = Storage::open(&StorageConfig::new(dir.path(), opts.profile))
             .context("cannot open in-process storage for --direct")?;
-        Sut::Direct { storage, _dir: dir }
+        if opts.keep_data {
+            eprintln!("--direct data kept in {}", dir.path().display());
+        }
+        Sut::Direct {
+            storage,
+            _dir: if opts.keep_data {
+                let _ = dir.keep();
+                None
+            } else {
+                Some(dir)
+            },
+        }
     } else if let Some(url) = &opts.target {
         Sut::External(url.clone())
     } else {
@@ -252,10 +265,24 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
             if let Err(why) = check_reachable(&endpoint, opts.timeouts.connect) {
                 return Ok(preamble.not_started(endpoint.url.clone(), why));
             }
+            let endpoint = Arc::new(endpoint);
+            // Another service is checked for the StepFlow API before any load (the bundled
+            // monitor is one by construction).
+            let needs = Needs::of(&workload);
+            if matches!(sut, Sut::External(_)) && needs.any() {
+                let probe = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("cannot start the probe's runtime")?
+                    .block_on(probe::check(&endpoint, opts.timeouts, needs));
+                if let Err(why) = probe {
+                    return Ok(preamble.not_started(endpoint.url.clone(), why));
+                }
+            }
             let name = endpoint.url.clone();
             (
                 TransportSpec::Http {
-                    endpoint: Arc::new(endpoint),
+                    endpoint,
                     timeouts: opts.timeouts,
                 },
                 name,
@@ -421,7 +448,12 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         profile: preamble.profile(),
         started_at,
         duration_s,
-        warmup_s: preamble.warmup_s,
+        // A run stopped in set-up never warmed up.
+        warmup_s: if measured.started {
+            preamble.warmup_s
+        } else {
+            0.0
+        },
         load: load_info(load),
         operations,
         totals,
