@@ -2,9 +2,10 @@
 
 use crate::exit;
 use crate::load::builtin;
-use crate::load::client::Timeouts;
+use crate::load::client::{Timeouts, Wire};
 use crate::load::duration::parse_duration;
 use crate::load::engine::Length;
+use crate::load::https::TlsOptions;
 use crate::load::results::Results;
 use crate::load::run::{kind_name, run_scenario, RunOptions};
 use crate::load::scenario::{LoadModel, OpKind, OperationSpec, RunLength, Scenario, ScenarioKind};
@@ -164,9 +165,20 @@ impl From<FormatArg> for Format {
 /// Flags every load command shares; unset flags leave the scenario's values alone.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Common {
-    /// Load this URL instead of starting the bundled monitor (http://HOST:PORT).
+    /// Load this URL instead of starting the bundled monitor (http://HOST:PORT or
+    /// https://HOST:PORT).
     #[arg(long)]
     pub target: Option<String>,
+    /// https:// targets: trust the CA certificates in FILE (PEM) instead of the system's.
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+    pub cacert: Option<PathBuf>,
+    /// https:// targets: accept any certificate (the connection is still encrypted).
+    #[arg(long, short = 'k')]
+    pub insecure: bool,
+    /// Speak HTTP/2 only: ALPN h2 on https://, prior knowledge (h2c) on http://. Without it
+    /// https:// targets get HTTP/2 when they offer it, HTTP/1.1 otherwise.
+    #[arg(long)]
+    pub http2: bool,
     /// Storage profile of the bundled monitor (or of --direct) [default: optimized].
     #[arg(long, value_enum)]
     pub profile: Option<ProfileArg>,
@@ -671,6 +683,45 @@ fn write_results(results: &Results, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Checks `--target` and picks how to reach it: the lean HTTP/1.1 client for http://,
+/// reqwest with the TLS settings of --cacert/--insecure for https:// and --http2. A
+/// `--cacert` that cannot be used is bad usage (exit 2), found before anything runs.
+fn wire_for(common: &Common) -> anyhow::Result<Wire> {
+    let Some(url) = &common.target else {
+        return Ok(Wire::Lean);
+    };
+    use crate::load::client::{Endpoint, EndpointError};
+    let https = match Endpoint::parse(url) {
+        Ok(endpoint) => endpoint.https,
+        // A host that does not resolve cannot be reached: the run records that (exit 3).
+        Err(EndpointError::Resolve { .. }) => url.starts_with("https://"),
+        // A malformed URL is bad usage.
+        Err(e) => return Err(exit::usage(e)),
+    };
+    if !https {
+        for (given, flag) in [
+            (common.cacert.is_some(), "--cacert"),
+            (common.insecure, "--insecure"),
+        ] {
+            if given {
+                return Err(exit::usage(anyhow::anyhow!(
+                    "{flag} applies to https:// targets, and --target {url} is plain HTTP"
+                )));
+            }
+        }
+    }
+    if !https && !common.http2 {
+        return Ok(Wire::Lean);
+    }
+    let tls = TlsOptions {
+        cacert: common.cacert.clone(),
+        insecure: common.insecure,
+        http2: common.http2,
+    };
+    let wire = crate::load::https::Wire::new(https, &tls).map_err(exit::usage)?;
+    Ok(Wire::Reqwest(std::sync::Arc::new(wire)))
+}
+
 /// Refuses flags that would have no effect on these runs: a flag is never silently ignored.
 fn refuse_flags_that_do_not_apply(
     scenarios: &[Scenario],
@@ -678,6 +729,24 @@ fn refuse_flags_that_do_not_apply(
     direct: bool,
 ) -> anyhow::Result<()> {
     let refuse = |msg: String| Err(exit::usage(anyhow::anyhow!(msg)));
+    if common.target.is_none() {
+        for (given, flag) in [
+            (common.cacert.is_some(), "--cacert"),
+            (common.insecure, "--insecure"),
+            (common.http2, "--http2"),
+        ] {
+            if given {
+                return refuse(format!(
+                    "{flag} applies to a --target: {}",
+                    if direct {
+                        "--direct sends no HTTP at all"
+                    } else {
+                        "the bundled monitor is reached over plain HTTP/1.1"
+                    }
+                ));
+            }
+        }
+    }
     if common.target.is_some() {
         if let Some(p) = common.profile {
             return refuse(format!(
@@ -725,15 +794,7 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
         }
     }
     refuse_flags_that_do_not_apply(&scenarios, common, direct)?;
-    if let Some(url) = &common.target {
-        use crate::load::client::{Endpoint, EndpointError};
-        match Endpoint::parse(url) {
-            // A host that does not resolve cannot be reached: the run records that (exit 3).
-            Ok(_) | Err(EndpointError::Resolve { .. }) => {}
-            // A malformed URL is bad usage.
-            Err(e) => return Err(exit::usage(e)),
-        }
-    }
+    let wire = wire_for(common)?;
     if let Some(out) = common.out.as_ref().filter(|p| p.is_dir()) {
         return Err(exit::usage(anyhow::anyhow!(
             "--out {} is a directory; give a file name, e.g. {}",
@@ -755,6 +816,7 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
             connect: Duration::from_secs(5),
             request: common.timeout.unwrap_or(Duration::from_secs(30)),
         },
+        wire,
         default_concurrency: 32,
         default_length: Length::Duration(Duration::from_secs(10)),
     };

@@ -4,7 +4,7 @@
 //! at the end.
 
 use super::book::{Book, Check, Intent, Rng};
-use super::client::{Conn, Endpoint, Timeouts};
+use super::client::{Endpoint, Link, Timeouts, Wire};
 use super::id::ExecId;
 use super::ops::{
     ArtifactRow, Call, CallError, DirectTransport, ExecutionDetail, ExecutionRow, HttpTransport,
@@ -29,6 +29,7 @@ pub enum TransportSpec {
     Http {
         endpoint: Arc<Endpoint>,
         timeouts: Timeouts,
+        wire: Wire,
     },
     Direct(Storage),
 }
@@ -36,8 +37,12 @@ pub enum TransportSpec {
 impl TransportSpec {
     pub fn make(&self) -> AnyTransport {
         match self {
-            TransportSpec::Http { endpoint, timeouts } => AnyTransport::Http(HttpTransport {
-                conn: Conn::new(Arc::clone(endpoint), *timeouts),
+            TransportSpec::Http {
+                endpoint,
+                timeouts,
+                wire,
+            } => AnyTransport::Http(HttpTransport {
+                conn: Link::new(wire, endpoint, *timeouts),
             }),
             TransportSpec::Direct(storage) => AnyTransport::Direct(DirectTransport {
                 storage: storage.clone(),

@@ -6,6 +6,7 @@ pub mod bundled;
 pub mod client;
 pub mod duration;
 pub mod engine;
+pub mod https;
 pub mod id;
 pub mod ops;
 pub mod pacer;

@@ -1,7 +1,7 @@
 //! StepFlow operations as transport-independent calls, carried out over HTTP or, for
 //! `--direct`, straight against the storage layer in-process.
 
-use super::client::{ClientError, Conn, Response};
+use super::client::{ClientError, Link, Response};
 use super::id::{snippet, ExecId};
 use super::scenario::PlainRequest;
 use crate::monitor::model::{ListQuery, NewExecution, Status};
@@ -164,7 +164,7 @@ pub struct ArtifactRow {
 
 /// Calls over HTTP on one keep-alive connection.
 pub struct HttpTransport {
-    pub conn: Conn,
+    pub conn: Link,
 }
 
 fn json_body(v: serde_json::Value) -> Vec<u8> {

@@ -3,7 +3,7 @@
 //! is refused with the request and what came back, instead of being measured as a run of
 //! errors or aborting half-way through set-up.
 
-use super::client::{Conn, Endpoint, Response, Timeouts};
+use super::client::{Endpoint, Link, Response, Timeouts, Wire};
 use super::engine::Workload;
 use super::id::snippet;
 use super::ops::Page;
@@ -60,7 +60,7 @@ const NOT_STEPFLOW: &str = "the target does not look like a StepFlow service, wh
     scenario's built-in operations need: pass the service's base URL to --target (without \
     /api), or load this target with plain requests (`method` and `path`) in a scenario file";
 
-async fn get(conn: &mut Conn, endpoint: &Endpoint, path: &str) -> Result<Response, String> {
+async fn get(conn: &mut Link, endpoint: &Endpoint, path: &str) -> Result<Response, String> {
     conn.send("GET", path, &[], None)
         .await
         .map_err(|e| format!("GET {}{path}: {e}", endpoint.url))
@@ -70,10 +70,11 @@ async fn get(conn: &mut Conn, endpoint: &Endpoint, path: &str) -> Result<Respons
 /// names the request, the status and how the body began.
 pub async fn check(
     endpoint: &Arc<Endpoint>,
+    wire: &Wire,
     timeouts: Timeouts,
     needs: Needs,
 ) -> Result<(), String> {
-    let mut conn = Conn::new(Arc::clone(endpoint), timeouts);
+    let mut conn = Link::new(wire, endpoint, timeouts);
     if needs.health {
         let path = "/api/health";
         let resp = get(&mut conn, endpoint, path).await?;

@@ -2,7 +2,7 @@
 //! with a live progress line, collect the server's figures, judge targets, write the JSON.
 
 use super::bundled::Bundled;
-use super::client::{Endpoint, Timeouts};
+use super::client::{Endpoint, Timeouts, Wire};
 use super::engine::{self, Control, EngineConfig, Length, Load, TransportSpec, Workload};
 use super::probe::{self, Needs};
 use super::results::{Environment, LoadInfo, Results, ServerInfo, SCHEMA_VERSION};
@@ -33,6 +33,9 @@ pub struct RunOptions {
     /// The executable started as the bundled monitor (`<program> serve ...`).
     pub program: PathBuf,
     pub timeouts: Timeouts,
+    /// How to reach `target`: the lean client, or reqwest for https:// and --http2 (the
+    /// bundled monitor is always reached with the lean client).
+    pub wire: Wire,
     /// Default concurrency and length when the scenario leaves them to the command.
     pub default_concurrency: u32,
     pub default_length: Length,
@@ -268,13 +271,17 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
             let endpoint = Arc::new(endpoint);
             // Another service is checked for the StepFlow API before any load (the bundled
             // monitor is one by construction).
+            let wire = match sut {
+                Sut::External(_) => opts.wire.clone(),
+                _ => Wire::Lean,
+            };
             let needs = Needs::of(&workload);
             if matches!(sut, Sut::External(_)) && needs.any() {
                 let probe = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
                     .context("cannot start the probe's runtime")?
-                    .block_on(probe::check(&endpoint, opts.timeouts, needs));
+                    .block_on(probe::check(&endpoint, &wire, opts.timeouts, needs));
                 if let Err(why) = probe {
                     return Ok(preamble.not_started(endpoint.url.clone(), why));
                 }
@@ -284,6 +291,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
                 TransportSpec::Http {
                     endpoint,
                     timeouts: opts.timeouts,
+                    wire,
                 },
                 name,
             )

@@ -84,6 +84,9 @@ pub struct Shared {
     pub dropped_appends: AtomicU64,
     /// Requests of any kind that were not GETs.
     pub writes: AtomicU64,
+    /// Requests that came over HTTP/1.x and over HTTP/2.
+    pub http1_requests: AtomicU64,
+    pub http2_requests: AtomicU64,
 }
 
 type S = State<Arc<Shared>>;
@@ -326,6 +329,20 @@ async fn list_artifacts(State(s): S, Path(id): Path<String>) -> Response {
     Json(json!({ "artifacts": artifacts })).into_response()
 }
 
+/// Counts each request by HTTP version.
+async fn count_version(
+    State(s): S,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if request.version() == axum::http::Version::HTTP_2 {
+        s.http2_requests.fetch_add(1, Ordering::Relaxed);
+    } else {
+        s.http1_requests.fetch_add(1, Ordering::Relaxed);
+    }
+    next.run(request).await
+}
+
 /// The service's routes over `shared`.
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
@@ -345,6 +362,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/api/executions/{id}/artifacts",
             get(list_artifacts).post(add_artifact),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            count_version,
+        ))
         .with_state(shared)
 }
 
@@ -353,10 +374,17 @@ pub fn router(shared: Arc<Shared>) -> Router {
 pub struct Lookalike {
     pub addr: SocketAddr,
     pub shared: Arc<Shared>,
+    https: bool,
 }
 
 impl Lookalike {
+    /// Over plain HTTP (HTTP/1.1, or HTTP/2 to a client that starts with its preface).
     pub fn start(drops: Drops) -> Lookalike {
+        Lookalike::start_with(drops, None)
+    }
+
+    /// Over TLS with `tls`, when given (see `common::tls`).
+    pub fn start_with(drops: Drops, tls: Option<Arc<rustls::ServerConfig>>) -> Lookalike {
         let shared = Arc::new(Shared {
             drops,
             ..Shared::default()
@@ -365,6 +393,7 @@ impl Lookalike {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         listener.set_nonblocking(true).expect("non-blocking");
         let addr = listener.local_addr().expect("local addr");
+        let https = tls.is_some();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
@@ -373,14 +402,25 @@ impl Lookalike {
                 .expect("runtime");
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                axum::serve(listener, app).await.expect("serve");
+                match tls {
+                    Some(config) => {
+                        let listener = super::tls::TlsListener::new(listener, config);
+                        axum::serve(listener, app).await.expect("serve TLS");
+                    }
+                    None => axum::serve(listener, app).await.expect("serve"),
+                }
             });
         });
-        Lookalike { addr, shared }
+        Lookalike {
+            addr,
+            shared,
+            https,
+        }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Executions stored now.

@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod lookalike;
+pub mod tls;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
