@@ -2,11 +2,12 @@
 
 use crate::exit;
 use crate::load::builtin;
-use crate::load::client::Timeouts;
+use crate::load::client::{Timeouts, Wire};
 use crate::load::duration::parse_duration;
 use crate::load::engine::Length;
+use crate::load::https::TlsOptions;
 use crate::load::results::Results;
-use crate::load::run::{run_scenario, RunOptions};
+use crate::load::run::{kind_name, run_scenario, RunOptions};
 use crate::load::scenario::{LoadModel, OpKind, OperationSpec, RunLength, Scenario, ScenarioKind};
 use crate::monitor::{self, storage::Profile, ServeConfig, ServeError};
 use crate::report::{self, Format};
@@ -164,12 +165,23 @@ impl From<FormatArg> for Format {
 /// Flags every load command shares; unset flags leave the scenario's values alone.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Common {
-    /// Load this URL instead of starting the bundled monitor (http://HOST:PORT).
+    /// Load this URL instead of starting the bundled monitor (http://HOST:PORT or
+    /// https://HOST:PORT).
     #[arg(long)]
     pub target: Option<String>,
-    /// Storage profile of the bundled monitor.
-    #[arg(long, value_enum, default_value_t = ProfileArg::Optimized)]
-    pub profile: ProfileArg,
+    /// https:// targets: trust the CA certificates in FILE (PEM) instead of the system's.
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+    pub cacert: Option<PathBuf>,
+    /// https:// targets: accept any certificate (the connection is still encrypted).
+    #[arg(long, short = 'k')]
+    pub insecure: bool,
+    /// Speak HTTP/2 only: ALPN h2 on https://, prior knowledge (h2c) on http://. Without it
+    /// https:// targets get HTTP/2 when they offer it, HTTP/1.1 otherwise.
+    #[arg(long)]
+    pub http2: bool,
+    /// Storage profile of the bundled monitor (or of --direct) [default: optimized].
+    #[arg(long, value_enum)]
+    pub profile: Option<ProfileArg>,
     /// Closed model: this many workers (for `concurrent`: requests in flight at once).
     #[arg(long, conflicts_with = "rate")]
     pub concurrency: Option<u32>,
@@ -182,7 +194,8 @@ pub struct Common {
     /// Warm-up before measuring, e.g. 2s (excluded from every figure).
     #[arg(long, value_parser = parse_duration_arg)]
     pub warmup: Option<Duration>,
-    /// Results JSON path (default results/<scenario>-<timestamp>.json).
+    /// Results JSON path (default results/<scenario>-<timestamp>.json); `-` writes it to
+    /// stdout, and the report of --format table or markdown to stderr.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// What to print on stdout.
@@ -194,15 +207,22 @@ pub struct Common {
     /// Scenario file whose values replace the command's built-in defaults.
     #[arg(long)]
     pub scenario: Option<String>,
-    /// Keep the bundled monitor's temporary data dir after the run.
+    /// Keep the bundled monitor's (or --direct's) temporary data dir after the run.
     #[arg(long)]
     pub keep_data: bool,
     /// Generator threads, each with its own event loop (default: number of cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Per-request timeout, e.g. 30s.
-    #[arg(long, value_parser = parse_nonzero_duration_arg, default_value = "30s")]
-    pub timeout: Duration,
+    /// Per-request timeout, e.g. 30s [default: 30s].
+    #[arg(long, value_parser = parse_nonzero_duration_arg)]
+    pub timeout: Option<Duration>,
+}
+
+impl Common {
+    /// Whether results go to stdout (`--out -`).
+    fn out_is_stdout(&self) -> bool {
+        self.out.as_deref() == Some(Path::new("-"))
+    }
 }
 
 /// Storage profile of the bundled monitor.
@@ -258,7 +278,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             requests,
             duration,
         } => {
-            let mut s = scenario_for(&common, "api-latency")?;
+            let mut s = scenario_for(&common, "api", "api-latency")?;
             if let Some(n) = requests {
                 s.length = RunLength::Requests(n);
             }
@@ -268,7 +288,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             run_all(vec![s], &common, false)
         }
         Command::Concurrent { common } => {
-            let s = scenario_for(&common, "concurrent")?;
+            let s = scenario_for(&common, "concurrent", "concurrent")?;
             run_all(vec![s], &common, false)
         }
         Command::Stress {
@@ -277,7 +297,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             read_ratio,
             direct,
         } => {
-            let mut s = scenario_for(&common, "stress")?;
+            let mut s = scenario_for(&common, "stress", "stress")?;
             if let Some(d) = duration {
                 s.length = RunLength::Duration(d);
             }
@@ -287,13 +307,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             run_all(vec![s], &common, direct)
         }
         Command::Simulate { common, executions } => {
-            let mut s = scenario_for(&common, "simulate")?;
+            let mut s = scenario_for(&common, "simulate", "simulate")?;
+            // The scenario is a flow (scenario_for checks the kind), so it has [flow].
             if let (Some(n), Some(flow)) = (executions, s.flow.as_mut()) {
-                if n == 0 {
-                    return Err(exit::usage(anyhow::anyhow!(
-                        "--executions must be at least 1"
-                    )));
-                }
                 flow.executions = n;
             }
             run_all(vec![s], &common, false)
@@ -354,6 +370,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let mut s = builtin::load(spec).map_err(exit::usage)?;
                 apply_common(&mut s, &common)?;
                 if let Some(d) = duration {
+                    if matches!(s.kind, ScenarioKind::Burst | ScenarioKind::Flow) {
+                        return Err(exit::usage(anyhow::anyhow!(
+                            "--duration does not apply to scenario {} (kind {}): a burst \
+                             sends `load.concurrency` requests and a flow runs \
+                             `flow.executions`; run it without --duration",
+                            s.name,
+                            kind_name(s.kind)
+                        )));
+                    }
                     s.length = RunLength::Duration(d);
                 }
                 plans.push(s);
@@ -364,26 +389,54 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// The command's scenario: `--scenario FILE` if given, else the built-in one; flags applied.
-fn scenario_for(common: &Common, builtin_name: &str) -> anyhow::Result<Scenario> {
+/// A file must be of the command's kind: its flags (`--requests`, `--executions`, ...) are
+/// made for that kind, and `run FILE` takes any.
+fn scenario_for(common: &Common, command: &str, builtin_name: &str) -> anyhow::Result<Scenario> {
     let mut s = match &common.scenario {
         Some(spec) => builtin::load(spec).map_err(exit::usage)?,
         None => builtin::builtin(builtin_name)
             .expect("built-in scenario exists")
             .map_err(exit::usage)?,
     };
+    let wanted = builtin::builtin(builtin_name)
+        .expect("built-in scenario exists")
+        .map_err(exit::usage)?
+        .kind;
+    if s.kind != wanted {
+        return Err(exit::usage(anyhow::anyhow!(
+            "--scenario {}: scenario {} is of kind {}, and `{command}` runs {} scenarios; \
+             run it with `stepflow-bench run {}`",
+            common.scenario.as_deref().unwrap_or_default(),
+            s.name,
+            kind_name(s.kind),
+            kind_name(wanted),
+            common.scenario.as_deref().unwrap_or_default(),
+        )));
+    }
     apply_common(&mut s, common)?;
     Ok(s)
 }
 
 fn apply_common(s: &mut Scenario, common: &Common) -> anyhow::Result<()> {
     // A burst sends its requests at once and a flow runs whole executions: neither has a
-    // send rate.
-    if common.rate.is_some() && matches!(s.kind, ScenarioKind::Burst | ScenarioKind::Flow) {
-        return Err(exit::usage(anyhow::anyhow!(
-            "--rate does not apply to scenario {} (kind {}); use --concurrency",
-            s.name,
-            crate::load::run::kind_name(s.kind)
-        )));
+    // send rate nor a warm-up.
+    if matches!(s.kind, ScenarioKind::Burst | ScenarioKind::Flow) {
+        let not_here = |flag: &str, instead: &str| {
+            exit::usage(anyhow::anyhow!(
+                "{flag} does not apply to scenario {} (kind {}){instead}",
+                s.name,
+                kind_name(s.kind)
+            ))
+        };
+        if common.rate.is_some() {
+            return Err(not_here("--rate", "; use --concurrency"));
+        }
+        if common.warmup.is_some() {
+            return Err(not_here(
+                "--warmup",
+                ": it has no warm-up, every request it sends is measured",
+            ));
+        }
     }
     if let Some(w) = common.warmup {
         s.warmup = w;
@@ -422,7 +475,7 @@ fn is_read(spec: &OperationSpec) -> bool {
                 | OpKind::GetLogs
                 | OpKind::ListArtifacts
         ),
-        OperationSpec::Request { method, .. } => method == "GET" || method == "HEAD",
+        OperationSpec::Request(r) => r.method == "GET" || r.method == "HEAD",
     }
 }
 
@@ -630,21 +683,118 @@ fn write_results(results: &Results, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Checks `--target` and picks how to reach it: the lean HTTP/1.1 client for http://,
+/// reqwest with the TLS settings of --cacert/--insecure for https:// and --http2. A
+/// `--cacert` that cannot be used is bad usage (exit 2), found before anything runs.
+fn wire_for(common: &Common) -> anyhow::Result<Wire> {
+    let Some(url) = &common.target else {
+        return Ok(Wire::Lean);
+    };
+    use crate::load::client::{Endpoint, EndpointError};
+    let https = match Endpoint::parse(url) {
+        Ok(endpoint) => endpoint.https,
+        // A host that does not resolve cannot be reached: the run records that (exit 3).
+        Err(EndpointError::Resolve { .. }) => url.starts_with("https://"),
+        // A malformed URL is bad usage.
+        Err(e) => return Err(exit::usage(e)),
+    };
+    if !https {
+        for (given, flag) in [
+            (common.cacert.is_some(), "--cacert"),
+            (common.insecure, "--insecure"),
+        ] {
+            if given {
+                return Err(exit::usage(anyhow::anyhow!(
+                    "{flag} applies to https:// targets, and --target {url} is plain HTTP"
+                )));
+            }
+        }
+    }
+    if !https && !common.http2 {
+        return Ok(Wire::Lean);
+    }
+    let tls = TlsOptions {
+        cacert: common.cacert.clone(),
+        insecure: common.insecure,
+        http2: common.http2,
+    };
+    let wire = crate::load::https::Wire::new(https, &tls).map_err(exit::usage)?;
+    Ok(Wire::Reqwest(std::sync::Arc::new(wire)))
+}
+
+/// Refuses flags that would have no effect on these runs: a flag is never silently ignored.
+fn refuse_flags_that_do_not_apply(
+    scenarios: &[Scenario],
+    common: &Common,
+    direct: bool,
+) -> anyhow::Result<()> {
+    let refuse = |msg: String| Err(exit::usage(anyhow::anyhow!(msg)));
+    if common.target.is_none() {
+        for (given, flag) in [
+            (common.cacert.is_some(), "--cacert"),
+            (common.insecure, "--insecure"),
+            (common.http2, "--http2"),
+        ] {
+            if given {
+                return refuse(format!(
+                    "{flag} applies to a --target: {}",
+                    if direct {
+                        "--direct sends no HTTP at all"
+                    } else {
+                        "the bundled monitor is reached over plain HTTP/1.1"
+                    }
+                ));
+            }
+        }
+    }
+    if common.target.is_some() {
+        if let Some(p) = common.profile {
+            return refuse(format!(
+                "--profile {} applies to the bundled monitor, which --target replaces: the \
+                 target's storage is its own; drop --profile, or drop --target to load the \
+                 bundled monitor",
+                Profile::from(p).as_str()
+            ));
+        }
+        if common.keep_data {
+            return refuse(
+                "--keep-data keeps the bundled monitor's data dir, and with --target none is \
+                 started; drop --keep-data"
+                    .into(),
+            );
+        }
+    }
+    if direct {
+        if common.timeout.is_some() {
+            return refuse(
+                "--timeout limits HTTP requests, and --direct sends none; drop --timeout".into(),
+            );
+        }
+        for s in scenarios {
+            if let Some(op) = s
+                .operations
+                .iter()
+                .find(|o| matches!(o.spec, OperationSpec::Request(_)))
+            {
+                return refuse(format!(
+                    "--direct runs built-in operations against the storage layer, and \
+                     operation \"{}\" of scenario {} is a plain HTTP request; drop --direct",
+                    op.name, s.name
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::Result<ExitCode> {
     if let Some(t) = &common.threads {
         if *t == 0 {
             return Err(exit::usage(anyhow::anyhow!("--threads must be at least 1")));
         }
     }
-    if let Some(url) = &common.target {
-        use crate::load::client::{Endpoint, EndpointError};
-        match Endpoint::parse(url) {
-            // A host that does not resolve cannot be reached: the run records that (exit 3).
-            Ok(_) | Err(EndpointError::Resolve { .. }) => {}
-            // A malformed URL is bad usage.
-            Err(e) => return Err(exit::usage(e)),
-        }
-    }
+    refuse_flags_that_do_not_apply(&scenarios, common, direct)?;
+    let wire = wire_for(common)?;
     if let Some(out) = common.out.as_ref().filter(|p| p.is_dir()) {
         return Err(exit::usage(anyhow::anyhow!(
             "--out {} is a directory; give a file name, e.g. {}",
@@ -656,7 +806,7 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let opts = RunOptions {
         target: common.target.clone(),
-        profile: common.profile.into(),
+        profile: common.profile.unwrap_or(ProfileArg::Optimized).into(),
         direct,
         keep_data: common.keep_data,
         threads: common.threads.unwrap_or(cores),
@@ -664,15 +814,20 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
         program,
         timeouts: Timeouts {
             connect: Duration::from_secs(5),
-            request: common.timeout,
+            request: common.timeout.unwrap_or(Duration::from_secs(30)),
         },
+        wire,
         default_concurrency: 32,
         default_length: Length::Duration(Duration::from_secs(10)),
     };
     let many = scenarios.len() > 1;
+    // `--out -`: the results JSON is stdout's, and the report of another format goes to
+    // stderr, so that stdout parses as JSON whatever the format.
+    let to_stdout = common.out_is_stdout();
+    let json_on_stdout = to_stdout || common.format == FormatArg::Json;
     // Several scenarios as JSON: one array on stdout, an element per scenario, so that it
     // parses as one document.
-    let json_array = many && common.format == FormatArg::Json;
+    let json_array = many && json_on_stdout;
     let mut worst = exit::OK;
     for (i, scenario) in scenarios.iter().enumerate() {
         if many {
@@ -687,31 +842,42 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
                 return Err(e);
             }
         };
-        let out = match &common.out {
-            Some(p) if many => {
-                let stem = p
-                    .file_stem()
-                    .map_or("results".into(), |s| s.to_string_lossy().into_owned());
-                p.with_file_name(format!("{stem}-{}.json", results.scenario))
-            }
-            Some(p) => p.clone(),
-            None => default_out(&results),
+        let written = (!to_stdout).then(|| {
+            let out = match &common.out {
+                Some(p) if many => {
+                    let stem = p
+                        .file_stem()
+                        .map_or("results".into(), |s| s.to_string_lossy().into_owned());
+                    p.with_file_name(format!("{stem}-{}.json", results.scenario))
+                }
+                Some(p) => p.clone(),
+                None => default_out(&results),
+            };
+            let written = write_results(&results, &out);
+            (out, written)
+        });
+        let mut rendered = if json_on_stdout {
+            report::render(&results, Format::Json)
+        } else {
+            report::render(&results, common.format.into())
         };
-        let written = write_results(&results, &out);
-        let mut rendered = report::render(&results, common.format.into());
         if json_array {
             let separator = if i == 0 { "[\n" } else { ",\n" };
             rendered = format!("{separator}{}", rendered.trim_end());
+        }
+        if to_stdout && common.format != FormatArg::Json {
+            eprint!("{}", report::render(&results, common.format.into()));
         }
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(rendered.as_bytes());
         let _ = stdout.flush();
         match written {
-            Ok(()) => eprintln!("results written to {}", out.display()),
-            Err(e) => {
+            Some((out, Ok(()))) => eprintln!("results written to {}", out.display()),
+            Some((_, Err(e))) => {
                 eprintln!("Error: {e:#}");
                 worst = worst.max(exit::ABORTED);
             }
+            None => {}
         }
         let built_in = builtin::BUILTIN.iter().any(|(n, _)| *n == results.scenario);
         if built_in && common.format == FormatArg::Table && results.aborted.is_none() {
@@ -723,9 +889,14 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
         }
         worst = worst.max(results.exit_code);
         if let Some(why) = &results.aborted {
-            // Also on stderr when stdout goes to a file or a pipe (the report there may be
-            // JSON, or unseen).
-            if !std::io::stdout().is_terminal() {
+            // Also on stderr when the report is not on a terminal (stdout may be JSON, a
+            // file or a pipe).
+            let report_on_terminal = if to_stdout && common.format != FormatArg::Json {
+                std::io::stderr().is_terminal()
+            } else {
+                std::io::stdout().is_terminal() && !json_on_stdout
+            };
+            if !report_on_terminal {
                 eprintln!("Error: run aborted: {why}");
             }
             break;

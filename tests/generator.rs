@@ -8,7 +8,7 @@
 mod common;
 
 use base64::Engine as _;
-use common::{get, wait_until, Monitor, BIN};
+use common::{assert_matches_schema, get, read_results, schema_errors, wait_until, Monitor, BIN};
 use serde_json::Value;
 use std::io::Read;
 use std::net::TcpListener;
@@ -189,54 +189,7 @@ fn path_arg(p: &Path) -> &str {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Results JSON
-
-fn schema_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/results.schema.json")
-}
-
-fn schema() -> &'static jsonschema::Validator {
-    static SCHEMA: OnceLock<jsonschema::Validator> = OnceLock::new();
-    SCHEMA.get_or_init(|| {
-        let path = schema_path();
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-        let schema: Value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
-        jsonschema::options()
-            .should_validate_formats(true)
-            .build(&schema)
-            .unwrap_or_else(|e| panic!("{} is not a valid JSON Schema: {e}", path.display()))
-    })
-}
-
-/// The schema's complaints about `results`, one line each (empty when it conforms).
-fn schema_errors(results: &Value) -> Vec<String> {
-    schema()
-        .iter_errors(results)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect()
-}
-
-fn assert_matches_schema(results: &Value) {
-    let errors = schema_errors(results);
-    assert!(
-        errors.is_empty(),
-        "results do not match {}:\n  {}",
-        schema_path().display(),
-        errors.join("\n  ")
-    );
-}
-
-/// Reads and parses a results file, and checks it against the published schema.
-fn read_results(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("no results at {}: {e}", path.display()));
-    let results: Value = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{} is not JSON ({e}): {text}", path.display()));
-    assert_matches_schema(&results);
-    results
-}
+// Results JSON (validated against the schema by common::read_results)
 
 /// The value at a JSON pointer; panics naming the pointer when it is missing.
 fn at<'a>(v: &'a Value, pointer: &str) -> &'a Value {
@@ -535,12 +488,30 @@ fn run_ci_against_the_bundled_monitor_writes_complete_results() {
 fn results_of_run_ci_match_the_published_schema() {
     let r = &ci_run().results;
     assert_matches_schema(r);
+    // Failed requests' latency, when some failed, fits the schema too.
+    let mut with_failures = r.clone();
+    with_failures["totals"]["errors_latency_us"] = r["totals"]["latency_us"].clone();
+    with_failures["totals"]["errors_histogram"] = r["totals"]["histogram"].clone();
+    assert_matches_schema(&with_failures);
 
     // The schema is not vacuous: documents that break the contract are rejected.
     type Breaks = fn(&mut Value);
-    let broken: [(&str, Breaks); 5] = [
+    let broken: [(&str, Breaks); 8] = [
         ("no schema_version", |v| {
             v.as_object_mut().unwrap().remove("schema_version");
+        }),
+        ("failed latency without its histogram", |v| {
+            v["totals"]["errors_latency_us"] = v["totals"]["latency_us"].clone();
+        }),
+        ("failed latency missing a percentile", |v| {
+            let mut l = v["totals"]["latency_us"].clone();
+            l.as_object_mut().unwrap().remove("p99");
+            v["totals"]["errors_latency_us"] = l;
+            v["totals"]["errors_histogram"] = v["totals"]["histogram"].clone();
+        }),
+        ("errors histogram not base64", |v| {
+            v["totals"]["errors_latency_us"] = v["totals"]["latency_us"].clone();
+            v["totals"]["errors_histogram"] = "not base64!".into();
         }),
         ("schema_version 2", |v| v["schema_version"] = 2.into()),
         ("count as a string", |v| v["totals"]["count"] = "12".into()),
@@ -930,13 +901,30 @@ kind = "create_execution"
 "nosuch.p99" = "< 5ms"
 "#,
     );
+    let bad_status = scenario_file(
+        dir.path(),
+        "bad-status.toml",
+        r#"name = "broken"
+duration = "2s"
+
+[[operations]]
+name = "page"
+method = "GET"
+path = "/"
+expect_status = [200, 700]
+"#,
+    );
     let missing = dir.path().join("missing.toml");
 
     // (file, pieces the message must contain)
-    let cases: [(&Path, &[&str]); 4] = [
+    let cases: [(&Path, &[&str]); 5] = [
         (&unknown_key, &[":8", "bogus_key"]),
         (&bad_duration, &[":2", "duration", "2 fortnights"]),
         (&unknown_op, &[":12", "nosuch"]),
+        (
+            &bad_status,
+            &[":8", "expect_status", "700 is not an HTTP status"],
+        ),
         (&missing, &[]),
     ];
     let monitor = Monitor::start("optimized", &dir.path().join("data"));
@@ -1392,6 +1380,76 @@ fn bad_flags_exit_2_before_starting_anything() {
     ];
     for (args, piece) in cases {
         assert_refused(dir.path(), args, &out, &[piece]);
+        assert!(
+            !dir.path().join("results").exists(),
+            "{args:?} wrote default results"
+        );
+    }
+}
+
+#[test]
+fn flags_that_do_not_apply_are_refused_not_ignored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("x.json");
+    // Nothing listens there: a refusal must come before any attempt to reach it.
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    let plain = scenario_file(
+        dir.path(),
+        "plain.toml",
+        "name = \"plain\"\n[[operations]]\nname = \"h\"\nmethod = \"GET\"\npath = \"/\"\n",
+    );
+    let plain = path_arg(&plain);
+    // (arguments, pieces of the message)
+    let cases: [(&[&str], &[&str]); 11] = [
+        (
+            &["stress", "--target", &url, "--profile", "legacy"],
+            &["--profile legacy", "--target"],
+        ),
+        (
+            &["api", "--target", &url, "--keep-data"],
+            &["--keep-data", "--target"],
+        ),
+        (
+            &["api", "--scenario", "concurrent"],
+            &[
+                "--scenario concurrent",
+                "kind burst",
+                "`api` runs per_endpoint",
+            ],
+        ),
+        (
+            &["concurrent", "--scenario", "stress"],
+            &["kind mix", "`concurrent` runs burst"],
+        ),
+        (
+            &["stress", "--scenario", "simulate"],
+            &["kind flow", "`stress` runs mix", "run simulate"],
+        ),
+        (
+            &["simulate", "--scenario", "api-latency"],
+            &["kind per_endpoint", "`simulate` runs flow"],
+        ),
+        (
+            &["concurrent", "--warmup", "1s"],
+            &["--warmup", "kind burst"],
+        ),
+        (
+            &["run", "ci", "simulate", "--duration", "2s"],
+            &["--duration", "scenario simulate (kind flow)"],
+        ),
+        (
+            &["stress", "--direct", "--timeout", "5s"],
+            &["--timeout", "--direct"],
+        ),
+        (
+            &["stress", "--direct", "--scenario", plain],
+            &["--direct", "operation \"h\"", "plain HTTP request"],
+        ),
+        // A plain-request file is a mix: `stress` takes it, `api` does not.
+        (&["api", "--scenario", plain], &["kind mix"]),
+    ];
+    for (args, pieces) in cases {
+        assert_refused(dir.path(), args, &out, pieces);
         assert!(
             !dir.path().join("results").exists(),
             "{args:?} wrote default results"

@@ -1,6 +1,7 @@
 //! The workload's memory of what it wrote: executions and steps it created, the statuses it
 //! set, so later operations have targets and the integrity check knows what must be stored.
 
+use super::id::ExecId;
 use super::ops::{Call, CallError, ExecutionRow, Reply};
 use super::scenario::{OpKind, OpParams};
 use crate::monitor::model::Status;
@@ -110,7 +111,7 @@ impl StatusTrack {
 
 #[derive(Debug, Clone)]
 struct Owned {
-    id: i64,
+    id: ExecId,
     status: StatusTrack,
     acked_steps: i64,
     acked_artifacts: u64,
@@ -145,18 +146,25 @@ pub enum Intent {
 pub enum Check {
     /// The step's log holds `lines` lines (at least that many when `at_least`).
     Logs {
-        id: i64,
+        id: ExecId,
         index: i64,
         lines: u64,
         at_least: bool,
     },
     /// The execution holds `count` artifacts (at least that many when `at_least`).
-    Artifacts { id: i64, count: u64, at_least: bool },
+    Artifacts {
+        id: ExecId,
+        count: u64,
+        at_least: bool,
+    },
     /// The steps' stored statuses are ones their acknowledged updates allow.
     StepStatuses {
-        id: i64,
+        id: ExecId,
         steps: Vec<(i64, StatusTrack)>,
     },
+    /// The execution holds at least `count` steps; for services whose list does not show
+    /// step counts.
+    StepCount { id: ExecId, count: u64 },
 }
 
 impl Check {
@@ -166,8 +174,22 @@ impl Check {
             Check::Logs { lines, .. } => *lines,
             Check::Artifacts { count, .. } => *count,
             Check::StepStatuses { steps, .. } => steps.len() as u64,
+            Check::StepCount { count, .. } => *count,
         }
     }
+}
+
+/// What [`Book::verify`] found.
+#[derive(Debug, Default)]
+pub struct Verified {
+    /// Acknowledged writes checked.
+    pub checked: u64,
+    /// Of those, missing or different.
+    pub lost: u64,
+    /// The first few discrepancies.
+    pub notes: Vec<String>,
+    /// Step counts to read from the executions themselves (the rows did not show them).
+    pub step_counts: Vec<Check>,
 }
 
 /// Per-thread record of owned executions and steps.
@@ -214,7 +236,7 @@ impl Book {
     }
 
     pub fn step_call(&mut self, slot: usize) -> (Call, Intent) {
-        let id = self.owned[slot].id;
+        let id = self.owned[slot].id.clone();
         let name = format!("step-{}", self.owned[slot].acked_steps);
         (Call::AddStep { id, name }, Intent::Step { slot })
     }
@@ -235,6 +257,7 @@ impl Book {
             }
             return self.create_call();
         }
+        // Past the fall-backs above, every kind that names an execution (or a step) has one.
         let slot = if self.owned.is_empty() {
             0
         } else {
@@ -245,15 +268,15 @@ impl Book {
         } else {
             rng.below(self.steps.len())
         };
-        let id = self.owned.get(slot).map_or(0, |o| o.id);
-        let (step_id, index) = self
-            .steps
-            .get(step)
-            .map_or((0, 0), |s| (self.owned[s.slot].id, s.index));
+        let id = || self.owned[slot].id.clone();
+        let step_target = || {
+            let s = &self.steps[step];
+            (self.owned[s.slot].id.clone(), s.index)
+        };
         match kind {
             OpKind::Health => (Call::Health, Intent::None),
             OpKind::CreateExecution => self.create_call(),
-            OpKind::GetExecution => (Call::Get { id }, Intent::None),
+            OpKind::GetExecution => (Call::Get { id: id() }, Intent::None),
             OpKind::ListExecutions => (
                 Call::List {
                     limit: params.limit.unwrap_or(10),
@@ -262,6 +285,7 @@ impl Book {
                 Intent::None,
             ),
             OpKind::UpdateStatus => {
+                let id = id();
                 let status = STATUSES[rng.below(STATUSES.len())];
                 let ticket = self.owned[slot].status.send(status);
                 (
@@ -271,44 +295,41 @@ impl Book {
             }
             OpKind::AddStep => self.step_call(slot),
             OpKind::UpdateStep => {
+                let (id, index) = step_target();
                 let status = STATUSES[rng.below(STATUSES.len())];
                 let ticket = self.steps[step].status.send(status);
                 (
-                    Call::UpdateStep {
-                        id: step_id,
-                        index,
-                        status,
-                    },
+                    Call::UpdateStep { id, index, status },
                     Intent::StepStatus { step, ticket },
                 )
             }
             OpKind::AppendLogs => {
+                let (id, index) = step_target();
                 let n = params.lines.unwrap_or(3);
                 let lines = (0..n)
                     .map(|i| format!("log line {i} of step {index}: the quick brown fox"))
                     .collect();
                 (
-                    Call::AppendLogs {
-                        id: step_id,
-                        index,
-                        lines,
-                    },
+                    Call::AppendLogs { id, index, lines },
                     Intent::Logs {
                         step,
                         lines: u64::from(n),
                     },
                 )
             }
-            OpKind::GetLogs => (Call::GetLogs { id: step_id, index }, Intent::None),
+            OpKind::GetLogs => {
+                let (id, index) = step_target();
+                (Call::GetLogs { id, index }, Intent::None)
+            }
             OpKind::AddArtifact => (
                 Call::AddArtifact {
-                    id,
+                    id: id(),
                     name: "report.txt".to_string(),
                     content: "artifact content ".repeat(8),
                 },
                 Intent::Artifact { slot },
             ),
-            OpKind::ListArtifacts => (Call::ListArtifacts { id }, Intent::None),
+            OpKind::ListArtifacts => (Call::ListArtifacts { id: id() }, Intent::None),
         }
     }
 
@@ -317,7 +338,7 @@ impl Book {
         let ok = result.is_ok();
         match (intent, result) {
             (Intent::Create, Ok(Reply::Created { id })) => self.owned.push(Owned {
-                id: *id,
+                id: id.clone(),
                 status: StatusTrack::default(),
                 acked_steps: 0,
                 acked_artifacts: 0,
@@ -358,9 +379,9 @@ impl Book {
         }
     }
 
-    /// The lowest id this book created, to know how far back to page.
-    pub fn min_id(&self) -> Option<i64> {
-        self.owned.iter().map(|o| o.id).min()
+    /// Ids of the executions this book created and saw acknowledged.
+    pub fn ids(&self) -> impl Iterator<Item = &ExecId> {
+        self.owned.iter().map(|o| &o.id)
     }
 
     /// Acknowledged creates (each with its last acknowledged status and step count).
@@ -369,19 +390,21 @@ impl Book {
     }
 
     /// Compares acknowledged creates, status updates and step counts against the stored
-    /// executions. Returns (writes checked, lost, notes).
-    pub fn verify(&self, stored: &HashMap<i64, ExecutionRow>) -> (u64, u64, Vec<String>) {
+    /// executions. Step counts the rows do not show become checks to read back.
+    pub fn verify(&self, stored: &HashMap<ExecId, ExecutionRow>) -> Verified {
         let mut lost = 0;
         let mut checked = 0;
         let mut notes = Vec::new();
+        let mut step_counts = Vec::new();
         let note = |msg: String, notes: &mut Vec<String>| {
             if notes.len() < 10 {
                 notes.push(msg);
             }
         };
         for o in &self.owned {
-            checked += 1 + u64::from(o.status.touched()) + o.acked_steps as u64;
+            checked += 1 + u64::from(o.status.touched());
             let Some(row) = stored.get(&o.id) else {
+                checked += o.acked_steps as u64;
                 lost += 1;
                 note(
                     format!("execution {} acknowledged but not stored", o.id),
@@ -401,18 +424,33 @@ impl Book {
                     &mut notes,
                 );
             }
-            if row.step_count < o.acked_steps {
-                lost += 1;
-                note(
-                    format!(
-                        "execution {}: {} steps acknowledged, {} stored",
-                        o.id, o.acked_steps, row.step_count
-                    ),
-                    &mut notes,
-                );
+            match row.step_count {
+                Some(stored_steps) => {
+                    checked += o.acked_steps as u64;
+                    if stored_steps < o.acked_steps {
+                        lost += 1;
+                        note(
+                            format!(
+                                "execution {}: {} steps acknowledged, {stored_steps} stored",
+                                o.id, o.acked_steps
+                            ),
+                            &mut notes,
+                        );
+                    }
+                }
+                None if o.acked_steps > 0 => step_counts.push(Check::StepCount {
+                    id: o.id.clone(),
+                    count: o.acked_steps as u64,
+                }),
+                None => {}
             }
         }
-        (checked, lost, notes)
+        Verified {
+            checked,
+            lost,
+            notes,
+            step_counts,
+        }
     }
 
     /// The read-backs needed for log lines, artifacts and step statuses.
@@ -421,7 +459,7 @@ impl Book {
         for s in &self.steps {
             if s.acked_lines > 0 || s.lines_uncertain {
                 checks.push(Check::Logs {
-                    id: self.owned[s.slot].id,
+                    id: self.owned[s.slot].id.clone(),
                     index: s.index,
                     lines: s.acked_lines,
                     at_least: s.lines_uncertain,
@@ -437,14 +475,14 @@ impl Book {
         }
         for (slot, steps) in step_statuses {
             checks.push(Check::StepStatuses {
-                id: self.owned[slot].id,
+                id: self.owned[slot].id.clone(),
                 steps,
             });
         }
         for o in &self.owned {
             if o.acked_artifacts > 0 || o.artifacts_uncertain {
                 checks.push(Check::Artifacts {
-                    id: o.id,
+                    id: o.id.clone(),
                     count: o.acked_artifacts,
                     at_least: o.artifacts_uncertain,
                 });
@@ -458,15 +496,25 @@ impl Book {
 mod tests {
     use super::*;
 
-    fn row(id: i64, status: &str, steps: i64) -> (i64, ExecutionRow) {
+    /// A UUID-like hex id, as a Python service of this shape hands out.
+    fn uid(n: u32) -> ExecId {
+        ExecId::from(format!("{n:08x}e5b84bfe91e62a90b2e05f94").as_str())
+    }
+
+    fn row(id: &ExecId, status: &str, steps: Option<i64>) -> (ExecId, ExecutionRow) {
         (
-            id,
+            id.clone(),
             ExecutionRow {
-                id,
+                id: id.clone(),
                 status: status.into(),
                 step_count: steps,
             },
         )
+    }
+
+    fn created(book: &mut Book, id: ExecId) {
+        let (_, intent) = book.create_call();
+        book.complete(intent, &Ok(Reply::Created { id }));
     }
 
     #[test]
@@ -483,9 +531,10 @@ mod tests {
     fn verify_finds_missing_executions_wrong_status_and_missing_steps() {
         let mut book = Book::new("t".into());
         let mut rng = Rng::new(1);
-        for id in 1..=3 {
-            let (_, intent) = book.create_call();
-            book.complete(intent, &Ok(Reply::Created { id }));
+        // Ids in no particular order: nothing may depend on it.
+        let ids = [uid(0xfeed), uid(3), uid(0xa11)];
+        for id in &ids {
+            created(&mut book, id.clone());
         }
         // Execution slot 0 gets an acknowledged status update and a step.
         let (call, intent) = book.prepare(OpKind::UpdateStatus, &OpParams::default(), &mut rng);
@@ -495,37 +544,57 @@ mod tests {
         book.complete(intent, &Ok(Reply::Done));
         let (_, intent) = book.step_call(0);
         book.complete(intent, &Ok(Reply::StepAdded { index: 0 }));
-        let first = book.owned[0].id;
+        let first = book.owned[0].id.clone();
 
-        let good: HashMap<_, _> = (1..=3)
+        let good: HashMap<_, _> = ids
+            .iter()
             .map(|i| {
-                if i == id {
-                    row(i, status.as_str(), if i == first { 1 } else { 0 })
+                let steps = Some(if *i == first { 1 } else { 0 });
+                if *i == id {
+                    row(i, status.as_str(), steps)
                 } else {
-                    row(i, "pending", if i == first { 1 } else { 0 })
+                    row(i, "pending", steps)
                 }
             })
             .collect();
-        assert_eq!(book.verify(&good).1, 0, "{:?}", book.verify(&good).2);
+        let v = book.verify(&good);
+        assert_eq!(v.lost, 0, "{:?}", v.notes);
+        assert_eq!(v.checked, 3 + 1 + 1);
+        assert!(v.step_counts.is_empty());
 
         let mut missing = good.clone();
-        missing.remove(&2);
-        assert_eq!(book.verify(&missing).1, 1);
+        missing.remove(&ids[1]);
+        assert_eq!(book.verify(&missing).lost, 1);
 
         let mut stale = good.clone();
         stale.get_mut(&id).unwrap().status = "pending".into();
-        assert_eq!(book.verify(&stale).1, 1);
+        assert_eq!(book.verify(&stale).lost, 1);
 
-        let mut no_step = good;
-        no_step.get_mut(&first).unwrap().step_count = 0;
-        assert_eq!(book.verify(&no_step).1, 1);
+        let mut no_step = good.clone();
+        no_step.get_mut(&first).unwrap().step_count = Some(0);
+        assert_eq!(book.verify(&no_step).lost, 1);
+
+        // A list without step counts: they are left to a read-back of the execution.
+        let mut unshown = good;
+        for r in unshown.values_mut() {
+            r.step_count = None;
+        }
+        let v = book.verify(&unshown);
+        assert_eq!(v.lost, 0);
+        assert_eq!(v.checked, 3 + 1);
+        assert_eq!(v.step_counts.len(), 1, "{:?}", v.step_counts);
+        assert!(matches!(
+            &v.step_counts[0],
+            Check::StepCount { id, count: 1 } if *id == first
+        ));
+        assert_eq!(v.step_counts[0].writes(), 1);
     }
 
     #[test]
     fn overlapping_updates_accept_either_commit_order_until_a_lone_update_settles_it() {
         let mut book = Book::new("t".into());
-        let (_, intent) = book.create_call();
-        book.complete(intent, &Ok(Reply::Created { id: 5 }));
+        let five = uid(5);
+        created(&mut book, five.clone());
         let mut rng = Rng::new(11);
         let p = OpParams::default();
         let (c1, i1) = book.prepare(OpKind::UpdateStatus, &p, &mut rng);
@@ -539,21 +608,25 @@ mod tests {
         book.complete(i1, &Ok(Reply::Done));
         book.complete(i2, &Ok(Reply::Done));
         for stored in [s1, s2] {
-            let rows: HashMap<_, _> = [row(5, stored.as_str(), 0)].into_iter().collect();
-            assert_eq!(book.verify(&rows).1, 0, "{stored:?} after {s1:?}, {s2:?}");
+            let rows: HashMap<_, _> = [row(&five, stored.as_str(), Some(0))].into();
+            assert_eq!(
+                book.verify(&rows).lost,
+                0,
+                "{stored:?} after {s1:?}, {s2:?}"
+            );
         }
         // Answers in the other order: U2's first, then U1's (which left alone but had U2
         // sent behind it) must not be taken as the last commit.
         let mut other = Book::new("t".into());
-        let (_, intent) = other.create_call();
-        other.complete(intent, &Ok(Reply::Created { id: 6 }));
+        let six = uid(6);
+        created(&mut other, six.clone());
         let (d1, j1) = other.prepare(OpKind::UpdateStatus, &p, &mut rng);
         let (d2, j2) = other.prepare(OpKind::UpdateStatus, &p, &mut rng);
         other.complete(j2, &Ok(Reply::Done));
         other.complete(j1, &Ok(Reply::Done));
         for stored in [status(&d1), status(&d2)] {
-            let rows: HashMap<_, _> = [row(6, stored.as_str(), 0)].into_iter().collect();
-            assert_eq!(other.verify(&rows).1, 0, "{stored:?}");
+            let rows: HashMap<_, _> = [row(&six, stored.as_str(), Some(0))].into();
+            assert_eq!(other.verify(&rows).lost, 0, "{stored:?}");
         }
         // A later update sent alone decides the final state again.
         let (c3, i3) = book.prepare(OpKind::UpdateStatus, &p, &mut rng);
@@ -561,9 +634,9 @@ mod tests {
         let s3 = status(&c3);
         for stored in [s1, s2] {
             if stored != s3 {
-                let rows: HashMap<_, _> = [row(5, stored.as_str(), 0)].into_iter().collect();
+                let rows: HashMap<_, _> = [row(&five, stored.as_str(), Some(0))].into();
                 assert_eq!(
-                    book.verify(&rows).1,
+                    book.verify(&rows).lost,
                     1,
                     "{stored:?} must not pass after {s3:?}"
                 );
@@ -575,15 +648,19 @@ mod tests {
     fn checks_cover_acknowledged_log_lines_artifacts_and_step_statuses() {
         let mut book = Book::new("t".into());
         let mut rng = Rng::new(2);
-        let (_, intent) = book.create_call();
-        book.complete(intent, &Ok(Reply::Created { id: 3 }));
+        let three = uid(3);
+        created(&mut book, three.clone());
         let (_, intent) = book.step_call(0);
         book.complete(intent, &Ok(Reply::StepAdded { index: 0 }));
         let p = OpParams {
             lines: Some(4),
             ..OpParams::default()
         };
-        let (_, logs) = book.prepare(OpKind::AppendLogs, &p, &mut rng);
+        let (call, logs) = book.prepare(OpKind::AppendLogs, &p, &mut rng);
+        assert!(
+            matches!(&call, Call::AppendLogs { id, index: 0, .. } if *id == three),
+            "{call:?}"
+        );
         book.complete(logs, &Ok(Reply::Done));
         let (_, art) = book.prepare(OpKind::AddArtifact, &p, &mut rng);
         book.complete(art, &Ok(Reply::Done));
@@ -597,22 +674,22 @@ mod tests {
         assert!(checks.iter().any(|c| matches!(
             c,
             Check::Logs {
-                id: 3,
+                id,
                 index: 0,
                 lines: 4,
                 at_least: false
-            }
+            } if *id == three
         )));
         assert!(checks.iter().any(|c| matches!(
             c,
             Check::Artifacts {
-                id: 3,
+                id,
                 count: 1,
                 at_least: false
-            }
+            } if *id == three
         )));
         let steps = checks.iter().find_map(|c| match c {
-            Check::StepStatuses { id: 3, steps } => Some(steps),
+            Check::StepStatuses { id, steps } if *id == three => Some(steps),
             _ => None,
         });
         let (index, track) = &steps.expect("step statuses checked")[0];
@@ -635,8 +712,8 @@ mod tests {
     #[test]
     fn failed_update_makes_either_status_acceptable() {
         let mut book = Book::new("t".into());
-        let (_, intent) = book.create_call();
-        book.complete(intent, &Ok(Reply::Created { id: 9 }));
+        let nine = ExecId::from(9);
+        created(&mut book, nine.clone());
         let mut rng = Rng::new(3);
         let (call, intent) = book.prepare(OpKind::UpdateStatus, &OpParams::default(), &mut rng);
         let Call::UpdateStatus { status, .. } = call else {
@@ -644,8 +721,8 @@ mod tests {
         };
         book.complete(intent, &Err(CallError::Decode("connection reset".into())));
         for stored in ["pending", status.as_str()] {
-            let rows: HashMap<_, _> = [row(9, stored, 0)].into_iter().collect();
-            assert_eq!(book.verify(&rows).1, 0, "{stored}");
+            let rows: HashMap<_, _> = [row(&nine, stored, Some(0))].into();
+            assert_eq!(book.verify(&rows).lost, 0, "{stored}");
         }
     }
 }

@@ -1,6 +1,7 @@
 //! A lean HTTP/1.1 keep-alive client: one connection, one request at a time, parsed with
 //! httparse in the caller's task. No connection task, no channel hop per request, so the
-//! generator costs little next to the server it measures.
+//! generator costs little next to the server it measures. It serves plain http:// targets;
+//! https:// and HTTP/2 go through reqwest (`super::https`), behind the same [`Link`].
 
 use bytes::{Buf, BytesMut};
 use std::net::SocketAddr;
@@ -8,11 +9,13 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Where requests go: `http://HOST:PORT[/base]`.
+/// Where requests go: `http://HOST:PORT[/base]` or `https://...`.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
-    /// The URL as given, for messages.
+    /// The URL as given (without a trailing '/'), for messages and reqwest.
     pub url: String,
+    /// https:// (TLS) rather than http://.
+    pub https: bool,
     pub addr: SocketAddr,
     host_header: String,
     base_path: String,
@@ -20,7 +23,7 @@ pub struct Endpoint {
 
 #[derive(Debug, thiserror::Error)]
 pub enum EndpointError {
-    #[error("{url}: only http:// URLs are supported (the generator loads local services){hint}")]
+    #[error("{url}: only http:// and https:// URLs are supported{hint}")]
     Scheme { url: String, hint: String },
     #[error("{url}: cannot resolve host: {reason}")]
     Resolve { url: String, reason: String },
@@ -28,9 +31,12 @@ pub enum EndpointError {
 
 impl Endpoint {
     pub fn parse(url: &str) -> Result<Endpoint, EndpointError> {
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| EndpointError::Scheme {
+        let (https, rest, default_port) = if let Some(rest) = url.strip_prefix("http://") {
+            (false, rest, 80)
+        } else if let Some(rest) = url.strip_prefix("https://") {
+            (true, rest, 443)
+        } else {
+            return Err(EndpointError::Scheme {
                 url: url.to_string(),
                 // "localhost:8080" lacks only the scheme.
                 hint: if url.contains("://") {
@@ -38,7 +44,8 @@ impl Endpoint {
                 } else {
                     format!("; did you mean http://{url}?")
                 },
-            })?;
+            });
+        };
         let (authority, base) = match rest.find('/') {
             Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
             None => (rest, ""),
@@ -49,7 +56,7 @@ impl Endpoint {
         {
             authority.to_string()
         } else {
-            format!("{authority}:80")
+            format!("{authority}:{default_port}")
         };
         let resolve_err = |reason: String| EndpointError::Resolve {
             url: url.to_string(),
@@ -61,6 +68,7 @@ impl Endpoint {
             .ok_or_else(|| resolve_err("no address found".into()))?;
         Ok(Endpoint {
             url: url.trim_end_matches('/').to_string(),
+            https,
             addr,
             host_header: authority.to_string(),
             base_path: base.to_string(),
@@ -83,6 +91,12 @@ pub enum ClientError {
     Io(#[from] std::io::Error),
     #[error("bad response: {0}")]
     Protocol(String),
+    /// reqwest could not connect (TCP or the TLS handshake): its whole chain of causes.
+    #[error("cannot connect: {0}")]
+    Unreachable(String),
+    /// Any other reqwest failure, with its causes.
+    #[error("{0}")]
+    Http(String),
 }
 
 impl ClientError {
@@ -90,7 +104,9 @@ impl ClientError {
     pub fn is_connection_failure(&self) -> bool {
         matches!(
             self,
-            ClientError::Connect { .. } | ClientError::ConnectTimeout(_)
+            ClientError::Connect { .. }
+                | ClientError::ConnectTimeout(_)
+                | ClientError::Unreachable(_)
         )
     }
 }
@@ -125,7 +141,52 @@ impl Default for Timeouts {
 }
 
 /// Largest response the client accepts, bytes.
-const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+/// How the generator reaches an HTTP target: the lean HTTP/1.1 client on plain http://
+/// (the hot path), reqwest on https:// and HTTP/2.
+#[derive(Debug, Clone)]
+pub enum Wire {
+    Lean,
+    Reqwest(std::sync::Arc<super::https::Wire>),
+}
+
+/// One transport's connection to the target, either way.
+pub enum Link {
+    Lean(Conn),
+    Pooled(super::https::PooledConn),
+}
+
+impl Link {
+    pub fn new(wire: &Wire, endpoint: &std::sync::Arc<Endpoint>, timeouts: Timeouts) -> Link {
+        match wire {
+            Wire::Lean => Link::Lean(Conn::new(std::sync::Arc::clone(endpoint), timeouts)),
+            Wire::Reqwest(w) => Link::Pooled(super::https::PooledConn::new(w, endpoint, timeouts)),
+        }
+    }
+
+    /// Opens the connection now rather than with the first request.
+    pub async fn connect(&mut self) -> Result<(), ClientError> {
+        match self {
+            Link::Lean(c) => c.connect().await,
+            Link::Pooled(c) => c.connect().await,
+        }
+    }
+
+    /// Sends one request and reads the whole response.
+    pub async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+        body: Option<&[u8]>,
+    ) -> Result<Response, ClientError> {
+        match self {
+            Link::Lean(c) => c.send(method, path, headers, body).await,
+            Link::Pooled(c) => c.send(method, path, headers, body).await,
+        }
+    }
+}
 
 /// One keep-alive connection; reconnects on demand.
 pub struct Conn {
@@ -448,8 +509,12 @@ mod tests {
         assert_eq!(ep.url, "http://127.0.0.1:8080/prefix");
         let ep = Endpoint::parse("http://localhost").unwrap();
         assert_eq!(ep.addr.port(), 80);
+        let ep = Endpoint::parse("https://127.0.0.1/").unwrap();
+        assert!(ep.https);
+        assert_eq!(ep.addr.port(), 443);
+        assert_eq!(ep.url, "https://127.0.0.1");
         assert!(matches!(
-            Endpoint::parse("https://127.0.0.1:1"),
+            Endpoint::parse("ftp://127.0.0.1:1"),
             Err(EndpointError::Scheme { .. })
         ));
         let e = Endpoint::parse("127.0.0.1:80").unwrap_err().to_string();

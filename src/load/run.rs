@@ -2,8 +2,9 @@
 //! with a live progress line, collect the server's figures, judge targets, write the JSON.
 
 use super::bundled::Bundled;
-use super::client::{Endpoint, Timeouts};
+use super::client::{Endpoint, Timeouts, Wire};
 use super::engine::{self, Control, EngineConfig, Length, Load, TransportSpec, Workload};
+use super::probe::{self, Needs};
 use super::results::{Environment, LoadInfo, Results, ServerInfo, SCHEMA_VERSION};
 use super::scenario::{LoadModel, RunLength, Scenario, ScenarioKind};
 use crate::exit;
@@ -33,6 +34,9 @@ pub struct RunOptions {
     /// The executable started as the bundled monitor (`<program> serve ...`).
     pub program: PathBuf,
     pub timeouts: Timeouts,
+    /// How to reach `target`: the lean client, or reqwest for https:// and --http2 (the
+    /// bundled monitor is always reached with the lean client).
+    pub wire: Wire,
     /// Default concurrency and length when the scenario leaves them to the command.
     pub default_concurrency: u32,
     pub default_length: Length,
@@ -81,7 +85,8 @@ enum Sut {
     External(String),
     Direct {
         storage: Storage,
-        _dir: tempfile::TempDir,
+        /// Deleted after the run, unless --keep-data.
+        _dir: Option<tempfile::TempDir>,
     },
 }
 
@@ -241,7 +246,18 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
             .context("cannot create a temporary data dir")?;
         let storage = Storage::open(&StorageConfig::new(dir.path(), opts.profile))
             .context("cannot open in-process storage for --direct")?;
-        Sut::Direct { storage, _dir: dir }
+        if opts.keep_data {
+            eprintln!("--direct data kept in {}", dir.path().display());
+        }
+        Sut::Direct {
+            storage,
+            _dir: if opts.keep_data {
+                let _ = dir.keep();
+                None
+            } else {
+                Some(dir)
+            },
+        }
     } else if let Some(url) = &opts.target {
         Sut::External(url.clone())
     } else {
@@ -273,11 +289,30 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
             if let Err(why) = check_reachable(&endpoint, opts.timeouts.connect) {
                 return Ok(preamble.not_started(endpoint.url.clone(), why));
             }
+            let endpoint = Arc::new(endpoint);
+            // Another service is checked for the StepFlow API before any load (the bundled
+            // monitor is one by construction).
+            let wire = match sut {
+                Sut::External(_) => opts.wire.clone(),
+                _ => Wire::Lean,
+            };
+            let needs = Needs::of(&workload);
+            if matches!(sut, Sut::External(_)) && needs.any() {
+                let probe = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("cannot start the probe's runtime")?
+                    .block_on(probe::check(&endpoint, &wire, opts.timeouts, needs));
+                if let Err(why) = probe {
+                    return Ok(preamble.not_started(endpoint.url.clone(), why));
+                }
+            }
             let name = endpoint.url.clone();
             (
                 TransportSpec::Http {
-                    endpoint: Arc::new(endpoint),
+                    endpoint,
                     timeouts: opts.timeouts,
+                    wire,
                 },
                 name,
             )
@@ -447,7 +482,12 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         profile: preamble.profile(),
         started_at,
         duration_s,
-        warmup_s: preamble.warmup_s,
+        // A run stopped in set-up never warmed up.
+        warmup_s: if measured.started {
+            preamble.warmup_s
+        } else {
+            0.0
+        },
         load: load_info(load),
         operations,
         totals,

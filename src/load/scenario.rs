@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::{self, Deserializer, Visitor};
@@ -125,15 +126,33 @@ pub enum OperationSpec {
         kind: OpKind,
         params: OpParams,
     },
-    /// A plain HTTP request, so any endpoint of any service can be loaded.
-    Request {
-        /// Upper-case HTTP method.
-        method: String,
-        /// Path and query, starting with '/'.
-        path: String,
-        body: Option<String>,
-        headers: Vec<(String, String)>,
-    },
+    /// A plain HTTP request, so any endpoint of any service can be loaded. Shared, so that
+    /// each request sent does not copy it.
+    Request(Arc<PlainRequest>),
+}
+
+/// A plain request of a scenario file and what counts as its success.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlainRequest {
+    /// Upper-case HTTP method.
+    pub method: String,
+    /// Path and query, starting with '/'.
+    pub path: String,
+    pub body: Option<String>,
+    pub headers: Vec<(String, String)>,
+    /// Statuses that count as success (`expect_status`); empty: any 2xx.
+    pub expect_status: Vec<u16>,
+}
+
+impl PlainRequest {
+    /// Whether an answer with `status` is a success.
+    pub fn accepts(&self, status: u16) -> bool {
+        if self.expect_status.is_empty() {
+            (200..300).contains(&status)
+        } else {
+            self.expect_status.contains(&status)
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -300,6 +319,7 @@ struct RawOperation {
     path: Option<Spanned<String>>,
     body: Option<Spanned<String>>,
     headers: Option<Spanned<BTreeMap<String, String>>>,
+    expect_status: Option<Spanned<Vec<Spanned<i64>>>>,
     weight: Option<Spanned<u32>>,
     limit: Option<Spanned<u32>>,
     lines: Option<Spanned<u32>>,
@@ -420,7 +440,13 @@ impl Ctx<'_> {
     fn key_before(&self, offset: usize) -> Option<String> {
         let head = self.src.get(..offset)?;
         let line_start = head.rfind('\n').map_or(0, |i| i + 1);
-        let before = head[line_start..].trim_end();
+        let mut before = head[line_start..].trim_end();
+        // A value inside an array on the key's line: `key = [200, "x"`.
+        if let Some(eq) = before.rfind('=') {
+            if before[eq + 1..].trim_start().starts_with('[') {
+                before = &before[..=eq];
+            }
+        }
         let before = before.strip_suffix('=')?.trim_end();
         if let Some(quoted) = before.strip_suffix('"') {
             let open = quoted.rfind('"')?;
@@ -660,6 +686,9 @@ impl Ctx<'_> {
                 if let Some(headers) = &raw.headers {
                     return Err(self.at(headers.span(), "headers", REQUEST_ONLY));
                 }
+                if let Some(expect) = &raw.expect_status {
+                    return Err(self.at(expect.span(), "expect_status", REQUEST_ONLY));
+                }
                 let kind = kind.into_inner();
                 let params = self.validate_params(kind, raw.limit, raw.lines)?;
                 OperationSpec::BuiltIn { kind, params }
@@ -670,7 +699,7 @@ impl Ctx<'_> {
                         return Err(self.at(param.span(), key, BUILT_IN_ONLY));
                     }
                 }
-                self.validate_request(method, path, raw.body, raw.headers)?
+                self.validate_request(method, path, raw.body, raw.headers, raw.expect_status)?
             }
         };
         Ok((Operation { name, weight, spec }, name_span))
@@ -718,6 +747,7 @@ impl Ctx<'_> {
         path: Spanned<String>,
         body: Option<Spanned<String>>,
         headers: Option<Spanned<BTreeMap<String, String>>>,
+        expect_status: Option<Spanned<Vec<Spanned<i64>>>>,
     ) -> Result<OperationSpec, ScenarioError> {
         let m = method.get_ref();
         if m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic()) {
@@ -750,12 +780,37 @@ impl Ctx<'_> {
                 header_list.push((name, value));
             }
         }
-        Ok(OperationSpec::Request {
+        let mut expected = Vec::new();
+        if let Some(list) = expect_status {
+            if list.get_ref().is_empty() {
+                return Err(self.at(
+                    list.span(),
+                    "expect_status",
+                    "must list at least one status, e.g. [200, 204]; leave it out to accept \
+                     any 2xx",
+                ));
+            }
+            for status in list.into_inner() {
+                let value = *status.get_ref();
+                match u16::try_from(value) {
+                    Ok(code) if (100..=599).contains(&code) => expected.push(code),
+                    _ => {
+                        return Err(self.at(
+                            status.span(),
+                            "expect_status",
+                            format!("{value} is not an HTTP status (100 to 599)"),
+                        ))
+                    }
+                }
+            }
+        }
+        Ok(OperationSpec::Request(Arc::new(PlainRequest {
             method: method.into_inner().to_ascii_uppercase(),
             path: path.into_inner(),
             body: body.map(Spanned::into_inner),
             headers: header_list,
-        })
+            expect_status: expected,
+        })))
     }
 
     fn validate_targets(
@@ -856,6 +911,7 @@ method = "get"
 path = "/api/health"
 body = '{"x": 1}'
 headers = { "X-Trace" = "1" }
+expect_status = [200, 204]
 weight = 5
 
 [targets]
@@ -904,12 +960,13 @@ p99 = 20.0
                 Operation {
                     name: "health".into(),
                     weight: 5,
-                    spec: OperationSpec::Request {
+                    spec: OperationSpec::Request(Arc::new(PlainRequest {
                         method: "GET".into(),
                         path: "/api/health".into(),
                         body: Some(r#"{"x": 1}"#.into()),
                         headers: vec![("X-Trace".into(), "1".into())],
-                    },
+                        expect_status: vec![200, 204],
+                    })),
                 },
             ],
             flow: None,
@@ -1020,6 +1077,7 @@ p99 = 20.0
     }
 
     const OP: &str = "[[operations]]\nname = \"a\"\nkind = \"health\"\n";
+    const REQ: &str = "[[operations]]\nname = \"a\"\nmethod = \"GET\"\npath = \"/\"\n";
 
     #[test]
     fn bad_files_name_line_and_key() {
@@ -1157,6 +1215,48 @@ p99 = 20.0
                 Some(5),
                 Some("path"),
                 "must start with '/'",
+            ),
+            (
+                "expect_status empty",
+                file(&format!("{REQ}expect_status = []\n")),
+                Some(6),
+                Some("expect_status"),
+                "at least one status",
+            ),
+            (
+                "expect_status past 599",
+                file(&format!("{REQ}expect_status = [200, 600]\n")),
+                Some(6),
+                Some("expect_status"),
+                "600 is not an HTTP status (100 to 599)",
+            ),
+            (
+                "expect_status below 100",
+                file(&format!("{REQ}expect_status = [\n  99,\n]\n")),
+                Some(7),
+                Some("expect_status"),
+                "99 is not an HTTP status",
+            ),
+            (
+                "expect_status negative",
+                file(&format!("{REQ}expect_status = [-1]\n")),
+                Some(6),
+                Some("expect_status"),
+                "-1 is not an HTTP status",
+            ),
+            (
+                "expect_status as a string",
+                file(&format!("{REQ}expect_status = [\"200\"]\n")),
+                Some(6),
+                Some("expect_status"),
+                "invalid type",
+            ),
+            (
+                "expect_status on a built-in",
+                file(&format!("{OP}expect_status = [200]\n")),
+                Some(5),
+                Some("expect_status"),
+                "plain requests",
             ),
             (
                 "weight zero",

@@ -113,9 +113,11 @@ impl Recorder {
         &self.error_latency
     }
 
-    /// Summarizes the successful latencies over a measured window of `duration_s` seconds.
+    /// Summarizes the successful latencies over a measured window of `duration_s` seconds,
+    /// and the failed ones apart.
     pub fn summarize(&self, duration_s: f64) -> OpStats {
         OpStats::from_histogram(&self.latency, self.count(), self.errors, duration_s)
+            .with_error_latency(&self.error_latency)
     }
 }
 

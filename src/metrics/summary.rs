@@ -62,6 +62,14 @@ pub struct OpStats {
     pub latency_us: LatencySummary,
     /// The successful-latency histogram (nanoseconds), HDR V2 deflate format, base64 standard.
     pub histogram: String,
+    /// Latency of failed requests, microseconds: how long a failing endpoint took to fail.
+    /// Present when some failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors_latency_us: Option<LatencySummary>,
+    /// The failed-latency histogram (nanoseconds), encoded like `histogram`. Present when
+    /// some failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors_histogram: Option<String>,
 }
 
 impl OpStats {
@@ -84,7 +92,19 @@ impl OpStats {
             throughput,
             latency_us: LatencySummary::from_histogram(latency_ns),
             histogram: encode_histogram(latency_ns),
+            errors_latency_us: None,
+            errors_histogram: None,
         }
+    }
+
+    /// Adds the latency of the failed requests (a nanosecond histogram); nothing when none
+    /// failed.
+    pub fn with_error_latency(mut self, errors_ns: &Histogram<u64>) -> Self {
+        if !errors_ns.is_empty() {
+            self.errors_latency_us = Some(LatencySummary::from_histogram(errors_ns));
+            self.errors_histogram = Some(encode_histogram(errors_ns));
+        }
+        self
     }
 
     /// Requests that succeeded: the ones the latency figures describe.
@@ -103,8 +123,15 @@ impl OpStats {
 
     /// Decodes `histogram` back into the nanosecond latency histogram.
     pub fn decode_histogram(&self) -> Result<Histogram<u64>, MetricsError> {
-        let bytes = BASE64.decode(self.histogram.as_bytes())?;
-        Ok(Deserializer::new().deserialize(&mut bytes.as_slice())?)
+        decode_histogram(&self.histogram)
+    }
+
+    /// Decodes `errors_histogram`, when there is one.
+    pub fn decode_errors_histogram(&self) -> Result<Option<Histogram<u64>>, MetricsError> {
+        self.errors_histogram
+            .as_deref()
+            .map(decode_histogram)
+            .transpose()
     }
 
     /// Merges summaries taken over the same window by generators running side by side:
@@ -114,14 +141,31 @@ impl OpStats {
         // Adding into the crate's own configuration keeps the merged result comparable with
         // locally recorded ones, whatever bounds the decoded parts were written with.
         let mut merged = new_latency_histogram();
+        // Failed latencies merge only when every part that had failures recorded them
+        // (results written before they were kept have none): a partial one would mislead.
+        let mut merged_errors = Some(new_latency_histogram());
         let (mut count, mut errors) = (0u64, 0u64);
         for part in parts {
             merged.add(part.decode_histogram()?)?;
+            match (part.decode_errors_histogram()?, merged_errors.as_mut()) {
+                (Some(h), Some(m)) => m.add(h)?,
+                (None, _) if part.errors > 0 => merged_errors = None,
+                _ => {}
+            }
             count += part.count;
             errors += part.errors;
         }
-        Ok(OpStats::from_histogram(&merged, count, errors, duration_s))
+        let stats = OpStats::from_histogram(&merged, count, errors, duration_s);
+        Ok(match merged_errors {
+            Some(h) => stats.with_error_latency(&h),
+            None => stats,
+        })
     }
+}
+
+fn decode_histogram(encoded: &str) -> Result<Histogram<u64>, MetricsError> {
+    let bytes = BASE64.decode(encoded.as_bytes())?;
+    Ok(Deserializer::new().deserialize(&mut bytes.as_slice())?)
 }
 
 fn encode_histogram(h: &Histogram<u64>) -> String {
@@ -195,6 +239,53 @@ mod tests {
         assert_eq!(merged.errors, 10);
         let summed: f64 = parts.iter().map(|p| p.throughput).sum();
         assert!((merged.throughput - summed).abs() < 1e-9);
+    }
+
+    #[test]
+    fn failed_requests_keep_their_own_latency() {
+        let mut r = Recorder::new();
+        r.record_ok(100_000, 100_000);
+        for us in [2_000, 4_000, 30_000] {
+            r.record_error(us * 1_000);
+        }
+        let stats = r.summarize(1.0);
+        // The successes' figures are the one success alone ...
+        assert!(
+            (stats.latency_us.max - 100.0).abs() <= 0.1,
+            "{:?}",
+            stats.latency_us
+        );
+        // ... and the failures have theirs, with a histogram that decodes to them.
+        let errors = stats.errors_latency_us.expect("failures' latency");
+        assert!((errors.min - 2_000.0).abs() <= 2.0, "{errors:?}");
+        assert!((errors.max - 30_000.0).abs() <= 30.0, "{errors:?}");
+        let h = stats
+            .decode_errors_histogram()
+            .unwrap()
+            .expect("errors histogram");
+        assert_eq!(h.len(), 3);
+        assert_eq!(&h, r.error_latency());
+        // Nothing failed: neither field, and JSON leaves them out.
+        let clean = recorder_with([5], 0).summarize(1.0);
+        assert_eq!(clean.errors_latency_us, None);
+        let json = serde_json::to_value(&clean).unwrap();
+        assert!(json.get("errors_latency_us").is_none(), "{json}");
+        assert!(json.get("errors_histogram").is_none(), "{json}");
+    }
+
+    #[test]
+    fn merge_concurrent_adds_failed_latencies_when_every_part_kept_them() {
+        let (a, b) = (recorder_with([10], 2), recorder_with([20], 3));
+        let merged = OpStats::merge_concurrent(&[a.summarize(1.0), b.summarize(1.0)], 1.0).unwrap();
+        let h = merged.decode_errors_histogram().unwrap().expect("merged");
+        assert_eq!(h.len(), 5);
+        // A part from before failed latencies were kept: the merge claims none.
+        let mut old = b.summarize(1.0);
+        old.errors_latency_us = None;
+        old.errors_histogram = None;
+        let merged = OpStats::merge_concurrent(&[a.summarize(1.0), old], 1.0).unwrap();
+        assert_eq!(merged.errors_histogram, None);
+        assert_eq!(merged.errors, 5);
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! Markdown rendering of results, for pull-request comments and job summaries.
 
-use super::{fmt_rate, fmt_success_latency_us, verdict_line};
+use super::{
+    failed_latency_parts, fmt_rate, fmt_success_latency_us, nothing_measured, verdict_line,
+};
 use crate::load::results::Results;
 
 pub fn render_markdown(r: &Results) -> String {
-    let measured = if r.operations.is_empty() {
+    let measured = if nothing_measured(r) {
         "nothing measured".to_string()
     } else {
         format!("{:.1}s measured", r.duration_s)
@@ -25,6 +27,9 @@ pub fn render_markdown(r: &Results) -> String {
         rows.push(("**totals**", &r.totals));
     }
     // A run that could not start has no operations: the headline says why.
+    if nothing_measured(r) {
+        rows.clear();
+    }
     if !rows.is_empty() {
         out.push_str("| operation | count | ops/s | err % | p50 | p90 | p99 | p99.9 | max |\n");
         out.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
@@ -42,6 +47,13 @@ pub fn render_markdown(r: &Results) -> String {
             lat(l.p99),
             lat(l.p999),
             lat(l.max)
+        ));
+    }
+    let failed = failed_latency_parts(r);
+    if !failed.is_empty() {
+        out.push_str(&format!(
+            "\nFailed requests (not in the latency columns): {}\n",
+            failed.join(" · ")
         ));
     }
     if !r.targets.is_empty() {

@@ -59,6 +59,30 @@ pub fn fmt_success_latency_us(stats: &OpStats, us: f64) -> String {
     }
 }
 
+/// Whether a run measured nothing: it could not start, or stopped before any answer.
+pub fn nothing_measured(results: &Results) -> bool {
+    results.operations.is_empty() || (results.aborted.is_some() && results.totals.count == 0)
+}
+
+/// "name p50 X p99 Y max Z (N failed)" for every operation some of whose requests failed:
+/// a failing endpoint's timings, which the latency columns (successes only) leave out.
+pub fn failed_latency_parts(results: &Results) -> Vec<String> {
+    results
+        .operations
+        .iter()
+        .filter_map(|(name, s)| {
+            let l = s.errors_latency_us.as_ref()?;
+            Some(format!(
+                "{name} p50 {} p99 {} max {} ({} failed)",
+                fmt_latency_us(l.p50),
+                fmt_latency_us(l.p99),
+                fmt_latency_us(l.max),
+                s.errors
+            ))
+        })
+        .collect()
+}
+
 /// A rate with thousands separators: 21345.6 → "21,346".
 pub fn fmt_rate(v: f64) -> String {
     if !v.is_finite() {

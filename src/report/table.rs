@@ -1,6 +1,9 @@
 //! The terminal report: per-operation latency table, targets, integrity and server figures.
 
-use super::{fmt_bytes, fmt_latency_us, fmt_rate, fmt_success_latency_us, verdict_line};
+use super::{
+    failed_latency_parts, fmt_bytes, fmt_latency_us, fmt_rate, fmt_success_latency_us,
+    nothing_measured, verdict_line,
+};
 use crate::load::results::{LoadInfo, Results};
 use crate::metrics::OpStats;
 use comfy_table::presets::UTF8_BORDERS_ONLY;
@@ -37,7 +40,7 @@ pub fn render_table(r: &Results) -> String {
             fmt_rate(*rate)
         ),
     };
-    let measured = if r.operations.is_empty() {
+    let measured = if nothing_measured(r) {
         "nothing measured".to_string()
     } else {
         format!(
@@ -80,10 +83,18 @@ pub fn render_table(r: &Results) -> String {
             c.set_cell_alignment(CellAlignment::Right);
         }
     }
-    // A run that could not start has no operations: its ABORTED line says why.
-    if !r.operations.is_empty() {
+    // A run that could not start (or stopped in set-up) has nothing to show: its ABORTED
+    // line says why.
+    if !nothing_measured(r) {
         out.push_str(&ops.to_string());
         out.push('\n');
+    }
+    let failed = failed_latency_parts(r);
+    if !failed.is_empty() {
+        out.push_str(&format!(
+            "failed requests (not in the latency columns above): {}\n",
+            failed.join(" · ")
+        ));
     }
     // Open model: the table's latency counts from the intended send time; the server's own
     // part, from the actual send, beside it.

@@ -1,5 +1,6 @@
-//! Shared by the integration tests: a tiny blocking HTTP/1.1 client and the monitor as a real
-//! child process (`stepflow-bench serve` on port 0).
+//! Shared by the integration tests: a tiny blocking HTTP/1.1 client, the monitor as a real
+//! child process (`stepflow-bench serve` on port 0), a StepFlow-shaped service of another
+//! make (`lookalike`), and the results JSON checked against the published schema.
 //!
 //! Every wait here is bounded, and a `Monitor` kills its child on drop, so a failing test
 //! neither hangs nor leaks a process.
@@ -7,13 +8,16 @@
 // Each test binary compiles this module and uses a different part of it.
 #![allow(dead_code)]
 
+pub mod lookalike;
+pub mod tls;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -408,4 +412,108 @@ pub fn create_execution(addr: SocketAddr, name: &str) -> i64 {
     created["id"]
         .as_i64()
         .unwrap_or_else(|| panic!("create answered without an integer id: {created}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results JSON
+
+pub fn schema_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/results.schema.json")
+}
+
+fn schema() -> &'static jsonschema::Validator {
+    static SCHEMA: OnceLock<jsonschema::Validator> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let path = schema_path();
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let schema: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+        jsonschema::options()
+            .should_validate_formats(true)
+            .build(&schema)
+            .unwrap_or_else(|e| panic!("{} is not a valid JSON Schema: {e}", path.display()))
+    })
+}
+
+/// The schema's complaints about `results`, one line each (empty when it conforms).
+pub fn schema_errors(results: &Value) -> Vec<String> {
+    schema()
+        .iter_errors(results)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+pub fn assert_matches_schema(results: &Value) {
+    let errors = schema_errors(results);
+    assert!(
+        errors.is_empty(),
+        "results do not match {}:\n  {}",
+        schema_path().display(),
+        errors.join("\n  ")
+    );
+}
+
+/// Parses results JSON and checks it against the published schema.
+pub fn parse_results(text: &str, what: &str) -> Value {
+    let results: Value =
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("{what} is not JSON ({e}): {text}"));
+    assert_matches_schema(&results);
+    results
+}
+
+/// Reads and parses a results file, and checks it against the published schema.
+pub fn read_results(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("no results at {}: {e}", path.display()));
+    parse_results(&text, &path.display().to_string())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The generator as a child process
+
+/// How a `stepflow-bench` run ended.
+#[derive(Debug)]
+pub struct Finished {
+    pub code: i32,
+    pub elapsed: Duration,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `stepflow-bench <args>` in `cwd` to its end; panics (after killing it) if it runs
+/// longer than `timeout` or is ended by a signal.
+pub fn run_bench(cwd: &Path, args: &[&str], timeout: Duration) -> Finished {
+    let started = Instant::now();
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
+    let stdout = drain(child.stdout.take().expect("piped stdout"));
+    let stderr = drain(child.stderr.take().expect("piped stderr"));
+    let Some(status) = wait_child(&mut child, timeout) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "stepflow-bench {args:?} still running after {timeout:?}; stderr: {}",
+            text(&stderr)
+        );
+    };
+    let _ = wait_until(Duration::from_secs(5), || {
+        (Arc::strong_count(&stdout) == 1 && Arc::strong_count(&stderr) == 1).then_some(())
+    });
+    let (stdout, stderr) = (text(&stdout), text(&stderr));
+    let code = status
+        .code()
+        .unwrap_or_else(|| panic!("stepflow-bench {args:?} ended by {status}; {stderr}"));
+    Finished {
+        code,
+        elapsed: started.elapsed(),
+        stdout,
+        stderr,
+    }
 }
