@@ -32,8 +32,12 @@
 //!   note to rerun with more runs. Changes within the limit are judged as usual. The error rate is exempt: errors
 //!   are not timing noise, and a sound service on loopback has none.
 //!
-//! The outcome is regressed if any row regressed; inconclusive if a `totals` row is (a single
-//! operation's inconclusive row is shown but does not decide); warn if any row warns.
+//! The outcome is **fail** (exit 1) if any row regressed, a candidate run lost acknowledged
+//! writes, or the candidate misses one of the scenario's absolute targets in most of its runs;
+//! otherwise inconclusive (exit 3) if a `totals` row is (a single operation's inconclusive
+//! row is shown but does not decide); warn if any row warns; pass otherwise. One closing
+//! line, [`Comparison::verdict`], names the outcome, its exit code and why, and every
+//! rendering ends (the table) or opens (markdown) with it.
 //!
 //! The p-value of a two-sided Mann-Whitney U test on the two sets of runs is reported beside
 //! the verdict; only its smallest attainable value decides anything (the few-runs rule).
@@ -350,23 +354,54 @@ impl fmt::Display for Verdict {
 pub enum Outcome {
     /// Nothing worse than unchanged (improvements included).
     Pass,
-    /// Warnings, but no regression and nothing inconclusive.
+    /// Warnings, but no failure and nothing inconclusive.
     Warn,
-    /// At least one regression.
-    Regressed,
-    /// Something could not be judged, and nothing regressed.
+    /// A regression, lost writes or a missed absolute target: see [`Comparison::failures`].
+    Fail,
+    /// A totals figure could not be judged, and nothing failed.
     Inconclusive,
 }
 
 impl Outcome {
-    /// Exit code of the command line: 0 pass or warnings only, 1 regression, 3 inconclusive.
+    /// Exit code of the command line: 0 pass or warnings only, 1 fail, 3 inconclusive.
     pub fn exit_code(self) -> u8 {
         match self {
             Outcome::Pass | Outcome::Warn => crate::exit::OK,
-            Outcome::Regressed => crate::exit::FAILED,
+            Outcome::Fail => crate::exit::FAILED,
             Outcome::Inconclusive => crate::exit::ABORTED,
         }
     }
+
+    /// The word the closing line starts with.
+    pub fn word(self) -> &'static str {
+        match self {
+            Outcome::Pass => "PASS",
+            Outcome::Warn => "PASS with warnings",
+            Outcome::Fail => "FAIL",
+            Outcome::Inconclusive => "INCONCLUSIVE",
+        }
+    }
+}
+
+/// Why a comparison fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// A row regressed against the baseline.
+    Regression,
+    /// A candidate run lost acknowledged writes (its integrity check).
+    LostWrites,
+    /// The candidate misses an absolute target of the scenario in most of its runs.
+    TargetMissed,
+}
+
+/// One reason a comparison fails (exit 1).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Failure {
+    pub kind: FailureKind,
+    /// What failed, in words: "totals.p99 +34.2 %", "totals.throughput >= 20000/s (missed
+    /// in 3 of 5 runs)", "candidate run 2 lost 3 acknowledged writes".
+    pub what: String,
 }
 
 /// Median and range of one side's runs.
@@ -458,11 +493,16 @@ pub struct Comparison {
     /// One row per (operation, metric): operations by name, then totals; metrics in the
     /// order throughput, p50, p90, p99, error_rate.
     pub rows: Vec<Row>,
-    /// "1 regression · 2 warnings · 14 unchanged".
+    /// The rows' verdicts counted, worst first: "1 regression · 2 warnings · 14 unchanged".
     pub headline: String,
     pub outcome: Outcome,
-    /// 0 pass or warnings only, 1 regression, 3 inconclusive.
+    /// 0 pass or warnings only, 1 fail, 3 inconclusive; the command line exits with it.
     pub exit_code: u8,
+    /// Why the outcome is fail: regressed rows, lost writes, missed targets; empty otherwise.
+    pub failures: Vec<Failure>,
+    /// The closing line, agreeing with `outcome` and `exit_code` by construction:
+    /// "FAIL (exit 1): 1 regression: totals.p99 +34.2 %".
+    pub verdict: String,
     /// Things a reader should know: operations on one side only, runs that aborted, ...
     pub warnings: Vec<String>,
 }
@@ -519,6 +559,8 @@ pub fn compare(
     options.limits.validate()?;
     let mut warnings = Vec::new();
 
+    // Runs are named by their place in the order given.
+    let (baseline_given, candidate_given) = (baseline, candidate);
     // Pairs are formed in start-time order when detected, in the given order when forced.
     let (baseline, candidate, paired) = match options.pairing {
         Pairing::Unpaired => (refs(baseline), refs(candidate), false),
@@ -607,8 +649,23 @@ pub fn compare(
         }
     }
 
-    let outcome = if rows.iter().any(|r| r.verdict == Verdict::Regressed) {
-        Outcome::Regressed
+    let mut failures: Vec<Failure> = rows
+        .iter()
+        .filter(|r| r.verdict == Verdict::Regressed)
+        .map(|r| Failure {
+            kind: FailureKind::Regression,
+            what: format!(
+                "{}.{} {}",
+                r.operation,
+                r.metric,
+                fmt_change(r.metric, r.change)
+            ),
+        })
+        .collect();
+    failures.extend(run_failures(candidate_given, baseline_given, &mut warnings));
+
+    let outcome = if !failures.is_empty() {
+        Outcome::Fail
     } else if rows
         .iter()
         .any(|r| r.verdict == Verdict::Inconclusive && r.operation == TOTALS)
@@ -634,10 +691,209 @@ pub fn compare(
         headline: String::new(),
         outcome,
         exit_code: outcome.exit_code(),
+        failures,
+        verdict: String::new(),
         warnings,
     };
     comparison.headline = headline(&comparison);
+    comparison.verdict = verdict_line(&comparison);
     Ok(comparison)
+}
+
+/// What fails a comparison whatever the baseline did: a candidate run that lost acknowledged
+/// writes, and an absolute target of the scenario that the candidate misses in most of its
+/// runs (one unlucky run out of five does not fail the gate; a target missed by the baseline
+/// too still does: it is absolute). Runs are counted from 1 in the order given.
+fn run_failures(
+    candidate: &[Results],
+    baseline: &[Results],
+    warnings: &mut Vec<String>,
+) -> Vec<Failure> {
+    let mut failures = Vec::new();
+    for (i, r) in candidate.iter().enumerate() {
+        if let Some(lost) = r
+            .integrity
+            .as_ref()
+            .map(|i| i.lost_writes)
+            .filter(|n| *n > 0)
+        {
+            failures.push(Failure {
+                kind: FailureKind::LostWrites,
+                what: format!("candidate run {} lost {lost} acknowledged writes", i + 1),
+            });
+        }
+    }
+    for (i, r) in baseline.iter().enumerate() {
+        if let Some(lost) = r
+            .integrity
+            .as_ref()
+            .map(|i| i.lost_writes)
+            .filter(|n| *n > 0)
+        {
+            warnings.push(format!(
+                "baseline run {} lost {lost} acknowledged writes",
+                i + 1
+            ));
+        }
+    }
+    if let Some(first) = candidate.first() {
+        for (i, t) in first.targets.iter().enumerate() {
+            let missed = candidate
+                .iter()
+                .filter(|r| {
+                    r.targets
+                        .get(i)
+                        .is_some_and(|x| x.metric == t.metric && !x.passed)
+                })
+                .count();
+            if missed * 2 > candidate.len() {
+                failures.push(Failure {
+                    kind: FailureKind::TargetMissed,
+                    what: format!(
+                        "{} {} (missed in {missed} of {} runs)",
+                        t.metric,
+                        t.target,
+                        candidate.len()
+                    ),
+                });
+            }
+        }
+    }
+    failures
+}
+
+/// A change for people: "+34.2 %", "-6.9 %", "+0.30 pt"; "-" when undefined.
+pub fn fmt_change(metric: Metric, change: Option<f64>) -> String {
+    match change {
+        None => "-".to_string(),
+        Some(c) if metric.is_absolute() => format!("{c:+.2} pt"),
+        Some(c) => format!("{c:+.1} %"),
+    }
+}
+
+/// Up to three items, then how many more: "a, b, c and 2 more".
+fn some_of(items: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let mut out = items[..items.len().min(SHOWN)].join(", ");
+    if items.len() > SHOWN {
+        out.push_str(&format!(" and {} more", items.len() - SHOWN));
+    }
+    out
+}
+
+/// The closing line: the outcome, the exit code and why, e.g. "FAIL (exit 1): 1 regression:
+/// totals.p99 +34.2 %; absolute target missed in most candidate runs: totals.throughput
+/// >= 20000/s (missed in 5 of 5 runs)".
+fn verdict_line(c: &Comparison) -> String {
+    let word = c.outcome.word();
+    let code = c.exit_code;
+    let rows_with = |verdict: Verdict, totals_only: bool| -> Vec<&Row> {
+        c.rows
+            .iter()
+            .filter(|r| r.verdict == verdict && (!totals_only || r.operation == TOTALS))
+            .collect()
+    };
+    let named = |rows: &[&Row]| -> Vec<String> {
+        rows.iter()
+            .map(|r| {
+                format!(
+                    "{}.{} {}",
+                    r.operation,
+                    r.metric,
+                    fmt_change(r.metric, r.change)
+                )
+            })
+            .collect()
+    };
+    let why = match c.outcome {
+        Outcome::Fail => {
+            let mut parts = Vec::new();
+            for (kind, one, many) in [
+                (FailureKind::Regression, "1 regression", "regressions"),
+                (FailureKind::LostWrites, "lost writes", "lost writes"),
+                (
+                    FailureKind::TargetMissed,
+                    "absolute target missed in most candidate runs",
+                    "absolute targets missed in most candidate runs",
+                ),
+            ] {
+                let what: Vec<String> = c
+                    .failures
+                    .iter()
+                    .filter(|f| f.kind == kind)
+                    .map(|f| f.what.clone())
+                    .collect();
+                let label = match (kind, what.len()) {
+                    (_, 0) => continue,
+                    (_, 1) => one.to_string(),
+                    (FailureKind::Regression, n) => format!("{n} {many}"),
+                    _ => many.to_string(),
+                };
+                parts.push(format!("{label}: {}", some_of(&what)));
+            }
+            let open = rows_with(Verdict::Inconclusive, true);
+            if !open.is_empty() {
+                let names: Vec<String> = open
+                    .iter()
+                    .map(|r| format!("{}.{}", r.operation, r.metric))
+                    .collect();
+                parts.push(format!("also inconclusive: {}", some_of(&names)));
+            }
+            parts.join("; ")
+        }
+        Outcome::Inconclusive => {
+            let open = rows_with(Verdict::Inconclusive, true);
+            let names: Vec<String> = open
+                .iter()
+                .map(|r| format!("{}.{}", r.operation, r.metric))
+                .collect();
+            let hint = if too_few_runs(c.baseline_runs, c.candidate_runs) {
+                format!("rerun with at least {MIN_RUNS} runs a side")
+            } else {
+                "rerun with more runs or on a quieter machine".to_string()
+            };
+            format!(
+                "{} could not be judged, nothing failed; {hint}",
+                some_of(&names)
+            )
+        }
+        Outcome::Warn => {
+            let warned = rows_with(Verdict::Warn, false);
+            let label = if warned.len() == 1 {
+                "1 warning".to_string()
+            } else {
+                format!("{} warnings", warned.len())
+            };
+            format!("{label}: {}", some_of(&named(&warned)))
+        }
+        Outcome::Pass => {
+            let mut text = pass_counts(c);
+            let open = rows_with(Verdict::Inconclusive, false).len();
+            if open > 0 {
+                text.push_str(&format!(
+                    "; {open} operation row{} inconclusive (only the totals decide)",
+                    if open == 1 { "" } else { "s" }
+                ));
+            }
+            text
+        }
+    };
+    format!("{word} (exit {code}): {why}")
+}
+
+/// "2 improved · 58 unchanged": the verdicts of a passing comparison.
+fn pass_counts(c: &Comparison) -> String {
+    let parts: Vec<String> = [Verdict::Improved, Verdict::Unchanged]
+        .into_iter()
+        .map(|v| (v, c.count(v)))
+        .filter(|(_, n)| *n > 0)
+        .map(|(v, n)| format!("{n} {v}"))
+        .collect();
+    if parts.is_empty() {
+        "nothing compared".to_string()
+    } else {
+        parts.join(" · ")
+    }
 }
 
 fn refs(runs: &[Results]) -> Vec<&Results> {
@@ -1335,7 +1591,7 @@ pub(crate) mod tests {
         assert_eq!(tput.p_method, PMethod::Exact);
         assert_eq!(tput.limit, -10.0);
         // Latency rose by ~43 %: the latency rows regress too.
-        assert_eq!(c.outcome, Outcome::Regressed);
+        assert_eq!(c.outcome, Outcome::Fail);
         assert_eq!(c.exit_code, 1);
         assert!(c.headline.starts_with("8 regressions"), "{}", c.headline);
     }
@@ -1490,7 +1746,7 @@ pub(crate) mod tests {
             let op = row(&c, "get_execution", Metric::Throughput);
             if expected == Verdict::Regressed {
                 assert_eq!(op.verdict, Verdict::Inconclusive, "{}", op.reason);
-                assert_eq!((c.outcome, c.exit_code), (Outcome::Regressed, 1));
+                assert_eq!((c.outcome, c.exit_code), (Outcome::Fail, 1));
             } else {
                 assert_eq!(op.verdict, expected, "{t}: {}", op.reason);
             }
@@ -1528,7 +1784,7 @@ pub(crate) mod tests {
             cand.push(run("ci", &at(2 * i + 1), 880.0 * f, 750.0 * f, 0));
         }
         let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
-        assert_eq!(c.outcome, Outcome::Regressed);
+        assert_eq!(c.outcome, Outcome::Fail);
     }
 
     #[test]
@@ -1556,6 +1812,119 @@ pub(crate) mod tests {
         let c = compare(&runs(&[1000.0], 0), &cand, &CompareOptions::default()).unwrap();
         assert!(c.warnings[0].contains("too few"), "{:?}", c.warnings);
         assert_eq!(c.outcome, Outcome::Inconclusive, "{}", c.headline);
+    }
+
+    /// `r` with the scenario target `totals.throughput >= 20000/s`, met or missed.
+    fn with_throughput_target(mut r: Results, passed: bool) -> Results {
+        r.targets.push(crate::gate::targets::TargetResult {
+            metric: "totals.throughput".into(),
+            target: ">= 20000/s".into(),
+            measured: r.totals.throughput,
+            unit: "/s".into(),
+            passed,
+        });
+        r
+    }
+
+    #[test]
+    fn a_target_missed_in_most_candidate_runs_fails_with_one_verdict() {
+        // The issue's case: every row unchanged, the absolute target missed by every run.
+        let base: Vec<Results> = runs(&[1000.0; 5], 0)
+            .into_iter()
+            .map(|r| with_throughput_target(r, false))
+            .collect();
+        let cand: Vec<Results> = runs(&[1000.0; 5], 30)
+            .into_iter()
+            .map(|r| with_throughput_target(r, false))
+            .collect();
+        let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+        assert_eq!(c.headline, "10 unchanged");
+        assert_eq!((c.outcome, c.exit_code), (Outcome::Fail, 1));
+        assert_eq!(
+            c.verdict,
+            "FAIL (exit 1): absolute target missed in most candidate runs: \
+             totals.throughput >= 20000/s (missed in 5 of 5 runs)"
+        );
+        assert_eq!(c.failures.len(), 1);
+        assert_eq!(c.failures[0].kind, FailureKind::TargetMissed);
+
+        // Missed in 2 of 5 candidate runs: not most, so the rows decide (pass).
+        let cand: Vec<Results> = runs(&[1000.0; 5], 30)
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| with_throughput_target(r, i >= 2))
+            .collect();
+        let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+        assert_eq!((c.outcome, c.exit_code), (Outcome::Pass, 0));
+        assert_eq!(c.verdict, "PASS (exit 0): 10 unchanged");
+    }
+
+    #[test]
+    fn lost_writes_and_regressions_are_named_in_the_verdict() {
+        let base = runs(&[1000.0, 1010.0, 990.0, 1005.0, 995.0], 0);
+        let mut cand = runs(&[1000.0, 1010.0, 990.0, 1005.0, 995.0], 30);
+        cand[1].integrity = Some(crate::load::engine::Integrity {
+            checked: 100,
+            lost_writes: 3,
+            details: Vec::new(),
+        });
+        let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+        assert_eq!(c.count(Verdict::Regressed), 0);
+        assert_eq!((c.outcome, c.exit_code), (Outcome::Fail, 1));
+        assert_eq!(
+            c.verdict,
+            "FAIL (exit 1): lost writes: candidate run 2 lost 3 acknowledged writes"
+        );
+
+        // A regression: named with its change, and counted.
+        let slow = runs(&[700.0, 705.0, 695.0, 702.0, 698.0], 30);
+        let c = compare(&base, &slow, &CompareOptions::default()).unwrap();
+        assert_eq!((c.outcome, c.exit_code), (Outcome::Fail, 1));
+        assert!(
+            c.verdict
+                .starts_with("FAIL (exit 1): 8 regressions: get_execution.throughput -30.0 %, "),
+            "{}",
+            c.verdict
+        );
+        assert!(c.verdict.ends_with(" and 5 more"), "{}", c.verdict);
+    }
+
+    #[test]
+    fn every_outcome_has_a_verdict_line_with_its_exit_code() {
+        let tight = [1000.0, 1002.0, 998.0, 1001.0, 999.0];
+        let wide = [1000.0, 1200.0, 850.0, 1100.0, 950.0];
+        let scaled = |f: f64| -> Vec<f64> { tight.iter().map(|t| t * f).collect() };
+        let cases = [
+            (
+                tight,
+                tight.to_vec(),
+                Outcome::Pass,
+                "PASS (exit 0): 10 unchanged",
+            ),
+            (
+                tight,
+                scaled(0.93),
+                Outcome::Warn,
+                "PASS with warnings (exit 0): 6 warnings: get_execution.throughput -7.0 %",
+            ),
+            (
+                wide,
+                wide.to_vec(),
+                Outcome::Inconclusive,
+                "INCONCLUSIVE (exit 3): totals.throughput, totals.p50",
+            ),
+        ];
+        for (base, cand, outcome, start) in cases {
+            let (base, cand) = (runs(&base, 0), runs(&cand, 30));
+            let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+            assert_eq!(c.outcome, outcome, "{}", c.verdict);
+            assert!(c.verdict.starts_with(start), "{}", c.verdict);
+            assert!(
+                c.verdict.contains(&format!("(exit {})", c.exit_code)),
+                "{}",
+                c.verdict
+            );
+        }
     }
 
     #[test]

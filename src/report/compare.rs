@@ -5,7 +5,7 @@ use comfy_table::presets::UTF8_BORDERS_ONLY;
 use comfy_table::{Cell, CellAlignment, Color, Table};
 
 use super::{fmt_latency_us, fmt_rate};
-use crate::gate::compare::{Comparison, Metric, Outcome, Row, Verdict};
+use crate::gate::compare::{Comparison, FailureKind, Metric, Outcome, Row, Verdict};
 
 /// A measured value in its metric's unit: "1,234/s", "1.23ms", "0.10%".
 fn fmt_value(metric: Metric, v: f64) -> String {
@@ -73,17 +73,6 @@ fn method_line(c: &Comparison) -> String {
     )
 }
 
-/// The final verdict line: "FAIL: 1 regression · 14 unchanged".
-fn outcome_line(c: &Comparison) -> String {
-    let word = match c.outcome {
-        Outcome::Pass => "PASS",
-        Outcome::Warn => "PASS with warnings",
-        Outcome::Regressed => "FAIL",
-        Outcome::Inconclusive => "INCONCLUSIVE",
-    };
-    format!("{word}: {}", c.headline)
-}
-
 fn verdict_cell(v: Verdict) -> Cell {
     match v {
         Verdict::Regressed => Cell::new("REGRESSED").fg(Color::Red),
@@ -148,7 +137,8 @@ pub fn render_compare_table(c: &Comparison) -> String {
     for w in &c.warnings {
         out.push_str(&format!("warning: {w}\n"));
     }
-    out.push_str(&outcome_line(c));
+    out.push_str(&format!("rows: {}\n", c.headline));
+    out.push_str(&c.verdict);
     out.push('\n');
     out
 }
@@ -191,12 +181,14 @@ pub fn render_compare_markdown(c: &Comparison) -> String {
     let icon = match c.outcome {
         Outcome::Pass => "✅",
         Outcome::Warn => "⚠️",
-        Outcome::Regressed => "❌",
+        Outcome::Fail => "❌",
         Outcome::Inconclusive => "❔",
     };
+    // The first line is the verdict the table closes with, word for word.
     let mut out = format!(
-        "{icon} **{}**: {}\n\n{}\n\n",
+        "{icon} **{}**: {}\n\nrows: {} · {}\n\n",
         markdown_cell(&c.scenario),
+        markdown_cell(&c.verdict),
         c.headline,
         method_line(c)
     );
@@ -247,9 +239,15 @@ fn xml_escape(s: &str) -> String {
 /// regression, `<skipped>` for what could not be judged, and every case's figures (and any
 /// warning) in its system-out.
 pub fn render_junit(c: &Comparison) -> String {
-    let failures = c.count(Verdict::Regressed);
+    // Lost writes and missed targets fail the comparison too: a case each, after the rows.
+    let run_failures: Vec<_> = c
+        .failures
+        .iter()
+        .filter(|f| f.kind != FailureKind::Regression)
+        .collect();
+    let failures = c.count(Verdict::Regressed) + run_failures.len();
     let skipped = c.count(Verdict::Inconclusive);
-    let tests = c.rows.len();
+    let tests = c.rows.len() + run_failures.len();
     let suite = xml_escape(&format!("stepflow-bench compare: {}", c.scenario));
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     out.push_str(&format!(
@@ -261,8 +259,10 @@ pub fn render_junit(c: &Comparison) -> String {
          errors=\"0\" skipped=\"{skipped}\">\n"
     ));
     out.push_str(&format!(
-        "    <properties>\n      <property name=\"headline\" value=\"{}\"/>\n      \
+        "    <properties>\n      <property name=\"verdict\" value=\"{}\"/>\n      \
+         <property name=\"headline\" value=\"{}\"/>\n      \
          <property name=\"method\" value=\"{}\"/>\n    </properties>\n",
+        xml_escape(&c.verdict),
         xml_escape(&c.headline),
         xml_escape(&method_line(c))
     ));
@@ -301,6 +301,18 @@ pub fn render_junit(c: &Comparison) -> String {
         out.push_str(&format!(
             "      <system-out>{}</system-out>\n    </testcase>\n",
             xml_escape(&note)
+        ));
+    }
+    for f in run_failures {
+        let name = match f.kind {
+            FailureKind::LostWrites => "lost_writes",
+            _ => "target",
+        };
+        out.push_str(&format!(
+            "    <testcase classname=\"{}\" name=\"{name}\" time=\"0\">\n      \
+             <failure type=\"{name}\" message=\"{}\"/>\n    </testcase>\n",
+            xml_escape(&format!("{}.gate", c.scenario)),
+            xml_escape(&f.what)
         ));
     }
     out.push_str("  </testsuite>\n</testsuites>\n");
@@ -361,14 +373,20 @@ mod tests {
         ] {
             assert!(out.contains(needle), "{needle:?} missing from\n{out}");
         }
-        assert!(out.trim_end().ends_with(&format!("FAIL: {}", c.headline)));
+        assert_eq!(out.lines().last(), Some(c.verdict.as_str()));
+        assert!(c.verdict.starts_with("FAIL (exit 1): 8 regressions: "));
+        assert!(out.contains(&format!("\nrows: {}\n", c.headline)));
         // The operation is named on the first row of its group only.
         let explained = c
             .rows
             .iter()
             .filter(|r| r.operation == "get_execution" && r.verdict == Verdict::Regressed)
             .count();
-        assert_eq!(out.matches("get_execution").count(), 1 + explained);
+        let above_verdict = out.trim_end().rsplit_once('\n').unwrap().0;
+        assert_eq!(
+            above_verdict.matches("get_execution").count(),
+            1 + explained
+        );
     }
 
     #[test]
@@ -376,12 +394,15 @@ mod tests {
         let c = regressed();
         let md = render_compare_markdown(&c);
         let first = md.lines().next().unwrap();
-        assert_eq!(first, format!("❌ **st<r>ess**: {}", c.headline));
+        assert_eq!(first, format!("❌ **st<r>ess**: {}", c.verdict));
         assert!(md.contains("| get_execution | throughput | 1,000/s [990/s–1,010/s] |"));
         assert!(md.contains("❌ **regressed**"));
 
         let md = render_compare_markdown(&unchanged());
-        assert!(md.starts_with("✅ **stress**: 10 unchanged\n"), "{md}");
+        assert!(
+            md.starts_with("✅ **stress**: PASS (exit 0): 10 unchanged\n"),
+            "{md}"
+        );
         assert!(md.contains("<details><summary>10 unchanged</summary>"));
         assert_eq!(md.matches("| totals |").count(), 5);
     }
@@ -423,9 +444,65 @@ mod tests {
         assert!(xml.contains("<skipped message=\"inconclusive: baseline runs spread"));
         let table = render_compare_table(&c);
         assert!(table.contains("INCONCLUSIVE"));
-        assert!(table
-            .trim_end()
-            .ends_with(&format!("INCONCLUSIVE: {}", c.headline)));
+        assert!(
+            c.verdict.starts_with("INCONCLUSIVE (exit 3): "),
+            "{}",
+            c.verdict
+        );
+        assert_eq!(table.lines().last(), Some(c.verdict.as_str()));
+    }
+
+    #[test]
+    fn a_missed_target_reads_the_same_in_every_rendering() {
+        // Every row unchanged, the absolute target missed in every candidate run: the
+        // old table said "PASS: 10 unchanged" above "gate failed: ...", and exited 1.
+        let with_target = |mut r: crate::load::results::Results| {
+            r.targets.push(crate::gate::targets::TargetResult {
+                metric: "totals.throughput".into(),
+                target: ">= 20000/s".into(),
+                measured: r.totals.throughput,
+                unit: "/s".into(),
+                passed: false,
+            });
+            r
+        };
+        let base = vec![with_target(run(
+            "s",
+            "2024-05-01T10:00:00Z",
+            1000.0,
+            700.0,
+            0,
+        ))];
+        let cand = vec![with_target(run(
+            "s",
+            "2024-05-01T10:01:00Z",
+            1000.0,
+            700.0,
+            0,
+        ))];
+        let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+        let verdict = "FAIL (exit 1): absolute target missed in most candidate runs: \
+                       totals.throughput >= 20000/s (missed in 1 of 1 runs)";
+        assert_eq!(c.verdict, verdict);
+        let table = render_compare_table(&c);
+        assert_eq!(table.lines().last(), Some(verdict));
+        assert!(!table.contains("PASS"), "{table}");
+        let md = render_compare_markdown(&c);
+        assert_eq!(
+            md.lines().next(),
+            Some(format!("❌ **s**: {verdict}").as_str())
+        );
+        assert!(!md.contains("PASS"), "{md}");
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["verdict"], verdict);
+        assert_eq!(
+            (json["outcome"].as_str(), json["exit_code"].as_u64()),
+            (Some("fail"), Some(1))
+        );
+        assert_eq!(json["failures"][0]["kind"], "target_missed");
+        let xml = render_junit(&c);
+        assert!(xml.contains("failures=\"1\""), "{xml}");
+        assert!(xml.contains("<failure type=\"target\" message=\"totals.throughput &gt;= 20000/s"));
     }
 
     #[test]
