@@ -4,11 +4,14 @@
 //! How a verdict is reached, per metric, with `L` the metric's limit:
 //!
 //! - The change is the relative change of the candidate median against the baseline median,
-//!   in percent (error rate: the difference in percentage points). When the runs were
-//!   interleaved (B A A B ...) and both sides have the same number, run `i` of each side is a
-//!   pair and the change is the median of the per-pair changes, which cancels drift of the
-//!   machine over the session.
-//! - A 95 % percentile-bootstrap interval of that change (pairs resampled together when
+//!   in percent (error rate: the difference in percentage points): the figure shown beside
+//!   the medians. When the runs were interleaved (B A A B ...) and both sides have the same
+//!   number, run `i` of each side is a pair, and the median of the per-pair changes, which
+//!   cancels drift of the machine over the session, is what is judged — unless it points the
+//!   other way than the change of the medians, one of them past the noise floor: then the
+//!   pairs disagree among themselves too much to trust and the runs are judged unpaired.
+//!   Either way the row names which change it judged (`judged_on`), and the table shows both.
+//! - A 95 % percentile-bootstrap interval of the judged change (pairs resampled together when
 //!   paired, each side on its own otherwise), from a seeded generator so the same input always
 //!   gives the same interval.
 //! - **regressed**: the estimate is past `L` in the worse direction *and* the interval's end
@@ -348,6 +351,26 @@ impl fmt::Display for Verdict {
     }
 }
 
+/// Which estimate of the change a row is judged on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Estimate {
+    /// The change of the candidate median against the baseline median.
+    Medians,
+    /// The median of the per-pair changes (interleaved runs).
+    Pairs,
+}
+
+impl Row {
+    /// The change the verdict is about (`paired_change` or `change`, see `judged_on`).
+    pub fn judged_change(&self) -> Option<f64> {
+        match self.judged_on {
+            Estimate::Pairs => self.paired_change,
+            Estimate::Medians => self.change,
+        }
+    }
+}
+
 /// The comparison as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -450,10 +473,18 @@ pub struct Row {
     /// Unit of `change`, `interval`, `limit` and `baseline_spread`: "%" (relative) or "pt"
     /// (percentage points, error rate).
     pub change_unit: &'static str,
-    /// Change of the candidate against the baseline (median of per-pair changes when
-    /// paired), in `change_unit`; null when the baseline is zero and the candidate is not.
+    /// Change of the candidate median against the baseline median, in `change_unit`: the
+    /// figure that goes with the medians beside it; null when the baseline median is zero and
+    /// the candidate's is not.
     pub change: Option<f64>,
-    /// 95 % bootstrap confidence interval of `change`, [low, high], in `change_unit`.
+    /// Paired runs only: the median of the per-pair changes, in `change_unit`.
+    pub paired_change: Option<f64>,
+    /// Which change `interval` and `verdict` are about: `pairs` (`paired_change`) when the
+    /// runs were paired and the pairs do not point the other way than the medians,
+    /// `medians` (`change`) otherwise.
+    pub judged_on: Estimate,
+    /// 95 % bootstrap confidence interval of the judged change, [low, high], in
+    /// `change_unit`.
     pub interval: Option<[f64; 2]>,
     /// Two-sided Mann-Whitney U p-value of the runs (information only, see the module doc).
     pub p_value: f64,
@@ -654,12 +685,7 @@ pub fn compare(
         .filter(|r| r.verdict == Verdict::Regressed)
         .map(|r| Failure {
             kind: FailureKind::Regression,
-            what: format!(
-                "{}.{} {}",
-                r.operation,
-                r.metric,
-                fmt_change(r.metric, r.change)
-            ),
+            what: named_change(r),
         })
         .collect();
     failures.extend(run_failures(candidate_given, baseline_given, &mut warnings));
@@ -771,6 +797,21 @@ pub fn fmt_change(metric: Metric, change: Option<f64>) -> String {
     }
 }
 
+/// "totals.p99 +34.2 %" or, judged on the pairs, "totals.p99 +34.2 % per pair": the change
+/// the verdict is about, named as the table shows it.
+fn named_change(r: &Row) -> String {
+    let label = match r.judged_on {
+        Estimate::Pairs => " per pair",
+        Estimate::Medians => "",
+    };
+    format!(
+        "{}.{} {}{label}",
+        r.operation,
+        r.metric,
+        fmt_change(r.metric, r.judged_change())
+    )
+}
+
 /// Up to three items, then how many more: "a, b, c and 2 more".
 fn some_of(items: &[String]) -> String {
     const SHOWN: usize = 3;
@@ -793,18 +834,7 @@ fn verdict_line(c: &Comparison) -> String {
             .filter(|r| r.verdict == verdict && (!totals_only || r.operation == TOTALS))
             .collect()
     };
-    let named = |rows: &[&Row]| -> Vec<String> {
-        rows.iter()
-            .map(|r| {
-                format!(
-                    "{}.{} {}",
-                    r.operation,
-                    r.metric,
-                    fmt_change(r.metric, r.change)
-                )
-            })
-            .collect()
-    };
+    let named = |rows: &[&Row]| -> Vec<String> { rows.iter().map(|r| named_change(r)).collect() };
     let why = match c.outcome {
         Outcome::Fail => {
             let mut parts = Vec::new();
@@ -1012,16 +1042,50 @@ fn judge(
         f64::INFINITY
     };
 
-    let estimate = Estimator {
-        absolute: metric.is_absolute(),
-        paired,
+    let absolute = metric.is_absolute();
+    let floor = limit * NOISE_FLOOR_FRACTION;
+    // The change of the medians is the figure shown beside the medians; when paired, the
+    // median of the per-pair changes, which cancels drift, is judged instead, unless it
+    // points the other way: then the pairs disagree among themselves too much to trust
+    // (runs heterogeneous enough for the two to differ in sign past the noise floor), and
+    // the runs are judged unpaired.
+    let change = Estimator {
+        absolute,
+        paired: false,
+    }
+    .point(base, cand);
+    let pairs = Estimator {
+        absolute,
+        paired: true,
     };
-    let change = estimate.point(base, cand);
-    let interval = change.and_then(|_| estimate.interval(base, cand, resamples, seed));
+    let per_pair = if paired {
+        pairs.per_pair(base, cand)
+    } else {
+        None
+    };
+    let paired_change = per_pair.as_deref().map(median);
+    let pairs_disagree = match (change, paired_change) {
+        (Some(m), Some(p)) => m * p < 0.0 && m.abs().max(p.abs()) > floor,
+        _ => paired_change.is_some(),
+    };
+    let judged_on = if paired_change.is_some() && !pairs_disagree {
+        Estimate::Pairs
+    } else {
+        Estimate::Medians
+    };
+    let estimate = Estimator {
+        absolute,
+        paired: judged_on == Estimate::Pairs,
+    };
+    let point = match judged_on {
+        Estimate::Pairs => paired_change,
+        Estimate::Medians => change,
+    };
+    let interval = point.and_then(|_| estimate.interval(base, cand, resamples, seed));
     // A change between two runs carries the noise of both, √2 times one run's for
     // independent noise: scaled so, the pairs' spread is comparable with the baseline's.
-    let noise = match estimate.per_pair(base, cand) {
-        Some(changes) if paired => {
+    let noise = match &per_pair {
+        Some(changes) if judged_on == Estimate::Pairs => {
             let max = changes.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let min = changes.iter().copied().fold(f64::INFINITY, f64::min);
             spread.min((max - min) / std::f64::consts::SQRT_2)
@@ -1036,6 +1100,8 @@ fn judge(
         candidate: c,
         change_unit: metric.change_unit(),
         change,
+        paired_change,
+        judged_on,
         interval,
         p_value: test.p_value,
         p_method: test.method,
@@ -1046,10 +1112,45 @@ fn judge(
         reason: String::new(),
     };
     let unit = metric.change_unit();
-    let (Some(point), Some([low, high])) = (change, interval) else {
+    let (Some(point), Some([low, high])) = (point, interval) else {
         row.verdict = Verdict::Inconclusive;
         row.reason = "the baseline is zero and the candidate is not; no relative change".into();
         return row;
+    };
+    judge_change(&mut row, point, [low, high], spread, base.len(), cand.len());
+    if pairs_disagree {
+        if let Some(p) = paired_change {
+            row.reason.push_str(&format!(
+                " (judged unpaired: the per-pair changes, median {p:+.2}{unit}, point the \
+                 other way than the medians)"
+            ));
+        }
+    }
+    row
+}
+
+/// Sets the verdict and reason of `row` from the judged change `point`, its interval, the
+/// baseline's `spread` and the run counts; see the module doc for the rules.
+fn judge_change(
+    row: &mut Row,
+    point: f64,
+    [low, high]: [f64; 2],
+    spread: f64,
+    n_base: usize,
+    n_cand: usize,
+) {
+    let metric = row.metric;
+    let operation = row.operation.as_str();
+    let noise = row.noise;
+    let signed_limit = row.limit;
+    let limit = signed_limit.abs();
+    let sign = if metric.higher_is_worse() { 1.0 } else { -1.0 };
+    let unit = metric.change_unit();
+    let shown = |v: f64| format!("{v:+.2}{unit}");
+    // The judged change in words: which estimate it is, when it is not the medians'.
+    let said = match row.judged_on {
+        Estimate::Pairs => format!("the per-pair change {}", shown(point)),
+        Estimate::Medians => shown(point),
     };
     let worse = sign * point;
     // The interval's ends in the worse direction: `near` is the one closest to "no change"
@@ -1061,7 +1162,6 @@ fn judge(
     };
     let floor = limit * NOISE_FLOOR_FRACTION;
     let warn_at = limit * WARN_FRACTION;
-    let shown = |v: f64| format!("{v:+.2}{unit}");
     let worse_shown = |v: f64| shown(sign * v);
 
     let what = if noise < spread {
@@ -1071,20 +1171,20 @@ fn judge(
     };
     // Errors are not timing noise (a sound service on loopback has none): judged from any
     // number of runs.
-    if too_few_runs(base.len(), cand.len()) && !metric.is_absolute() {
+    if too_few_runs(n_base, n_cand) && !metric.is_absolute() {
         // Few runs: only a change beyond twice the limit (and beyond the runs' own spread,
         // when that is wider) is judged; see the module doc.
         let gross = (limit * INCONCLUSIVE_SPREAD).max(noise);
-        let runs = format!("{} against {} runs", base.len(), cand.len());
+        let runs = format!("{n_base} against {n_cand} runs");
         if worse > limit && near > gross && operation == TOTALS {
             row.verdict = Verdict::Regressed;
             row.reason = format!(
                 "{} is past the {} limit and, with only {runs}, the whole interval is past \
                  twice the limit and the runs' spread",
-                shown(point),
+                said,
                 shown(signed_limit)
             );
-            return row;
+            return;
         }
         if worse > limit {
             let which = if operation == TOTALS {
@@ -1096,27 +1196,27 @@ fn judge(
             row.reason = format!(
                 "{} is past the {} limit, but {runs} cannot tell {which} from noise; rerun with \
                  at least 4 runs a side",
-                shown(point),
+                said,
                 shown(signed_limit)
             );
-            return row;
+            return;
         }
         if -far > gross {
             row.verdict = Verdict::Improved;
             row.reason = format!(
                 "{}, the whole interval better than twice the limit and the runs' spread",
-                shown(point)
+                said
             );
-            return row;
+            return;
         }
         // A gain short of that stays "unchanged" unless the runs are too noisy to say even
         // that (judged below, as is anything smaller).
         if -worse > warn_at && noise <= limit * INCONCLUSIVE_SPREAD {
             row.reason = format!(
                 "{} is better than half the limit, but {runs} cannot confirm a gain this size",
-                shown(point)
+                said
             );
-            return row;
+            return;
         }
     }
     if noise > limit * INCONCLUSIVE_SPREAD {
@@ -1126,14 +1226,14 @@ fn judge(
             row.reason = format!(
                 "{} is past the {} limit, and the interval stays beyond the {what}' \
                  spread of {noise:.2}{unit}",
-                shown(point),
+                said,
                 shown(signed_limit)
             );
         } else if -far > noise.max(warn_at) {
             row.verdict = Verdict::Improved;
             row.reason = format!(
                 "{} improves beyond the {what}' spread of {noise:.2}{unit}",
-                shown(point)
+                said
             );
         } else {
             row.verdict = Verdict::Inconclusive;
@@ -1147,7 +1247,7 @@ fn judge(
         row.verdict = Verdict::Regressed;
         row.reason = format!(
             "{} is past the {} limit and the interval's near end {} is past the noise floor {}",
-            shown(point),
+            said,
             shown(signed_limit),
             worse_shown(near),
             worse_shown(floor)
@@ -1157,33 +1257,24 @@ fn judge(
         row.reason = if worse > limit {
             format!(
                 "{} is past the {} limit, but the interval reaches {}, within the noise floor {}",
-                shown(point),
+                said,
                 shown(signed_limit),
                 worse_shown(near),
                 worse_shown(floor)
             )
         } else {
-            format!(
-                "{} is past half the {} limit",
-                shown(point),
-                shown(signed_limit)
-            )
+            format!("{} is past half the {} limit", said, shown(signed_limit))
         };
     } else if -far > floor && -worse > warn_at {
         row.verdict = Verdict::Improved;
         row.reason = format!(
             "{}, the whole interval better than {}",
-            shown(point),
+            said,
             worse_shown(-floor)
         );
     } else {
-        row.reason = format!(
-            "{} is within the {} limit",
-            shown(point),
-            shown(signed_limit)
-        );
+        row.reason = format!("{} is within the {} limit", said, shown(signed_limit));
     }
-    row
 }
 
 /// How the change between the two sides is estimated.
@@ -1642,7 +1733,9 @@ pub(crate) mod tests {
         let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
         assert!(c.paired);
         let tput = &c.rows[0];
+        assert_eq!(tput.judged_on, Estimate::Pairs);
         assert_eq!(tput.change, Some(0.0));
+        assert_eq!(tput.paired_change, Some(0.0));
         assert_eq!(tput.interval, Some([0.0, 0.0]));
         // The baseline alone spreads 38 %, past the limit; the pairs agree exactly.
         assert!(tput.baseline_spread > 30.0);
@@ -1669,6 +1762,71 @@ pub(crate) mod tests {
         let c = compare(&base, &cand, &options).unwrap();
         assert!(!c.paired);
         assert_eq!(c.rows[0].verdict, Verdict::Inconclusive);
+    }
+
+    #[test]
+    fn the_change_shown_agrees_with_the_medians_beside_it() {
+        // Five interleaved pairs, (baseline, candidate) ops/s: three pairs 6.9 % slower, one
+        // much faster, one much slower. Medians 117 and 159 (+35.9 %), yet the median of the
+        // per-pair changes is -6.9 %: the old change column showed -6.9 % beside 117 -> 159.
+        let pairs = [
+            (117.0, 108.927),
+            (60.0, 159.0),
+            (300.0, 170.0),
+            (100.0, 93.1),
+            (200.0, 186.2),
+        ];
+        let at = |m: u32| format!("2024-05-01T10:{m:02}:00Z");
+        let (mut base, mut cand) = (Vec::new(), Vec::new());
+        for (i, (b, c)) in pairs.iter().enumerate() {
+            let i = i as u32;
+            base.push(run("s", &at(2 * i), *b, 1000.0, 0));
+            cand.push(run("s", &at(2 * i + 1), *c, 1000.0, 0));
+        }
+        let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+        assert!(c.paired);
+        let tput = row(&c, TOTALS, Metric::Throughput);
+        assert_eq!(
+            (tput.baseline.median, tput.candidate.median),
+            (117.0, 159.0)
+        );
+        let change = tput.change.unwrap();
+        assert!((change - 35.897).abs() < 0.01, "{change}");
+        let per_pair = tput.paired_change.unwrap();
+        assert!((per_pair + 6.9).abs() < 0.01, "{per_pair}");
+        // The pairs point the other way: they are not trusted, the medians are judged
+        // unpaired, and the runs' spread (over 200 %) leaves that inconclusive.
+        assert_eq!(tput.judged_on, Estimate::Medians);
+        let [low, high] = tput.interval.unwrap();
+        assert!(low <= change && change <= high, "{low} {change} {high}");
+        assert_eq!(tput.verdict, Verdict::Inconclusive, "{}", tput.reason);
+        assert!(tput.reason.contains("judged unpaired"), "{}", tput.reason);
+
+        // Pairs that agree with the medians are judged, and named so.
+        let slower: Vec<Results> = base
+            .iter()
+            .map(|r| run("s", &r.started_at, r.totals.throughput * 0.7, 1000.0, 0))
+            .collect();
+        let slower = slower.into_iter().map(|mut r| {
+            // One minute later: interleaved again.
+            r.started_at = r.started_at.replace(":00Z", ":30Z");
+            r
+        });
+        let c = compare(
+            &base,
+            &slower.collect::<Vec<_>>(),
+            &CompareOptions::default(),
+        )
+        .unwrap();
+        assert!(c.paired);
+        let tput = row(&c, TOTALS, Metric::Throughput);
+        assert_eq!(tput.judged_on, Estimate::Pairs);
+        assert_eq!(tput.verdict, Verdict::Regressed, "{}", tput.reason);
+        assert!(
+            c.verdict.contains("totals.throughput -30.0 % per pair"),
+            "{}",
+            c.verdict
+        );
     }
 
     #[test]

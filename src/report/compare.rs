@@ -5,7 +5,7 @@ use comfy_table::presets::UTF8_BORDERS_ONLY;
 use comfy_table::{Cell, CellAlignment, Color, Table};
 
 use super::{fmt_latency_us, fmt_rate};
-use crate::gate::compare::{Comparison, FailureKind, Metric, Outcome, Row, Verdict};
+use crate::gate::compare::{Comparison, Estimate, FailureKind, Metric, Outcome, Row, Verdict};
 
 /// A measured value in its metric's unit: "1,234/s", "1.23ms", "0.10%".
 fn fmt_value(metric: Metric, v: f64) -> String {
@@ -30,17 +30,28 @@ fn fmt_spread(metric: Metric, s: &crate::gate::compare::Spread) -> String {
     }
 }
 
-/// "-31.2% [-33.0, -29.5]" or "+0.20pt [+0.10, +0.30]"; the interval is left out when it is
-/// the point (one run a side).
+/// The change cell: the change of the medians (what the columns beside it give), then, for
+/// paired runs, the median of the per-pair changes; the interval goes with the one the
+/// verdict is about: "-31.2% [-33.0, -29.5]", "+8.0% · pairs +12.0% [+10.1, +14.0]", and
+/// "+35.9% [+2.0, +80.1] · pairs -6.9% disagree" when the pairs point the other way and the
+/// medians are judged. The interval is left out when it is the point (one run a side).
 fn fmt_change(row: &Row) -> String {
     let digits = if row.metric.is_absolute() { 2 } else { 1 };
     let unit = row.change_unit;
-    match (row.change, row.interval) {
-        (None, _) => "-".to_string(),
-        (Some(c), Some([lo, hi])) if lo != hi => {
-            format!("{c:+.digits$}{unit} [{lo:+.digits$}, {hi:+.digits$}]")
+    let interval = match row.interval {
+        Some([lo, hi]) if lo != hi => format!(" [{lo:+.digits$}, {hi:+.digits$}]"),
+        _ => String::new(),
+    };
+    let medians = match row.change {
+        None => "-".to_string(),
+        Some(c) => format!("{c:+.digits$}{unit}"),
+    };
+    match (row.judged_on, row.paired_change) {
+        (Estimate::Pairs, Some(p)) => format!("{medians} · pairs {p:+.digits$}{unit}{interval}"),
+        (Estimate::Medians, Some(p)) => {
+            format!("{medians}{interval} · pairs {p:+.digits$}{unit} disagree")
         }
-        (Some(c), _) => format!("{c:+.digits$}{unit}"),
+        _ => format!("{medians}{interval}"),
     }
 }
 
@@ -503,6 +514,24 @@ mod tests {
         let xml = render_junit(&c);
         assert!(xml.contains("failures=\"1\""), "{xml}");
         assert!(xml.contains("<failure type=\"target\" message=\"totals.throughput &gt;= 20000/s"));
+    }
+
+    #[test]
+    fn the_change_cell_names_the_pairs_and_puts_the_interval_with_the_judged_change() {
+        let mut row = unchanged().rows[0].clone();
+        row.change = Some(35.897);
+        row.interval = Some([2.0, 80.1]);
+        assert_eq!(fmt_change(&row), "+35.9% [+2.0, +80.1]");
+        row.paired_change = Some(-6.9);
+        assert_eq!(
+            fmt_change(&row),
+            "+35.9% [+2.0, +80.1] · pairs -6.9% disagree"
+        );
+        row.change = Some(8.0);
+        row.paired_change = Some(12.0);
+        row.judged_on = Estimate::Pairs;
+        row.interval = Some([10.1, 14.0]);
+        assert_eq!(fmt_change(&row), "+8.0% · pairs +12.0% [+10.1, +14.0]");
     }
 
     #[test]
