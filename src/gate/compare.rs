@@ -29,11 +29,13 @@
 //!   the spread nor the interval says much (the "95 %" interval of 2 pairs is their range,
 //!   which holds the true change half the time). Such a comparison judges only changes that
 //!   are gross, and only on the totals (one operation's figures, a share of a random mix,
-//!   swing by 25 % between 2-second runs here): a totals row regresses (any row improves)
-//!   when the whole interval is beyond twice the limit and beyond the runs' spread; a change
-//!   past the limit short of that, or any operation's row past it, is inconclusive, with a
-//!   note to rerun with more runs. Changes within the limit are judged as usual. The error rate is exempt: errors
-//!   are not timing noise, and a sound service on loopback has none.
+//!   swing by 25 % between 2-second runs here): a totals row regresses, or improves, when
+//!   the whole interval is beyond twice the limit and beyond the runs' spread; a change past
+//!   the limit either way short of that, or any operation's row past it, is inconclusive,
+//!   with a note to rerun with more runs. Gains and losses meet the same bar: one pair that
+//!   improved by noise is as likely as one that regressed by it. Changes within the limit
+//!   are judged as usual. The error rate is exempt: errors are not timing noise, and a sound
+//!   service on loopback has none.
 //!
 //! The outcome is **fail** (exit 1) if any row regressed, a candidate run lost acknowledged
 //! writes, or the candidate misses one of the scenario's absolute targets in most of its runs;
@@ -1173,10 +1175,12 @@ fn judge_change(
     // number of runs.
     if too_few_runs(n_base, n_cand) && !metric.is_absolute() {
         // Few runs: only a change beyond twice the limit (and beyond the runs' own spread,
-        // when that is wider) is judged; see the module doc.
+        // when that is wider) is judged, and only on the totals; see the module doc. Gains
+        // and losses meet the same bar: one pair that "improved" by noise is no more
+        // evidence than one that "regressed".
         let gross = (limit * INCONCLUSIVE_SPREAD).max(noise);
         let runs = format!("{n_base} against {n_cand} runs");
-        if worse > limit && near > gross && operation == TOTALS {
+        if operation == TOTALS && worse > limit && near > gross {
             row.verdict = Verdict::Regressed;
             row.reason = format!(
                 "{} is past the {} limit and, with only {runs}, the whole interval is past \
@@ -1186,35 +1190,34 @@ fn judge_change(
             );
             return;
         }
-        if worse > limit {
+        if operation == TOTALS && -worse > limit && -far > gross {
+            row.verdict = Verdict::Improved;
+            row.reason = format!(
+                "{said}, and with only {runs} the whole interval is better than twice the \
+                 limit and the runs' spread"
+            );
+            return;
+        }
+        if worse.abs() > limit {
             let which = if operation == TOTALS {
                 "a change under twice the limit"
             } else {
                 "one operation's change"
             };
+            let past = if worse > 0.0 { "past" } else { "a gain beyond" };
             row.verdict = Verdict::Inconclusive;
             row.reason = format!(
-                "{} is past the {} limit, but {runs} cannot tell {which} from noise; rerun with \
-                 at least 4 runs a side",
-                said,
+                "{said} is {past} the {} limit, but {runs} cannot tell {which} from noise; \
+                 rerun with at least {MIN_RUNS} runs a side",
                 shown(signed_limit)
             );
             return;
         }
-        if -far > gross {
-            row.verdict = Verdict::Improved;
-            row.reason = format!(
-                "{}, the whole interval better than twice the limit and the runs' spread",
-                said
-            );
-            return;
-        }
-        // A gain short of that stays "unchanged" unless the runs are too noisy to say even
-        // that (judged below, as is anything smaller).
+        // A gain within the limit but past half of it stays "unchanged" unless the runs are
+        // too noisy to say even that (judged below, as is anything smaller).
         if -worse > warn_at && noise <= limit * INCONCLUSIVE_SPREAD {
             row.reason = format!(
-                "{} is better than half the limit, but {runs} cannot confirm a gain this size",
-                said
+                "{said} is better than half the limit, but {runs} cannot confirm a gain this size"
             );
             return;
         }
@@ -1882,7 +1885,7 @@ pub(crate) mod tests {
             (850.0, Verdict::Inconclusive, Verdict::Inconclusive),
             (930.0, Verdict::Warn, Verdict::Warn),
             (980.0, Verdict::Unchanged, Verdict::Unchanged),
-            (1150.0, Verdict::Unchanged, Verdict::Unchanged),
+            (1150.0, Verdict::Inconclusive, Verdict::Inconclusive),
             (1300.0, Verdict::Improved, Verdict::Improved),
         ];
         for (t, expected, expected_p50) in cases {
@@ -1900,14 +1903,50 @@ pub(crate) mod tests {
             assert!((low - (t / 10.0 - 100.0)).abs() < 1e-9, "{low}");
             assert_eq!(tput.p_value, 1.0);
             assert_eq!(tput.verdict, expected, "{t}: {}", tput.reason);
-            // One operation's row never fails a comparison this small.
+            // One operation's row is never judged past the limit with runs this few.
             let op = row(&c, "get_execution", Metric::Throughput);
-            if expected == Verdict::Regressed {
+            if matches!(expected, Verdict::Regressed | Verdict::Improved) {
                 assert_eq!(op.verdict, Verdict::Inconclusive, "{}", op.reason);
-                assert_eq!((c.outcome, c.exit_code), (Outcome::Fail, 1));
             } else {
                 assert_eq!(op.verdict, expected, "{t}: {}", op.reason);
             }
+        }
+    }
+
+    #[test]
+    fn with_few_runs_gains_and_losses_meet_the_same_bar() {
+        // Two interleaved pairs, the candidate's throughput 12 % off either way (past the
+        // 10 % limit, short of twice it; latency unchanged): noise could do either, so both are inconclusive (exit 3). The
+        // old rule called the loss inconclusive and the gain unchanged (exit 0).
+        let at = |m: u32| format!("2024-05-01T10:{m:02}:00Z");
+        let side = |factor: f64, minute: u32| -> Vec<Results> {
+            [1000.0, 1004.0]
+                .iter()
+                .enumerate()
+                .map(|(i, t)| run("s", &at(minute + 2 * i as u32), t * factor, 500.0, 0))
+                .collect()
+        };
+        let base = side(1.0, 0);
+        for (factor, expected, code) in [
+            (0.88, Verdict::Inconclusive, 3),
+            (1.12, Verdict::Inconclusive, 3),
+            // Beyond twice the limit on the totals, either way is judged.
+            (0.70, Verdict::Regressed, 1),
+            (1.30, Verdict::Improved, 0),
+        ] {
+            let c = compare(&base, &side(factor, 1), &CompareOptions::default()).unwrap();
+            assert!(c.paired);
+            let tput = row(&c, TOTALS, Metric::Throughput);
+            assert_eq!(tput.verdict, expected, "x{factor}: {}", tput.reason);
+            assert_eq!(c.exit_code, code, "x{factor}: {}", c.verdict);
+            // One operation's row, past the limit either way, never decides.
+            let op = row(&c, "get_execution", Metric::Throughput);
+            assert_eq!(
+                op.verdict,
+                Verdict::Inconclusive,
+                "x{factor}: {}",
+                op.reason
+            );
         }
     }
 
