@@ -837,7 +837,7 @@ fn verdict_line(c: &Comparison) -> String {
             .collect()
     };
     let named = |rows: &[&Row]| -> Vec<String> { rows.iter().map(|r| named_change(r)).collect() };
-    let why = match c.outcome {
+    let mut why = match c.outcome {
         Outcome::Fail => {
             let mut parts = Vec::new();
             for (kind, one, many) in [
@@ -898,18 +898,17 @@ fn verdict_line(c: &Comparison) -> String {
             };
             format!("{label}: {}", some_of(&named(&warned)))
         }
-        Outcome::Pass => {
-            let mut text = pass_counts(c);
-            let open = rows_with(Verdict::Inconclusive, false).len();
-            if open > 0 {
-                text.push_str(&format!(
-                    "; {open} operation row{} inconclusive (only the totals decide)",
-                    if open == 1 { "" } else { "s" }
-                ));
-            }
-            text
-        }
+        Outcome::Pass => pass_counts(c),
     };
+    // Passing with operation rows that could not be judged: say they did not decide, so
+    // that "inconclusive" in the table does not read as a contradiction of the exit code.
+    let open = rows_with(Verdict::Inconclusive, false).len();
+    if matches!(c.outcome, Outcome::Pass | Outcome::Warn) && open > 0 {
+        why.push_str(&format!(
+            "; {open} operation row{} inconclusive (only the totals decide)",
+            if open == 1 { "" } else { "s" }
+        ));
+    }
     format!("{word} (exit {code}): {why}")
 }
 
@@ -2084,6 +2083,26 @@ pub(crate) mod tests {
             c.verdict
         );
         assert!(c.verdict.ends_with(" and 5 more"), "{}", c.verdict);
+    }
+
+    #[test]
+    fn a_pass_says_that_inconclusive_operation_rows_did_not_decide() {
+        // One run a side; one operation 30 % faster, the totals unchanged.
+        let base = runs(&[1000.0], 0);
+        let mut cand = runs(&[1000.0], 1);
+        let faster = op_stats(13_000, 0, 1000.0, 10.0);
+        cand[0].operations.insert("get_execution".into(), faster);
+        let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+        let op = row(&c, "get_execution", Metric::Throughput);
+        assert_eq!(op.verdict, Verdict::Inconclusive, "{}", op.reason);
+        assert_eq!((c.outcome, c.exit_code), (Outcome::Pass, 0));
+        assert!(
+            c.verdict.starts_with("PASS (exit 0): ")
+                && c.verdict
+                    .ends_with(" inconclusive (only the totals decide)"),
+            "{}",
+            c.verdict
+        );
     }
 
     #[test]

@@ -197,7 +197,7 @@ pub fn render_compare_markdown(c: &Comparison) -> String {
     };
     // The first line is the verdict the table closes with, word for word.
     let mut out = format!(
-        "{icon} **{}**: {}\n\nrows: {} · {}\n\n",
+        "{icon} **{}**: {}\n\nrows: {}\n\n{}\n\n",
         markdown_cell(&c.scenario),
         markdown_cell(&c.verdict),
         c.headline,
