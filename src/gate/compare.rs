@@ -682,9 +682,15 @@ pub fn compare(
         }
     }
 
-    let mut failures: Vec<Failure> = rows
+    // The totals first: the verdict line names only the first few.
+    let regressed = rows
         .iter()
-        .filter(|r| r.verdict == Verdict::Regressed)
+        .filter(|r| r.verdict == Verdict::Regressed && r.operation == TOTALS)
+        .chain(
+            rows.iter()
+                .filter(|r| r.verdict == Verdict::Regressed && r.operation != TOTALS),
+        );
+    let mut failures: Vec<Failure> = regressed
         .map(|r| Failure {
             kind: FailureKind::Regression,
             what: named_change(r),
@@ -830,11 +836,15 @@ fn some_of(items: &[String]) -> String {
 fn verdict_line(c: &Comparison) -> String {
     let word = c.outcome.word();
     let code = c.exit_code;
+    // Rows with `verdict`, the totals first: only the first few are named.
     let rows_with = |verdict: Verdict, totals_only: bool| -> Vec<&Row> {
-        c.rows
+        let mut rows: Vec<&Row> = c
+            .rows
             .iter()
             .filter(|r| r.verdict == verdict && (!totals_only || r.operation == TOTALS))
-            .collect()
+            .collect();
+        rows.sort_by_key(|r| r.operation != TOTALS);
+        rows
     };
     let named = |rows: &[&Row]| -> Vec<String> { rows.iter().map(|r| named_change(r)).collect() };
     let mut why = match c.outcome {
@@ -1950,6 +1960,45 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn legacy_against_optimized_fails_at_every_run_count() {
+        // The legacy profile's throughput is 2-3x lower and its runs spread wider; its
+        // latency is ~3.5x higher. Interleaved as scripts/ci-gate.sh runs them.
+        let optimized = [16_000.0, 16_300.0, 15_800.0, 16_100.0, 15_900.0];
+        let legacy = [6_000.0, 7_100.0, 5_400.0, 6_600.0, 7_900.0];
+        let at = |m: u32| format!("2026-11-22T10:{m:02}:00Z");
+        for n in [1, 2, 3, 5] {
+            for disturbed in [false, true] {
+                let (mut base, mut cand) = (Vec::new(), Vec::new());
+                for i in 0..n {
+                    // A busy machine slows one baseline run by 30 %.
+                    let slow = if disturbed && i == n / 2 { 0.7 } else { 1.0 };
+                    let t = optimized[i] * slow;
+                    base.push(run("ci", &at(4 * i as u32), t, 700.0 / slow, 0));
+                    let t = legacy[i];
+                    cand.push(run(
+                        "ci",
+                        &at(4 * i as u32 + 1),
+                        t,
+                        2_500.0 * 6_000.0 / t,
+                        0,
+                    ));
+                }
+                let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+                let what = format!("{n} vs {n}, disturbed {disturbed}");
+                let tput = row(&c, TOTALS, Metric::Throughput);
+                assert_eq!(tput.verdict, Verdict::Regressed, "{what}: {}", tput.reason);
+                assert_eq!((c.outcome, c.exit_code), (Outcome::Fail, 1), "{what}");
+                assert!(
+                    c.verdict.starts_with("FAIL (exit 1): ")
+                        && c.verdict.contains("totals.throughput -"),
+                    "{what}: {}",
+                    c.verdict
+                );
+            }
+        }
+    }
+
+    #[test]
     fn two_pairs_shifted_past_the_limit_are_inconclusive_not_regressed() {
         // An A/A smoke run on a shared CI machine: both candidate runs landed in a slow spell,
         // every figure about 9-11 % worse. Two pairs cannot tell that from a regression.
@@ -2078,7 +2127,7 @@ pub(crate) mod tests {
         assert_eq!((c.outcome, c.exit_code), (Outcome::Fail, 1));
         assert!(
             c.verdict
-                .starts_with("FAIL (exit 1): 8 regressions: get_execution.throughput -30.0 %, "),
+                .starts_with("FAIL (exit 1): 8 regressions: totals.throughput -30.0 %, "),
             "{}",
             c.verdict
         );
@@ -2121,7 +2170,7 @@ pub(crate) mod tests {
                 tight,
                 scaled(0.93),
                 Outcome::Warn,
-                "PASS with warnings (exit 0): 6 warnings: get_execution.throughput -7.0 %",
+                "PASS with warnings (exit 0): 6 warnings: totals.throughput -7.0 %",
             ),
             (
                 wide,
