@@ -535,10 +535,22 @@ fn run_ci_against_the_bundled_monitor_writes_complete_results() {
 fn results_of_run_ci_match_the_published_schema() {
     let r = &ci_run().results;
     assert_matches_schema(r);
+    // The machine's other work is recorded on Linux, where the harness runs.
+    if cfg!(target_os = "linux") {
+        let other = r["machine"]["other_cpu_pct"].as_f64();
+        assert!(
+            other.is_some_and(|p| (0.0..=100.0).contains(&p)),
+            "{}",
+            r["machine"]
+        );
+    }
 
     // The schema is not vacuous: documents that break the contract are rejected.
     type Breaks = fn(&mut Value);
-    let broken: [(&str, Breaks); 5] = [
+    let broken: [(&str, Breaks); 6] = [
+        ("machine without other_cpu_pct", |v| {
+            v["machine"] = serde_json::json!({"steal_pct": 0.0, "load_avg_1m": 1.0});
+        }),
         ("no schema_version", |v| {
             v.as_object_mut().unwrap().remove("schema_version");
         }),

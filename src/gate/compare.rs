@@ -55,6 +55,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::gate::targets::Figure;
+use crate::load::machine::MachineLoad;
 use crate::load::results::{Results, SCHEMA_VERSION};
 use crate::load::scenario::GateLimits;
 use crate::metrics::OpStats;
@@ -538,6 +539,75 @@ pub struct Comparison {
     pub verdict: String,
     /// Things a reader should know: operations on one side only, runs that aborted, ...
     pub warnings: Vec<String>,
+    /// Every run of both sides in the order they started, with how busy the machine was.
+    pub runs: Vec<RunInfo>,
+}
+
+/// One run of a comparison: when it ran, its totals, and the machine's other work then, so
+/// that a run disturbed by the machine stands out beside the others.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunInfo {
+    pub side: Side,
+    /// Place among its side's runs in the order given, from 1.
+    pub index: usize,
+    /// RFC 3339 start of the run.
+    pub started_at: String,
+    /// Totals throughput, ops/s.
+    pub throughput: f64,
+    /// Totals 99th percentile latency, microseconds.
+    pub p99_us: f64,
+    /// Other processes' CPU, steal and load average during the run; null when not recorded.
+    pub machine: Option<MachineLoad>,
+}
+
+/// Other work (other processes' CPU plus steal) at or above which a run is named in a
+/// warning, percent of the machine: a tenth of it taken away is enough to move a
+/// CPU-bound run's figures by about the default limits. It informs; it never decides.
+pub const BUSY_MACHINE_PCT: f64 = 10.0;
+
+/// The runs of both sides in the order they started (the order given when a start time
+/// does not parse), and a warning naming those that ran on a busy machine.
+fn run_infos(
+    baseline: &[Results],
+    candidate: &[Results],
+    warnings: &mut Vec<String>,
+) -> Vec<RunInfo> {
+    let mut runs: Vec<RunInfo> = [(Side::Baseline, baseline), (Side::Candidate, candidate)]
+        .into_iter()
+        .flat_map(|(side, rs)| {
+            rs.iter().enumerate().map(move |(i, r)| RunInfo {
+                side,
+                index: i + 1,
+                started_at: r.started_at.clone(),
+                throughput: r.totals.throughput,
+                p99_us: r.totals.latency_us.p99,
+                machine: r.machine,
+            })
+        })
+        .collect();
+    if runs.iter().all(|r| start_ms(&r.started_at).is_some()) {
+        runs.sort_by_key(|r| start_ms(&r.started_at));
+    }
+    let busy: Vec<String> = runs
+        .iter()
+        .filter_map(|r| {
+            let m = r.machine?;
+            (m.other_cpu_pct + m.steal_pct >= BUSY_MACHINE_PCT).then(|| {
+                format!(
+                    "{} run {} (other processes {:.0} %, steal {:.0} %)",
+                    r.side, r.index, m.other_cpu_pct, m.steal_pct
+                )
+            })
+        })
+        .collect();
+    if !busy.is_empty() {
+        warnings.push(format!(
+            "the machine was busy with other work during {}: their figures may be the \
+             machine's, not the code's; see the runs table",
+            busy.join(", ")
+        ));
+    }
+    runs
 }
 
 impl Comparison {
@@ -649,6 +719,7 @@ pub fn compare(
         ));
     }
 
+    let runs = run_infos(baseline_given, candidate_given, &mut warnings);
     let mut rows = Vec::new();
     let operations = common_operations(&baseline, &candidate, &mut warnings);
     let subjects = operations
@@ -728,6 +799,7 @@ pub fn compare(
         failures,
         verdict: String::new(),
         warnings,
+        runs,
     };
     comparison.headline = headline(&comparison);
     comparison.verdict = verdict_line(&comparison);
@@ -1624,6 +1696,7 @@ pub(crate) mod tests {
                 git: None,
                 generator_threads: 1,
             },
+            machine: None,
             timeseries: Vec::new(),
             extra: serde_json::Map::new(),
             errors: BTreeMap::new(),
@@ -2190,6 +2263,68 @@ pub(crate) mod tests {
                 c.verdict
             );
         }
+    }
+
+    #[test]
+    fn runs_are_listed_as_they_ran_and_a_busy_machine_is_named() {
+        let at = |m: u32| format!("2024-05-01T10:{m:02}:00Z");
+        let load = |other: f64| MachineLoad {
+            other_cpu_pct: other,
+            steal_pct: 1.0,
+            load_avg_1m: 2.0,
+        };
+        let (mut base, mut cand) = (Vec::new(), Vec::new());
+        for i in 0..5u32 {
+            // Interleaved B A A B B A ...
+            let (b, c) = if i % 2 == 0 {
+                (2 * i, 2 * i + 1)
+            } else {
+                (2 * i + 1, 2 * i)
+            };
+            let mut r = run("s", &at(b), 1000.0, 500.0, 0);
+            // Other work took a third of the machine during baseline run 2.
+            r.machine = Some(load(if i == 1 { 35.0 } else { 2.0 }));
+            base.push(r);
+            cand.push(run("s", &at(c), 1000.0, 500.0, 0));
+        }
+        let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+        let order: Vec<(Side, usize)> = c.runs.iter().map(|r| (r.side, r.index)).collect();
+        use Side::{Baseline as B, Candidate as C};
+        assert_eq!(
+            order,
+            [
+                (B, 1),
+                (C, 1),
+                (C, 2),
+                (B, 2),
+                (B, 3),
+                (C, 3),
+                (C, 4),
+                (B, 4),
+                (B, 5),
+                (C, 5)
+            ]
+        );
+        assert_eq!(c.runs[3].machine, Some(load(35.0)));
+        assert_eq!(c.runs[1].machine, None, "not recorded");
+        let busy: Vec<&String> = c.warnings.iter().filter(|w| w.contains("busy")).collect();
+        assert_eq!(busy.len(), 1, "{:?}", c.warnings);
+        assert!(
+            busy[0].contains("during baseline run 2 (other processes 35 %, steal 1 %)"),
+            "{}",
+            busy[0]
+        );
+        // It informs; the verdict is the rows'.
+        assert_eq!((c.outcome, c.exit_code), (Outcome::Pass, 0));
+
+        // A quiet machine draws no warning.
+        base[1].machine = Some(load(2.0));
+        let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+        assert!(
+            !c.warnings.iter().any(|w| w.contains("busy")),
+            "{:?}",
+            c.warnings
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod bundled;
 pub mod client;
 pub mod duration;
 pub mod engine;
+pub mod machine;
 pub mod ops;
 pub mod pacer;
 pub mod results;

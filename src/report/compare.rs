@@ -84,6 +84,45 @@ fn method_line(c: &Comparison) -> String {
     )
 }
 
+/// The runs in the order they started, one line each, with the machine's other work beside
+/// each: (side, #, started, throughput, p99, other CPU, steal, load average).
+fn run_lines(c: &Comparison) -> Vec<[String; 8]> {
+    c.runs
+        .iter()
+        .map(|r| {
+            let (other, steal, load) = match r.machine {
+                Some(m) => (
+                    format!("{:.0}%", m.other_cpu_pct),
+                    format!("{:.0}%", m.steal_pct),
+                    format!("{:.2}", m.load_avg_1m),
+                ),
+                None => ("-".into(), "-".into(), "-".into()),
+            };
+            [
+                r.side.to_string(),
+                r.index.to_string(),
+                r.started_at.clone(),
+                format!("{}/s", fmt_rate(r.throughput)),
+                fmt_latency_us(r.p99_us),
+                other,
+                steal,
+                load,
+            ]
+        })
+        .collect()
+}
+
+const RUN_HEADER: [&str; 8] = [
+    "run",
+    "#",
+    "started",
+    "throughput",
+    "p99",
+    "other CPU",
+    "steal",
+    "load 1m",
+];
+
 fn verdict_cell(v: Verdict) -> Cell {
     match v {
         Verdict::Regressed => Cell::new("REGRESSED").fg(Color::Red),
@@ -134,6 +173,23 @@ pub fn render_compare_table(c: &Comparison) -> String {
         }
     }
     out.push_str(&table.to_string());
+    out.push('\n');
+    // The runs, so that one disturbed by the machine's other work is visible.
+    let mut runs = Table::new();
+    runs.load_preset(UTF8_BORDERS_ONLY)
+        .set_header(RUN_HEADER.to_vec());
+    for line in run_lines(c) {
+        runs.add_row(line.to_vec());
+    }
+    for i in 3..8 {
+        if let Some(col) = runs.column_mut(i) {
+            col.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    out.push_str(
+        "runs in the order they started (other CPU: other processes' share of the machine):\n",
+    );
+    out.push_str(&runs.to_string());
     out.push('\n');
     for row in c
         .rows
@@ -223,6 +279,17 @@ pub fn render_compare_markdown(c: &Comparison) -> String {
             markdown_rows(&quiet)
         ));
     }
+    let mut runs = format!(
+        "| {} |\n|---|--:|---|--:|--:|--:|--:|--:|\n",
+        RUN_HEADER.join(" | ")
+    );
+    for line in run_lines(c) {
+        runs.push_str(&format!("| {} |\n", line.join(" | ")));
+    }
+    out.push_str(&format!(
+        "<details><summary>{} runs, with the machine's other work</summary>\n\n{runs}\n</details>\n",
+        c.runs.len()
+    ));
     for w in &c.warnings {
         out.push_str(&format!("\n> warning: {}\n", markdown_cell(w)));
     }
@@ -532,6 +599,46 @@ mod tests {
         row.judged_on = Estimate::Pairs;
         row.interval = Some([10.1, 14.0]);
         assert_eq!(fmt_change(&row), "+8.0% · pairs +12.0% [+10.1, +14.0]");
+    }
+
+    #[test]
+    fn the_runs_are_shown_with_the_machine_beside_them() {
+        let mut base = vec![run("s", "2024-05-01T10:00:00Z", 1000.0, 700.0, 0)];
+        base[0].machine = Some(crate::load::machine::MachineLoad {
+            other_cpu_pct: 35.4,
+            steal_pct: 0.2,
+            load_avg_1m: 3.25,
+        });
+        let cand = vec![run("s", "2024-05-01T10:01:00Z", 1000.0, 700.0, 0)];
+        let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+        let table = render_compare_table(&c);
+        let line = |needle: &str| {
+            table
+                .lines()
+                .find(|l| l.contains(needle))
+                .unwrap_or_else(|| panic!("no {needle:?} line in\n{table}"))
+                .to_string()
+        };
+        assert!(line("load 1m").contains("other CPU"));
+        let b = line("2024-05-01T10:00:00Z");
+        assert!(
+            b.contains("baseline") && b.contains("35%") && b.contains("3.25"),
+            "{b}"
+        );
+        let c_line = line("2024-05-01T10:01:00Z");
+        assert!(
+            c_line.contains("candidate") && c_line.contains(" - "),
+            "{c_line}"
+        );
+        assert!(
+            table.contains("warning: the machine was busy with other work during baseline run 1")
+        );
+        let md = render_compare_markdown(&c);
+        assert!(md.contains("<details><summary>2 runs, with the machine's other work</summary>"));
+        assert!(
+            md.contains("| baseline | 1 | 2024-05-01T10:00:00Z | 1,000/s |"),
+            "{md}"
+        );
     }
 
     #[test]
