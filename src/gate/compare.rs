@@ -20,9 +20,10 @@
 //!   **improved**: the whole interval is past `L/2` in the better direction;
 //!   **inconclusive**: the baseline runs' own spread, (max − min) / median, exceeds `2·L`, so a
 //!   change of `L` cannot be told from noise — unless the interval's near end lies beyond
-//!   that spread as well, in which case the change is judged anyway. When paired, the spread
-//!   of the per-pair changes (divided by √2: a difference carries two runs' noise) is used
-//!   instead if it is smaller: pairing removes drift that the baseline's spread includes;
+//!   that spread as well, in which case the change is judged anyway. Judged on the pairs,
+//!   the spread of the per-pair changes (divided by √2: a difference carries two runs'
+//!   noise) is used instead if it is smaller: pairing removes drift that the baseline's
+//!   spread includes;
 //!   **unchanged** otherwise.
 //! - **Few runs.** When a side has fewer than 4 runs (3 against 3 gives the rank test at
 //!   best p = 0.1, 2 against 2 p = 0.33, and one side's spread is the noise estimate), neither
@@ -498,9 +499,9 @@ pub struct Row {
     /// Baseline runs' own spread, (max − min) / median in percent ("pt": max − min).
     pub baseline_spread: f64,
     /// The noise the inconclusive rule weighs against the limit, in `change_unit`: the
-    /// baseline's spread; when paired, the smaller of that and the spread (max − min) of the
-    /// per-pair changes divided by √2, since pairing removes drift that the baseline's
-    /// spread includes.
+    /// baseline's spread; judged on the pairs, the smaller of that and the spread (max − min)
+    /// of the per-pair changes divided by √2, since pairing removes drift that the
+    /// baseline's spread includes.
     pub noise: f64,
     pub verdict: Verdict,
     /// Why the verdict, in words.
@@ -1167,6 +1168,10 @@ fn judge(
     let interval = point.and_then(|_| estimate.interval(base, cand, resamples, seed));
     // A change between two runs carries the noise of both, √2 times one run's for
     // independent noise: scaled so, the pairs' spread is comparable with the baseline's.
+    // The candidate's own spread is deliberately not pooled in: under A/A it only adds the
+    // candidate side's disturbed runs to the noise (more inconclusive outcomes, not fewer),
+    // and against a real change an erratic candidate is part of what is judged; the
+    // per-pair spread carries both sides' noise already.
     let noise = match &per_pair {
         Some(changes) if judged_on == Estimate::Pairs => {
             let max = changes.iter().copied().fold(f64::NEG_INFINITY, f64::max);
