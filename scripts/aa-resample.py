@@ -45,7 +45,7 @@ def main() -> int:
                 if row["verdict"] == "regressed":
                     regressed[f"{row['operation']}.{row['metric']}"] += 1
     print(f"{n} vs {n} runs, {trials} draws from {len(pool)} A/A runs")
-    names = {0: "pass/warn", 1: "regressed", 2: "bad input", 3: "inconclusive"}
+    names = {0: "pass/warn", 1: "fail", 2: "bad input", 3: "inconclusive"}
     for code, count in sorted(codes.items()):
         print(f"  exit {code} ({names.get(code, '?')}): {count}")
     for row, count in regressed.most_common(6):

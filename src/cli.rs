@@ -601,37 +601,6 @@ fn compare_cmd(
             "{e} (baseline: {baseline:?}, candidate: {candidate:?})"
         ))
     })?;
-    // An absolute target the candidate misses in most of its runs fails the gate too.
-    let mut breached = Vec::new();
-    for (path, r) in candidate.iter().zip(&cand) {
-        if let Some(i) = r.integrity.as_ref().filter(|i| i.lost_writes > 0) {
-            breached.push(format!(
-                "{} lost {} acknowledged writes",
-                path.display(),
-                i.lost_writes
-            ));
-        }
-    }
-    if let Some(first) = cand.first() {
-        for (i, t) in first.targets.iter().enumerate() {
-            let failed = cand
-                .iter()
-                .filter(|r| {
-                    r.targets
-                        .get(i)
-                        .is_some_and(|x| x.metric == t.metric && !x.passed)
-                })
-                .count();
-            if failed * 2 > cand.len() {
-                breached.push(format!(
-                    "{} {} (missed in {failed} of {} runs)",
-                    t.metric,
-                    t.target,
-                    cand.len()
-                ));
-            }
-        }
-    }
     let rendered = match format {
         FormatArg::Table => report::render_compare_table(&comparison),
         FormatArg::Markdown => report::render_compare_markdown(&comparison),
@@ -639,20 +608,14 @@ fn compare_cmd(
             serde_json::to_string_pretty(&comparison).expect("comparison serializes") + "\n"
         }
     };
+    // The comparison carries the whole verdict (regressions, lost writes, missed targets):
+    // what is printed and the exit code cannot disagree.
     print!("{rendered}");
-    for b in &breached {
-        println!("gate failed: {b}");
-    }
     if let Some(path) = junit {
         std::fs::write(path, report::render_junit(&comparison))
             .with_context(|| format!("cannot write JUnit report {}", path.display()))?;
     }
-    let code = if comparison.exit_code == exit::FAILED || !breached.is_empty() {
-        exit::FAILED
-    } else {
-        comparison.exit_code
-    };
-    Ok(ExitCode::from(code))
+    Ok(ExitCode::from(comparison.exit_code))
 }
 
 fn default_out(results: &Results) -> PathBuf {

@@ -85,15 +85,16 @@ fn optimized_against_optimized_does_not_regress_and_legacy_does() {
         }
     }
     let (code, c) = compare(&a, &b, &[]);
-    let regressed: Vec<&Value> = c["rows"]
+    let regressed: Vec<String> = c["rows"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|r| r["verdict"] == "regressed")
+        .map(|r| format!("{}.{}: {}", r["operation"], r["metric"], r["reason"]))
         .collect();
     assert!(regressed.is_empty(), "A/A regressed: {regressed:#?}");
-    assert_ne!(code, 1, "{}", c["headline"]);
-    assert_ne!(code, 2, "{}", c["headline"]);
+    assert_ne!(code, 1, "{}", c["verdict"]);
+    assert_ne!(code, 2, "{}", c["verdict"]);
     assert_eq!(c["baseline_runs"], 3);
     assert_eq!(c["paired"], true);
 
@@ -105,15 +106,26 @@ fn optimized_against_optimized_does_not_regress_and_legacy_does() {
         c["headline"]
     );
     assert_eq!(totals_verdict(&c, "throughput"), "regressed");
-    assert_eq!(c["outcome"], "regressed");
+    assert_eq!(c["outcome"], "fail");
+    assert_eq!(c["exit_code"], 1);
+    let verdict = c["verdict"].as_str().unwrap();
+    assert!(verdict.starts_with("FAIL (exit 1): "), "{verdict}");
+    assert!(verdict.contains("totals.throughput -"), "{verdict}");
 
     // JUnit output: one test case per metric, failures for the regressions.
     let junit = dir.path().join("junit.xml");
     let (_, c) = compare(&a[..1], &legacy, &["--junit", junit.to_str().unwrap()]);
     let xml = std::fs::read_to_string(&junit).unwrap();
+    // A case per row, and one per failure that is no row (a missed target, lost writes).
+    let run_failures = c["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] != "regression")
+        .count();
     assert_eq!(
         xml.matches("<testcase").count(),
-        c["rows"].as_array().unwrap().len()
+        c["rows"].as_array().unwrap().len() + run_failures
     );
     assert!(xml.contains("<failure"), "{xml}");
 
@@ -184,6 +196,45 @@ fn optimized_against_optimized_does_not_regress_and_legacy_does() {
         tput(&x),
         tput(&y)
     );
+}
+
+#[test]
+fn a_missed_target_fails_compare_with_one_closing_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = run_ci(dir.path(), "real", "optimized");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&real).unwrap()).unwrap();
+    let measured = v["totals"]["throughput"].clone();
+    v["targets"] = serde_json::json!([{
+        "metric": "totals.throughput", "target": ">= 20000000/s", "measured": measured,
+        "unit": "/s", "passed": false
+    }]);
+    let missed = dir.path().join("missed.json");
+    std::fs::write(&missed, v.to_string()).unwrap();
+    let o = bench(&["compare", real.to_str().unwrap(), missed.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{stdout}");
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(
+            "FAIL (exit 1): absolute target missed in most candidate runs: \
+             totals.throughput >= 20000000/s"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("PASS"), "{stdout}");
+
+    // As JSON, stdout is one document carrying the same verdict and exit code.
+    let o = bench(&[
+        "compare",
+        real.to_str().unwrap(),
+        missed.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let c: Value = serde_json::from_slice(&o.stdout).expect("stdout is one JSON document");
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(c["exit_code"], 1);
+    assert_eq!(c["verdict"].as_str(), Some(last));
 }
 
 #[test]

@@ -494,9 +494,22 @@ fn results_of_run_ci_match_the_published_schema() {
     with_failures["totals"]["errors_histogram"] = r["totals"]["histogram"].clone();
     assert_matches_schema(&with_failures);
 
+    // The machine's other work is recorded on Linux, where the harness runs.
+    if cfg!(target_os = "linux") {
+        let other = r["machine"]["other_cpu_pct"].as_f64();
+        assert!(
+            other.is_some_and(|p| (0.0..=100.0).contains(&p)),
+            "{}",
+            r["machine"]
+        );
+    }
+
     // The schema is not vacuous: documents that break the contract are rejected.
     type Breaks = fn(&mut Value);
-    let broken: [(&str, Breaks); 8] = [
+    let broken: [(&str, Breaks); 9] = [
+        ("machine without other_cpu_pct", |v| {
+            v["machine"] = serde_json::json!({"steal_pct": 0.0, "load_avg_1m": 1.0});
+        }),
         ("no schema_version", |v| {
             v.as_object_mut().unwrap().remove("schema_version");
         }),

@@ -216,6 +216,8 @@ pub fn merge_results(parts: &[Results]) -> Result<Results, MergeError> {
         integrity,
         server,
         environment: first.environment.clone(),
+        // Each part counted the other generators as other work: no figure for the whole.
+        machine: None,
         timeseries,
         extra,
         errors: {

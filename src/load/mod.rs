@@ -8,6 +8,7 @@ pub mod duration;
 pub mod engine;
 pub mod https;
 pub mod id;
+pub mod machine;
 pub mod ops;
 pub mod pacer;
 pub mod probe;

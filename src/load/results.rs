@@ -1,6 +1,7 @@
 //! The results of a run as plain data: the results JSON contract (schema_version 1).
 
 use super::engine::Integrity;
+use super::machine::MachineLoad;
 use crate::gate::targets::TargetResult;
 use crate::metrics::{LatencySummary, OpStats, TimeSeriesPoint};
 use serde::{Deserialize, Serialize};
@@ -44,6 +45,9 @@ pub struct Results {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<ServerInfo>,
     pub environment: Environment,
+    /// How busy the machine was with other work during the run (Linux); see `MachineLoad`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<MachineLoad>,
     /// Per-second throughput, errors and latency of the measured window.
     pub timeseries: Vec<TimeSeriesPoint>,
     /// Kind-specific figures (a burst's created count, a flow's completed executions).

@@ -4,6 +4,7 @@
 use super::bundled::Bundled;
 use super::client::{Endpoint, Timeouts, Wire};
 use super::engine::{self, Control, EngineConfig, Length, Load, TransportSpec, Workload};
+use super::machine::{self, CpuSnapshot};
 use super::probe::{self, Needs};
 use super::results::{Environment, LoadInfo, Results, ServerInfo, SCHEMA_VERSION};
 use super::scenario::{LoadModel, RunLength, Scenario, ScenarioKind};
@@ -169,6 +170,7 @@ impl Preamble<'_> {
             integrity: None,
             server: None,
             environment: Environment::detect(self.opts.threads.max(1)),
+            machine: None,
             timeseries: Vec::new(),
             extra: serde_json::Map::new(),
             errors: BTreeMap::new(),
@@ -343,6 +345,12 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         max_consecutive_failures: max_failures,
     };
     let started_at = now_rfc3339();
+    // Other work on the machine over the run, the bundled monitor's CPU counted as ours.
+    let monitor_pid = match &sut {
+        Sut::Bundled(b) => Some(b.pid()),
+        _ => None,
+    };
+    let cpu_at_start = CpuSnapshot::take(monitor_pid);
     let control = Arc::new(Control::new(max_failures));
     // The server's own view, taken when the load ends: set-up and warm-up are in it, the
     // integrity read-back is not.
@@ -390,6 +398,10 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
     let measured = engine
         .join()
         .map_err(|_| anyhow::anyhow!("the generator panicked"))?;
+    let machine = cpu_at_start.and_then(|start| {
+        let end = CpuSnapshot::take(monitor_pid)?;
+        machine::between(&start, &end, machine::load_avg_1m()?)
+    });
 
     let server = match &mut sut {
         Sut::Bundled(_) => {
@@ -496,6 +508,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         integrity: measured.integrity,
         server,
         environment: Environment::detect(threads),
+        machine,
         timeseries: measured.series.points(),
         extra: measured.extra,
         errors: measured.errors,

@@ -5,7 +5,7 @@ use comfy_table::presets::UTF8_BORDERS_ONLY;
 use comfy_table::{Cell, CellAlignment, Color, Table};
 
 use super::{fmt_latency_us, fmt_rate};
-use crate::gate::compare::{Comparison, Metric, Outcome, Row, Verdict};
+use crate::gate::compare::{Comparison, Estimate, FailureKind, Metric, Outcome, Row, Verdict};
 
 /// A measured value in its metric's unit: "1,234/s", "1.23ms", "0.10%".
 fn fmt_value(metric: Metric, v: f64) -> String {
@@ -30,17 +30,28 @@ fn fmt_spread(metric: Metric, s: &crate::gate::compare::Spread) -> String {
     }
 }
 
-/// "-31.2% [-33.0, -29.5]" or "+0.20pt [+0.10, +0.30]"; the interval is left out when it is
-/// the point (one run a side).
+/// The change cell: the change of the medians (what the columns beside it give), then, for
+/// paired runs, the median of the per-pair changes; the interval goes with the one the
+/// verdict is about: "-31.2% [-33.0, -29.5]", "+8.0% · pairs +12.0% [+10.1, +14.0]", and
+/// "+35.9% [+2.0, +80.1] · pairs -6.9% disagree" when the pairs point the other way and the
+/// medians are judged. The interval is left out when it is the point (one run a side).
 fn fmt_change(row: &Row) -> String {
     let digits = if row.metric.is_absolute() { 2 } else { 1 };
     let unit = row.change_unit;
-    match (row.change, row.interval) {
-        (None, _) => "-".to_string(),
-        (Some(c), Some([lo, hi])) if lo != hi => {
-            format!("{c:+.digits$}{unit} [{lo:+.digits$}, {hi:+.digits$}]")
+    let interval = match row.interval {
+        Some([lo, hi]) if lo != hi => format!(" [{lo:+.digits$}, {hi:+.digits$}]"),
+        _ => String::new(),
+    };
+    let medians = match row.change {
+        None => "-".to_string(),
+        Some(c) => format!("{c:+.digits$}{unit}"),
+    };
+    match (row.judged_on, row.paired_change) {
+        (Estimate::Pairs, Some(p)) => format!("{medians} · pairs {p:+.digits$}{unit}{interval}"),
+        (Estimate::Medians, Some(p)) => {
+            format!("{medians}{interval} · pairs {p:+.digits$}{unit} disagree")
         }
-        (Some(c), _) => format!("{c:+.digits$}{unit}"),
+        _ => format!("{medians}{interval}"),
     }
 }
 
@@ -73,16 +84,44 @@ fn method_line(c: &Comparison) -> String {
     )
 }
 
-/// The final verdict line: "FAIL: 1 regression · 14 unchanged".
-fn outcome_line(c: &Comparison) -> String {
-    let word = match c.outcome {
-        Outcome::Pass => "PASS",
-        Outcome::Warn => "PASS with warnings",
-        Outcome::Regressed => "FAIL",
-        Outcome::Inconclusive => "INCONCLUSIVE",
-    };
-    format!("{word}: {}", c.headline)
+/// The runs in the order they started, one line each, with the machine's other work beside
+/// each: (side, #, started, throughput, p99, other CPU, steal, load average).
+fn run_lines(c: &Comparison) -> Vec<[String; 8]> {
+    c.runs
+        .iter()
+        .map(|r| {
+            let (other, steal, load) = match r.machine {
+                Some(m) => (
+                    format!("{:.0}%", m.other_cpu_pct),
+                    format!("{:.0}%", m.steal_pct),
+                    format!("{:.2}", m.load_avg_1m),
+                ),
+                None => ("-".into(), "-".into(), "-".into()),
+            };
+            [
+                r.side.to_string(),
+                r.index.to_string(),
+                r.started_at.clone(),
+                format!("{}/s", fmt_rate(r.throughput)),
+                fmt_latency_us(r.p99_us),
+                other,
+                steal,
+                load,
+            ]
+        })
+        .collect()
 }
+
+const RUN_HEADER: [&str; 8] = [
+    "run",
+    "#",
+    "started",
+    "throughput",
+    "p99",
+    "other CPU",
+    "steal",
+    "load 1m",
+];
 
 fn verdict_cell(v: Verdict) -> Cell {
     match v {
@@ -135,6 +174,23 @@ pub fn render_compare_table(c: &Comparison) -> String {
     }
     out.push_str(&table.to_string());
     out.push('\n');
+    // The runs, so that one disturbed by the machine's other work is visible.
+    let mut runs = Table::new();
+    runs.load_preset(UTF8_BORDERS_ONLY)
+        .set_header(RUN_HEADER.to_vec());
+    for line in run_lines(c) {
+        runs.add_row(line.to_vec());
+    }
+    for i in 3..8 {
+        if let Some(col) = runs.column_mut(i) {
+            col.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    out.push_str(
+        "runs in the order they started (other CPU: other processes' share of the machine):\n",
+    );
+    out.push_str(&runs.to_string());
+    out.push('\n');
     for row in c
         .rows
         .iter()
@@ -148,7 +204,8 @@ pub fn render_compare_table(c: &Comparison) -> String {
     for w in &c.warnings {
         out.push_str(&format!("warning: {w}\n"));
     }
-    out.push_str(&outcome_line(c));
+    out.push_str(&format!("rows: {}\n", c.headline));
+    out.push_str(&c.verdict);
     out.push('\n');
     out
 }
@@ -191,12 +248,14 @@ pub fn render_compare_markdown(c: &Comparison) -> String {
     let icon = match c.outcome {
         Outcome::Pass => "✅",
         Outcome::Warn => "⚠️",
-        Outcome::Regressed => "❌",
+        Outcome::Fail => "❌",
         Outcome::Inconclusive => "❔",
     };
+    // The first line is the verdict the table closes with, word for word.
     let mut out = format!(
-        "{icon} **{}**: {}\n\n{}\n\n",
+        "{icon} **{}**: {}\n\nrows: {}\n\n{}\n\n",
         markdown_cell(&c.scenario),
+        markdown_cell(&c.verdict),
         c.headline,
         method_line(c)
     );
@@ -220,6 +279,17 @@ pub fn render_compare_markdown(c: &Comparison) -> String {
             markdown_rows(&quiet)
         ));
     }
+    let mut runs = format!(
+        "| {} |\n|---|--:|---|--:|--:|--:|--:|--:|\n",
+        RUN_HEADER.join(" | ")
+    );
+    for line in run_lines(c) {
+        runs.push_str(&format!("| {} |\n", line.join(" | ")));
+    }
+    out.push_str(&format!(
+        "<details><summary>{} runs, with the machine's other work</summary>\n\n{runs}\n</details>\n",
+        c.runs.len()
+    ));
     for w in &c.warnings {
         out.push_str(&format!("\n> warning: {}\n", markdown_cell(w)));
     }
@@ -247,9 +317,15 @@ fn xml_escape(s: &str) -> String {
 /// regression, `<skipped>` for what could not be judged, and every case's figures (and any
 /// warning) in its system-out.
 pub fn render_junit(c: &Comparison) -> String {
-    let failures = c.count(Verdict::Regressed);
+    // Lost writes and missed targets fail the comparison too: a case each, after the rows.
+    let run_failures: Vec<_> = c
+        .failures
+        .iter()
+        .filter(|f| f.kind != FailureKind::Regression)
+        .collect();
+    let failures = c.count(Verdict::Regressed) + run_failures.len();
     let skipped = c.count(Verdict::Inconclusive);
-    let tests = c.rows.len();
+    let tests = c.rows.len() + run_failures.len();
     let suite = xml_escape(&format!("stepflow-bench compare: {}", c.scenario));
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     out.push_str(&format!(
@@ -261,8 +337,10 @@ pub fn render_junit(c: &Comparison) -> String {
          errors=\"0\" skipped=\"{skipped}\">\n"
     ));
     out.push_str(&format!(
-        "    <properties>\n      <property name=\"headline\" value=\"{}\"/>\n      \
+        "    <properties>\n      <property name=\"verdict\" value=\"{}\"/>\n      \
+         <property name=\"headline\" value=\"{}\"/>\n      \
          <property name=\"method\" value=\"{}\"/>\n    </properties>\n",
+        xml_escape(&c.verdict),
         xml_escape(&c.headline),
         xml_escape(&method_line(c))
     ));
@@ -301,6 +379,18 @@ pub fn render_junit(c: &Comparison) -> String {
         out.push_str(&format!(
             "      <system-out>{}</system-out>\n    </testcase>\n",
             xml_escape(&note)
+        ));
+    }
+    for f in run_failures {
+        let name = match f.kind {
+            FailureKind::LostWrites => "lost_writes",
+            _ => "target",
+        };
+        out.push_str(&format!(
+            "    <testcase classname=\"{}\" name=\"{name}\" time=\"0\">\n      \
+             <failure type=\"{name}\" message=\"{}\"/>\n    </testcase>\n",
+            xml_escape(&format!("{}.gate", c.scenario)),
+            xml_escape(&f.what)
         ));
     }
     out.push_str("  </testsuite>\n</testsuites>\n");
@@ -361,14 +451,20 @@ mod tests {
         ] {
             assert!(out.contains(needle), "{needle:?} missing from\n{out}");
         }
-        assert!(out.trim_end().ends_with(&format!("FAIL: {}", c.headline)));
+        assert_eq!(out.lines().last(), Some(c.verdict.as_str()));
+        assert!(c.verdict.starts_with("FAIL (exit 1): 8 regressions: "));
+        assert!(out.contains(&format!("\nrows: {}\n", c.headline)));
         // The operation is named on the first row of its group only.
         let explained = c
             .rows
             .iter()
             .filter(|r| r.operation == "get_execution" && r.verdict == Verdict::Regressed)
             .count();
-        assert_eq!(out.matches("get_execution").count(), 1 + explained);
+        let above_verdict = out.trim_end().rsplit_once('\n').unwrap().0;
+        assert_eq!(
+            above_verdict.matches("get_execution").count(),
+            1 + explained
+        );
     }
 
     #[test]
@@ -376,12 +472,15 @@ mod tests {
         let c = regressed();
         let md = render_compare_markdown(&c);
         let first = md.lines().next().unwrap();
-        assert_eq!(first, format!("❌ **st<r>ess**: {}", c.headline));
+        assert_eq!(first, format!("❌ **st<r>ess**: {}", c.verdict));
         assert!(md.contains("| get_execution | throughput | 1,000/s [990/s–1,010/s] |"));
         assert!(md.contains("❌ **regressed**"));
 
         let md = render_compare_markdown(&unchanged());
-        assert!(md.starts_with("✅ **stress**: 10 unchanged\n"), "{md}");
+        assert!(
+            md.starts_with("✅ **stress**: PASS (exit 0): 10 unchanged\n"),
+            "{md}"
+        );
         assert!(md.contains("<details><summary>10 unchanged</summary>"));
         assert_eq!(md.matches("| totals |").count(), 5);
     }
@@ -423,9 +522,123 @@ mod tests {
         assert!(xml.contains("<skipped message=\"inconclusive: baseline runs spread"));
         let table = render_compare_table(&c);
         assert!(table.contains("INCONCLUSIVE"));
-        assert!(table
-            .trim_end()
-            .ends_with(&format!("INCONCLUSIVE: {}", c.headline)));
+        assert!(
+            c.verdict.starts_with("INCONCLUSIVE (exit 3): "),
+            "{}",
+            c.verdict
+        );
+        assert_eq!(table.lines().last(), Some(c.verdict.as_str()));
+    }
+
+    #[test]
+    fn a_missed_target_reads_the_same_in_every_rendering() {
+        // Every row unchanged, the absolute target missed in every candidate run: the
+        // old table said "PASS: 10 unchanged" above "gate failed: ...", and exited 1.
+        let with_target = |mut r: crate::load::results::Results| {
+            r.targets.push(crate::gate::targets::TargetResult {
+                metric: "totals.throughput".into(),
+                target: ">= 20000/s".into(),
+                measured: r.totals.throughput,
+                unit: "/s".into(),
+                passed: false,
+            });
+            r
+        };
+        let base = vec![with_target(run(
+            "s",
+            "2024-05-01T10:00:00Z",
+            1000.0,
+            700.0,
+            0,
+        ))];
+        let cand = vec![with_target(run(
+            "s",
+            "2024-05-01T10:01:00Z",
+            1000.0,
+            700.0,
+            0,
+        ))];
+        let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+        let verdict = "FAIL (exit 1): absolute target missed in most candidate runs: \
+                       totals.throughput >= 20000/s (missed in 1 of 1 runs)";
+        assert_eq!(c.verdict, verdict);
+        let table = render_compare_table(&c);
+        assert_eq!(table.lines().last(), Some(verdict));
+        assert!(!table.contains("PASS"), "{table}");
+        let md = render_compare_markdown(&c);
+        assert_eq!(
+            md.lines().next(),
+            Some(format!("❌ **s**: {verdict}").as_str())
+        );
+        assert!(!md.contains("PASS"), "{md}");
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["verdict"], verdict);
+        assert_eq!(
+            (json["outcome"].as_str(), json["exit_code"].as_u64()),
+            (Some("fail"), Some(1))
+        );
+        assert_eq!(json["failures"][0]["kind"], "target_missed");
+        let xml = render_junit(&c);
+        assert!(xml.contains("failures=\"1\""), "{xml}");
+        assert!(xml.contains("<failure type=\"target\" message=\"totals.throughput &gt;= 20000/s"));
+    }
+
+    #[test]
+    fn the_change_cell_names_the_pairs_and_puts_the_interval_with_the_judged_change() {
+        let mut row = unchanged().rows[0].clone();
+        row.change = Some(35.897);
+        row.interval = Some([2.0, 80.1]);
+        assert_eq!(fmt_change(&row), "+35.9% [+2.0, +80.1]");
+        row.paired_change = Some(-6.9);
+        assert_eq!(
+            fmt_change(&row),
+            "+35.9% [+2.0, +80.1] · pairs -6.9% disagree"
+        );
+        row.change = Some(8.0);
+        row.paired_change = Some(12.0);
+        row.judged_on = Estimate::Pairs;
+        row.interval = Some([10.1, 14.0]);
+        assert_eq!(fmt_change(&row), "+8.0% · pairs +12.0% [+10.1, +14.0]");
+    }
+
+    #[test]
+    fn the_runs_are_shown_with_the_machine_beside_them() {
+        let mut base = vec![run("s", "2024-05-01T10:00:00Z", 1000.0, 700.0, 0)];
+        base[0].machine = Some(crate::load::machine::MachineLoad {
+            other_cpu_pct: 35.4,
+            steal_pct: 0.2,
+            load_avg_1m: 3.25,
+        });
+        let cand = vec![run("s", "2024-05-01T10:01:00Z", 1000.0, 700.0, 0)];
+        let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+        let table = render_compare_table(&c);
+        let line = |needle: &str| {
+            table
+                .lines()
+                .find(|l| l.contains(needle))
+                .unwrap_or_else(|| panic!("no {needle:?} line in\n{table}"))
+                .to_string()
+        };
+        assert!(line("load 1m").contains("other CPU"));
+        let b = line("2024-05-01T10:00:00Z");
+        assert!(
+            b.contains("baseline") && b.contains("35%") && b.contains("3.25"),
+            "{b}"
+        );
+        let c_line = line("2024-05-01T10:01:00Z");
+        assert!(
+            c_line.contains("candidate") && c_line.contains(" - "),
+            "{c_line}"
+        );
+        assert!(
+            table.contains("warning: the machine was busy with other work during baseline run 1")
+        );
+        let md = render_compare_markdown(&c);
+        assert!(md.contains("<details><summary>2 runs, with the machine's other work</summary>"));
+        assert!(
+            md.contains("| baseline | 1 | 2024-05-01T10:00:00Z | 1,000/s |"),
+            "{md}"
+        );
     }
 
     #[test]

@@ -1,0 +1,178 @@
+//! How busy the machine was with other work while a run ran: other processes' CPU, CPU steal
+//! and the load average, read from /proc (Linux; not recorded elsewhere).
+
+use serde::{Deserialize, Serialize};
+
+/// The machine during one run (set-up and warm-up included), so that a run disturbed by other
+/// work can be told apart from one disturbed by the code under test.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MachineLoad {
+    /// CPU time used by processes other than the generator and the bundled monitor, percent of
+    /// all cores' time over the run; an external `--target` on this machine counts here.
+    pub other_cpu_pct: f64,
+    /// CPU time the hypervisor gave to other guests (steal), percent of all cores' time.
+    pub steal_pct: f64,
+    /// 1-minute load average when the load ended (the run's own threads included).
+    pub load_avg_1m: f64,
+}
+
+/// Cumulative CPU counters at one moment, in clock ticks (USER_HZ, as /proc reports them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuSnapshot {
+    /// All CPU time of the machine: every core, every state.
+    total: u64,
+    /// Time no work ran: idle and iowait.
+    idle: u64,
+    /// Time taken by the hypervisor for other guests.
+    steal: u64,
+    /// User and system time of this process and of the monitor child.
+    own: u64,
+}
+
+impl CpuSnapshot {
+    /// The counters now, with `child` (the bundled monitor's pid) counted as our own; None
+    /// where /proc cannot be read.
+    pub fn take(child: Option<u32>) -> Option<CpuSnapshot> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let (total, idle, steal) = parse_proc_stat(&stat)?;
+        let mut own = process_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)?;
+        if let Some(pid) = child {
+            // A child that has already exited adds nothing (the difference saturates).
+            own += std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| process_ticks(&s))
+                .unwrap_or(0);
+        }
+        Some(CpuSnapshot {
+            total,
+            idle,
+            steal,
+            own,
+        })
+    }
+}
+
+/// The machine between two snapshots, with the load average read at the end; None when no
+/// time passed or the counters went backwards.
+pub fn between(start: &CpuSnapshot, end: &CpuSnapshot, load_avg_1m: f64) -> Option<MachineLoad> {
+    let total = end.total.checked_sub(start.total).filter(|t| *t > 0)?;
+    let busy = |s: &CpuSnapshot| s.total.saturating_sub(s.idle).saturating_sub(s.steal);
+    let busy = busy(end).checked_sub(busy(start))?;
+    let own = end.own.saturating_sub(start.own);
+    let steal = end.steal.checked_sub(start.steal)?;
+    let pct = |ticks: u64| ticks as f64 / total as f64 * 100.0;
+    Some(MachineLoad {
+        other_cpu_pct: pct(busy.saturating_sub(own)),
+        steal_pct: pct(steal),
+        load_avg_1m,
+    })
+}
+
+/// The 1-minute load average, from /proc/loadavg.
+pub fn load_avg_1m() -> Option<f64> {
+    parse_loadavg(&std::fs::read_to_string("/proc/loadavg").ok()?)
+}
+
+/// (total, idle + iowait, steal) from the aggregate "cpu" line of /proc/stat. Its fields are
+/// user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in
+/// user and nice, so only the first eight add up to the total.
+fn parse_proc_stat(text: &str) -> Option<(u64, u64, u64)> {
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    if fields.len() < 4 {
+        return None;
+    }
+    let field = |i: usize| fields.get(i).copied().unwrap_or(0);
+    let total = (0..8).map(field).sum();
+    Some((total, field(3) + field(4), field(7)))
+}
+
+/// utime + stime of a process, clock ticks, from its /proc/PID/stat line. The command name in
+/// parentheses may hold spaces and parentheses, so fields are counted after the last ')':
+/// state is the first there, utime the 12th, stime the 13th.
+fn process_ticks(text: &str) -> Option<u64> {
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+fn parse_loadavg(text: &str) -> Option<f64> {
+    text.split_whitespace().next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_stat_counts_the_first_eight_fields() {
+        let text = "cpu  100 5 50 800 20 3 2 10 7 0\ncpu0 50 2 25 400 10 1 1 5 3 0\nintr 1 2\n";
+        assert_eq!(parse_proc_stat(text), Some((990, 820, 10)));
+        // Old kernels without steal and guest columns.
+        assert_eq!(parse_proc_stat("cpu 1 2 3 4\n"), Some((10, 4, 0)));
+        assert_eq!(parse_proc_stat("cpu0 1 2 3 4\n"), None);
+        assert_eq!(parse_proc_stat("cpu 1 x 3 4\n"), None);
+    }
+
+    #[test]
+    fn process_ticks_skip_a_command_name_with_spaces_and_parentheses() {
+        let line = "4242 (stepflow (x) bench) S 1 4242 4242 0 -1 4194304 900 0 0 0 \
+                    250 75 0 0 20 0 6 0 1234 5678 90 18446744073709551615";
+        assert_eq!(process_ticks(line), Some(325));
+        assert_eq!(process_ticks("4242 (short) S 1"), None);
+    }
+
+    #[test]
+    fn load_average_is_the_first_field() {
+        assert_eq!(parse_loadavg("2.51 1.20 0.80 3/412 9999\n"), Some(2.51));
+        assert_eq!(parse_loadavg(""), None);
+    }
+
+    #[test]
+    fn other_work_is_the_busy_time_that_was_not_ours() {
+        let start = CpuSnapshot {
+            total: 1_000,
+            idle: 600,
+            steal: 0,
+            own: 100,
+        };
+        // 1000 ticks pass: 200 idle, 50 stolen, 750 busy of which 600 ours.
+        let end = CpuSnapshot {
+            total: 2_000,
+            idle: 800,
+            steal: 50,
+            own: 700,
+        };
+        let m = between(&start, &end, 3.5).unwrap();
+        assert_eq!(
+            m,
+            MachineLoad {
+                other_cpu_pct: 15.0,
+                steal_pct: 5.0,
+                load_avg_1m: 3.5
+            }
+        );
+        // Our own time can exceed the busy time counted (the counters are sampled apart):
+        // other work is then none, not negative.
+        let ours = CpuSnapshot { own: 2_000, ..end };
+        assert_eq!(between(&start, &ours, 1.0).unwrap().other_cpu_pct, 0.0);
+        assert_eq!(between(&start, &start, 1.0), None, "no time passed");
+        assert_eq!(between(&end, &start, 1.0), None, "counters went backwards");
+    }
+
+    #[test]
+    fn a_snapshot_of_this_machine_reads() {
+        // Linux is where the harness runs; elsewhere nothing is recorded.
+        if cfg!(target_os = "linux") {
+            let a = CpuSnapshot::take(None).expect("/proc/stat and /proc/self/stat");
+            assert!(a.total > 0 && a.idle <= a.total);
+            assert!(load_avg_1m().is_some());
+        }
+    }
+}
