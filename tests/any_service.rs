@@ -443,8 +443,12 @@ path = "/api/health"
 "#,
     );
     let (fin, r) = run(&["run", &file, "--target", &url]);
-    // No targets: done, with the failures reported.
-    assert_eq!(fin.code, 0, "stderr: {}", fin.stderr);
+    // No targets written: half the requests failing misses the implied error-rate objective.
+    assert_eq!(fin.code, 1, "stderr: {}", fin.stderr);
+    let implied = &r["targets"][0];
+    assert_eq!(implied["metric"], "totals.error_rate", "{implied}");
+    assert_eq!(implied["implied"], true, "{implied}");
+    assert_eq!(implied["passed"], false, "{implied}");
     assert_eq!(uint(&r, "/operations/gone/count"), 40);
     assert_eq!(uint(&r, "/operations/gone/errors"), 0);
     assert!(r["operations"]["gone"].get("errors_latency_us").is_none());
@@ -501,7 +505,8 @@ fn out_dash_puts_the_results_json_on_stdout_and_the_table_on_stderr() {
     assert_eq!(uint(&r, "/operations/health/count"), 20);
     assert!(fin.stderr.contains("operation"), "{}", fin.stderr);
     assert!(
-        fin.stderr.contains("DONE, no targets set"),
+        fin.stderr.contains("totals.error_rate (implied)")
+            && fin.stderr.contains("PASS: 1 of 1 targets met"),
         "{}",
         fin.stderr
     );
