@@ -127,8 +127,14 @@ base_bin=$(build "$base_ref" base)
 cand_bin=$(build "$cand_ref" candidate)
 
 run() { # binary label index
-  local args=(run "$scenario" --no-progress --format json --out "$out/$2-$3.json")
+  local args=(run "$scenario" --no-progress --format json --out "$out/$2-$3.json" --keep-data)
   [ -n "${DURATION:-}" ] && args+=(--duration "$DURATION")
+  # Every run keeps its bundled monitor's data dir until the gate ends: deleting one (tens of
+  # thousands of step log files) makes ext4 slower to allocate inodes for a minute or more,
+  # and the next runs paid for it, throughput falling 16k -> 11k ops/s over one comparison
+  # (results/reference/write-tail.md). TMPDIR puts the kept dirs under $work.
+  mkdir -p "$work/data"
+  [ "${TMPDIR:-}" = "$work/data" ] || export TMPDIR="$work/data"
   # A run's own exit code (a target missed, writes lost) is judged by compare; a run that
   # could not finish stops the gate: a broken candidate fails it (1), a broken baseline
   # leaves nothing to compare with (2).

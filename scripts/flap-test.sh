@@ -63,8 +63,12 @@ commit=$(git describe --always --dirty 2>/dev/null || echo unknown)
 
 run() { # results-file [extra args...]
   local file=$1; shift
-  local args=(run "$scenario" --no-progress --format json --out "$file" "$@")
+  local args=(run "$scenario" --no-progress --format json --out "$file" --keep-data "$@")
   [ -n "${DURATION:-}" ] && args+=(--duration "$DURATION")
+  # Data dirs are kept until the end, as scripts/ci-gate.sh does: deleting them between runs
+  # slows the next runs' inode allocation on ext4 (results/reference/write-tail.md).
+  mkdir -p "$work/data"
+  [ "${TMPDIR:-}" = "$work/data" ] || export TMPDIR="$work/data"
   # Exit 1 (a target missed, writes lost) is for compare to judge; anything else is a run
   # that could not finish, and the measurement stops.
   "$bin" "${args[@]}" > /dev/null 2> "${file%.json}.log" || [ $? -le 1 ] || {
