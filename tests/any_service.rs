@@ -11,7 +11,7 @@ use axum::response::Html;
 use axum::routing::get;
 use axum::{Json, Router};
 use common::lookalike::{Drops, Lookalike};
-use common::{parse_results, read_results, run_bench, Finished};
+use common::{assert_correct, parse_results, read_results, run_bench, uint, Finished};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -48,12 +48,6 @@ fn run(args: &[&str]) -> (Finished, Value) {
     (fin, results)
 }
 
-fn uint(v: &Value, pointer: &str) -> u64 {
-    v.pointer(pointer)
-        .and_then(Value::as_u64)
-        .unwrap_or_else(|| panic!("no unsigned {pointer} in {v:#}"))
-}
-
 fn warnings(r: &Value) -> Vec<&str> {
     r["warnings"]
         .as_array()
@@ -61,33 +55,6 @@ fn warnings(r: &Value) -> Vec<&str> {
         .iter()
         .filter_map(Value::as_str)
         .collect()
-}
-
-/// Exit 0, or exit 1 with only speed targets missed: the built-in scenarios' latency and
-/// throughput targets are for a release build, and these runs are a debug build against a
-/// debug test server. Errors, lost writes and aborts are never tolerated.
-fn assert_correct(what: &str, fin: &Finished, r: &Value) {
-    assert!(r["aborted"].is_null(), "{what}: aborted: {}", r["aborted"]);
-    assert_eq!(uint(r, "/totals/errors"), 0, "{what}: {}", r["errors"]);
-    if let Some(i) = r.get("integrity") {
-        assert_eq!(uint(i, "/lost_writes"), 0, "{what}: {i}");
-    }
-    let failed: Vec<&str> = r["targets"]
-        .as_array()
-        .expect("targets")
-        .iter()
-        .filter(|t| t["passed"] != true)
-        .map(|t| t["metric"].as_str().unwrap_or("?"))
-        .collect();
-    match fin.code {
-        0 => assert!(failed.is_empty(), "{what}: exit 0 with {failed:?} failed"),
-        1 => assert!(
-            !failed.is_empty() && failed.iter().all(|m| !m.ends_with(".error_rate")),
-            "{what}: exit 1 with targets {failed:?}; stderr: {}",
-            fin.stderr
-        ),
-        code => panic!("{what}: exit {code}; stderr: {}", fin.stderr),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ mod common;
 
 use common::lookalike::{Drops, Lookalike};
 use common::tls::{TestCa, FAILED_HANDSHAKES};
-use common::{read_results, run_bench, Finished};
+use common::{assert_correct, read_results, run_bench, uint, Finished};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -25,12 +25,6 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
 fn ca() -> &'static TestCa {
     static CA: OnceLock<TestCa> = OnceLock::new();
     CA.get_or_init(TestCa::new)
-}
-
-fn uint(v: &Value, pointer: &str) -> u64 {
-    v.pointer(pointer)
-        .and_then(Value::as_u64)
-        .unwrap_or_else(|| panic!("no unsigned {pointer} in {v:#}"))
 }
 
 /// Runs `stepflow-bench <args> --no-progress --out <dir>/r.json` in `dir`.
@@ -80,11 +74,8 @@ fn https_with_cacert_runs_ci_over_http2_and_reads_everything_back() {
         RUN_TIMEOUT,
     );
     let r = r.expect("results");
-    assert_eq!(
-        fin.code, 0,
-        "stderr: {}\nstdout: {}",
-        fin.stderr, fin.stdout
-    );
+    // Exit 0, or 1 with only speed targets missed: a debug build against a debug TLS server.
+    assert_correct("run ci over https", &fin, &r);
     assert_eq!(r["target"], url.as_str());
     assert_eq!(uint(&r, "/totals/errors"), 0);
     assert!(uint(&r, "/integrity/checked") > 0);
