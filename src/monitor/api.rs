@@ -6,8 +6,11 @@ use super::process;
 use super::storage::Storage;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, RawQuery, Request, State};
-use axum::http::{Method, StatusCode, Uri};
+use axum::extract::{
+    DefaultBodyLimit, FromRequest, FromRequestParts, Path, RawQuery, Request, State,
+};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
@@ -82,6 +85,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        // A body without a Content-Type is taken for JSON, the only kind this API reads
+        // (RFC 9110 §8.3 lets the recipient judge); one declared as anything else is refused.
+        if let Some(declared) = req.headers().get(header::CONTENT_TYPE) {
+            if !is_json_type(declared) {
+                return Err(ApiError::UnsupportedMediaType(format!(
+                    "request body must be JSON (Content-Type: application/json), got Content-Type {:?}",
+                    String::from_utf8_lossy(declared.as_bytes())
+                )));
+            }
+        }
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|r: BytesRejection| {
@@ -108,6 +121,40 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 }
                 _ => ApiError::BadRequest(format!("malformed JSON in request body: {e}")),
             })
+    }
+}
+
+/// `application/json` or `application/<anything>+json`, with any parameters.
+fn is_json_type(value: &HeaderValue) -> bool {
+    let Ok(text) = value.to_str() else {
+        return false;
+    };
+    let essence = text.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    // `to_str` succeeded, so the text is ASCII and any byte offset is a char boundary.
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json")
+            || subtype.len() > 5 && subtype[subtype.len() - 5..].eq_ignore_ascii_case("+json"))
+}
+
+/// Path parameters whose every failure (such as `%FF`, which is not UTF-8) is an [`ApiError`]
+/// with a JSON body; axum's own `Path` answers those in plain text.
+pub struct PathParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(PathParams(value)),
+            Err(rejection) if rejection.status().is_client_error() => Err(ApiError::BadRequest(
+                format!("bad path {}: {}", parts.uri.path(), rejection.body_text()),
+            )),
+            // Only a route whose handler does not match its own parameters gets here.
+            Err(rejection) => Err(ApiError::Internal(rejection.body_text())),
+        }
     }
 }
 
@@ -177,9 +224,11 @@ async fn create_execution(
 fn parse_list_query(raw: Option<&str>) -> AppResult<ListQuery> {
     let mut q = ListQuery::default();
     let Some(raw) = raw else { return Ok(q) };
-    for pair in raw.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        match key {
+    // Decoded as a form is: `+` is a space, `%XX` a byte; bytes that are not UTF-8 become
+    // U+FFFD, which no value accepts, so they are refused with the value shown.
+    for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+        let value = value.as_ref();
+        match key.as_ref() {
             "limit" => {
                 q.limit = value
                     .parse()
@@ -215,7 +264,10 @@ async fn list_executions(State(state): St, RawQuery(raw): RawQuery) -> AppResult
     Ok(Json(state.storage.list_executions(q).await?).into_response())
 }
 
-async fn get_execution(State(state): St, Path(id): Path<String>) -> AppResult<Response> {
+async fn get_execution(
+    State(state): St,
+    PathParams(id): PathParams<String>,
+) -> AppResult<Response> {
     let id = parse_id(&id, "execution id")?;
     Ok(Json(state.storage.get_execution(id).await?).into_response())
 }
@@ -228,7 +280,7 @@ struct StatusBody {
 
 async fn update_status(
     State(state): St,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<StatusBody>,
 ) -> AppResult<Response> {
     let id = parse_id(&id, "execution id")?;
@@ -244,7 +296,7 @@ struct NameBody {
 
 async fn add_step(
     State(state): St,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<NameBody>,
 ) -> AppResult<Response> {
     let id = parse_id(&id, "execution id")?;
@@ -255,7 +307,7 @@ async fn add_step(
 
 async fn update_step(
     State(state): St,
-    Path((id, index)): Path<(String, String)>,
+    PathParams((id, index)): PathParams<(String, String)>,
     JsonBody(body): JsonBody<StatusBody>,
 ) -> AppResult<Response> {
     let id = parse_id(&id, "execution id")?;
@@ -272,7 +324,7 @@ struct LogsBody {
 
 async fn append_logs(
     State(state): St,
-    Path((id, index)): Path<(String, String)>,
+    PathParams((id, index)): PathParams<(String, String)>,
     JsonBody(body): JsonBody<LogsBody>,
 ) -> AppResult<Response> {
     let id = parse_id(&id, "execution id")?;
@@ -292,7 +344,7 @@ async fn append_logs(
 
 async fn read_logs(
     State(state): St,
-    Path((id, index)): Path<(String, String)>,
+    PathParams((id, index)): PathParams<(String, String)>,
 ) -> AppResult<Response> {
     let id = parse_id(&id, "execution id")?;
     let index = parse_id(&index, "step index")?;
@@ -309,7 +361,7 @@ struct ArtifactBody {
 
 async fn add_artifact(
     State(state): St,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<ArtifactBody>,
 ) -> AppResult<Response> {
     let id = parse_id(&id, "execution id")?;
@@ -321,7 +373,10 @@ async fn add_artifact(
     Ok((StatusCode::CREATED, Json(artifact)).into_response())
 }
 
-async fn list_artifacts(State(state): St, Path(id): Path<String>) -> AppResult<Response> {
+async fn list_artifacts(
+    State(state): St,
+    PathParams(id): PathParams<String>,
+) -> AppResult<Response> {
     let id = parse_id(&id, "execution id")?;
     let artifacts = state.storage.list_artifacts(id).await?;
     Ok(Json(serde_json::json!({ "artifacts": artifacts })).into_response())
@@ -374,6 +429,43 @@ mod tests {
                 "{bad} should be rejected"
             );
         }
+    }
+
+    #[test]
+    fn json_content_types() {
+        for yes in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/merge-patch+json",
+            " application/json ;q=1",
+        ] {
+            assert!(is_json_type(&HeaderValue::from_static(yes)), "{yes}");
+        }
+        for no in [
+            "text/plain",
+            "text/json",
+            "application/x-www-form-urlencoded",
+            "application/+json",
+            "application",
+            "",
+        ] {
+            assert!(!is_json_type(&HeaderValue::from_static(no)), "{no}");
+        }
+        assert!(!is_json_type(
+            &HeaderValue::from_bytes(b"application/json\xff").unwrap()
+        ));
+    }
+
+    #[test]
+    fn list_query_values_are_percent_decoded() {
+        let q = parse_list_query(Some("limit=%31%30&status=%70ending&offset=+2")).unwrap_err();
+        assert!(
+            matches!(q, ApiError::BadRequest(_)),
+            "a space is not a number"
+        );
+        let q = parse_list_query(Some("limit=%31%30&status=%70ending")).unwrap();
+        assert_eq!((q.limit, q.status), (10, Some(Status::Pending)));
+        assert!(parse_list_query(Some("status=%FF")).is_err());
     }
 
     #[test]

@@ -16,6 +16,9 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("request body is larger than the {limit_bytes}-byte limit")]
     PayloadTooLarge { limit_bytes: usize },
+    /// A body declared as something other than JSON.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// Valid JSON whose values make no sense (an empty name, an unknown status).
     #[error("{0}")]
     Unprocessable(String),
@@ -33,6 +36,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

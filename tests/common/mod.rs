@@ -87,6 +87,40 @@ pub fn send(
     }
 }
 
+/// Writes `request` as it is (it should ask for `Connection: close`) on a fresh connection and
+/// reads the answer, for requests `send` cannot make: odd headers, bytes that are not UTF-8.
+pub fn send_bytes(addr: SocketAddr, request: &[u8]) -> std::io::Result<Response> {
+    let mut stream = TcpStream::connect_timeout(&addr, REQUEST_TIMEOUT)?;
+    stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
+    stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
+    let written = stream.write_all(request);
+    match read_response(&mut stream) {
+        Ok(response) => Ok(response),
+        Err(e) => Err(written.err().unwrap_or(e)),
+    }
+}
+
+/// One HTTP/1.1 request as bytes, with `Host`, `Connection: close` and, for a body,
+/// `Content-Length` added; `headers` come as given.
+pub fn request_bytes(
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Vec<u8> {
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: stepflow\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if let Some(body) = body {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body.unwrap_or_default());
+    bytes
+}
+
 fn read_response(stream: &mut TcpStream) -> std::io::Result<Response> {
     let bad = |msg: String| std::io::Error::new(std::io::ErrorKind::InvalidData, msg);
     let mut reader = BufReader::new(stream);
