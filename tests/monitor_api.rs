@@ -840,6 +840,112 @@ fn every_rejection_is_a_json_error() {
     );
 }
 
+/// RFC 9112 §6.1: a transfer coding the server does not understand gets 501, and the request
+/// is not acted on; plain chunked bodies still work.
+#[test]
+fn unknown_transfer_codings_get_501() {
+    use common::request_bytes as req;
+    let dir = tempfile::tempdir().unwrap();
+    let monitor = Monitor::start("optimized", dir.path());
+    let addr = monitor.addr;
+    let plain = br#"{"name": "gzipped?"}"#;
+    let chunked = b"14\r\n{\"name\": \"gzipped?\"}\r\n0\r\n\r\n";
+    let json_type = ("Content-Type", "application/json");
+    let cases = vec![
+        (
+            req(
+                "POST",
+                "/api/executions",
+                &[json_type, ("Transfer-Encoding", "gzip, chunked")],
+                None,
+            ),
+            501,
+        ),
+        (
+            [
+                req(
+                    "POST",
+                    "/api/executions",
+                    &[json_type, ("Transfer-Encoding", "gzip, chunked")],
+                    None,
+                ),
+                plain.to_vec(),
+            ]
+            .concat(),
+            501,
+        ),
+        (
+            [
+                req(
+                    "POST",
+                    "/api/executions",
+                    &[json_type, ("Transfer-Encoding", "gzip, chunked")],
+                    None,
+                ),
+                chunked.to_vec(),
+            ]
+            .concat(),
+            501,
+        ),
+        (
+            [
+                req(
+                    "POST",
+                    "/api/executions",
+                    &[
+                        json_type,
+                        ("Transfer-Encoding", "deflate"),
+                        ("Transfer-Encoding", "chunked"),
+                    ],
+                    None,
+                ),
+                chunked.to_vec(),
+            ]
+            .concat(),
+            501,
+        ),
+        (
+            [
+                req(
+                    "GET",
+                    "/api/health",
+                    &[("Transfer-Encoding", "x-custom, chunked")],
+                    None,
+                ),
+                b"0\r\n\r\n".to_vec(),
+            ]
+            .concat(),
+            501,
+        ),
+    ];
+    let failures = wrong_answers(addr, &cases);
+    assert!(
+        failures.is_empty(),
+        "{} of {} requests answered wrongly:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+    assert_eq!(
+        total(&list(addr, "")),
+        0,
+        "a request with an unknown coding was acted on"
+    );
+    let ok = [
+        req(
+            "POST",
+            "/api/executions",
+            &[json_type, ("Transfer-Encoding", "chunked")],
+            None,
+        ),
+        chunked.to_vec(),
+    ]
+    .concat();
+    let r = common::send_bytes(addr, &ok).unwrap();
+    assert_eq!(r.status, 201, "{:?}", String::from_utf8_lossy(&r.body));
+    assert_eq!(total(&list(addr, "")), 1);
+}
+
 /// Handler tests without a socket: the router is a `tower::Service`.
 mod in_process {
     use axum::body::Body;

@@ -10,7 +10,8 @@ use axum::extract::{
     DefaultBodyLimit, FromRequest, FromRequestParts, Path, RawQuery, Request, State,
 };
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
@@ -67,7 +68,39 @@ pub fn app(state: Arc<AppState>) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(middleware::from_fn(only_chunked))
         .with_state(state)
+}
+
+/// RFC 9112 §6.1: a transfer coding the server does not understand gets 501. hyper decodes
+/// `chunked` alone and skipped whatever came before it, so `gzip, chunked` was read as plain
+/// chunked and the gzip never undone. The request is refused before its body is read, and
+/// the connection closed, since where that body ends cannot be trusted.
+async fn only_chunked(req: Request, next: Next) -> Response {
+    if let Some(coding) = unknown_transfer_coding(req.headers()) {
+        let mut response = ApiError::NotImplemented(format!(
+            "transfer coding {coding:?} is not implemented; only chunked is"
+        ))
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return response;
+    }
+    next.run(req).await
+}
+
+/// The first coding in the Transfer-Encoding headers other than `chunked`.
+fn unknown_transfer_coding(headers: &HeaderMap) -> Option<String> {
+    for value in headers.get_all(header::TRANSFER_ENCODING) {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        for coding in text.split(',').map(str::trim) {
+            if !coding.is_empty() && !coding.eq_ignore_ascii_case("chunked") {
+                return Some(coding.to_string());
+            }
+        }
+    }
+    None
 }
 
 async fn no_route(method: Method, uri: Uri) -> ApiError {
@@ -454,6 +487,24 @@ mod tests {
         assert!(!is_json_type(
             &HeaderValue::from_bytes(b"application/json\xff").unwrap()
         ));
+    }
+
+    #[test]
+    fn only_chunked_is_a_known_transfer_coding() {
+        let codings = |values: &[&'static str]| {
+            let mut headers = HeaderMap::new();
+            for v in values {
+                headers.append(header::TRANSFER_ENCODING, HeaderValue::from_static(v));
+            }
+            unknown_transfer_coding(&headers)
+        };
+        assert_eq!(codings(&[]), None);
+        assert_eq!(codings(&["chunked"]), None);
+        assert_eq!(codings(&["Chunked"]), None);
+        assert_eq!(codings(&["gzip, chunked"]).as_deref(), Some("gzip"));
+        assert_eq!(codings(&["deflate", "chunked"]).as_deref(), Some("deflate"));
+        assert_eq!(codings(&["chunked;x=1"]).as_deref(), Some("chunked;x=1"));
+        assert_eq!(codings(&["identity"]).as_deref(), Some("identity"));
     }
 
     #[test]

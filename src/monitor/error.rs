@@ -22,6 +22,9 @@ pub enum ApiError {
     /// Valid JSON whose values make no sense (an empty name, an unknown status).
     #[error("{0}")]
     Unprocessable(String),
+    /// A part of HTTP this service does not implement, such as a transfer coding.
+    #[error("{0}")]
+    NotImplemented(String),
     #[error("the service is shutting down")]
     Unavailable,
     /// Logged in full, never shown to the client.
@@ -38,6 +41,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
