@@ -946,6 +946,49 @@ fn unknown_transfer_codings_get_501() {
     assert_eq!(total(&list(addr, "")), 1);
 }
 
+/// Metadata reads back as the client wrote it: numbers that do not fit an f64 or u64 exactly
+/// keep their digits, in the create answer, the GET and the list.
+#[test]
+fn metadata_reads_back_as_sent() {
+    for profile in ["optimized", "legacy"] {
+        let dir = tempfile::tempdir().unwrap();
+        let monitor = Monitor::start(profile, dir.path());
+        let addr = monitor.addr;
+        let metadata = r#"{"f": 1.773816755927855e-92, "big": 18446744073709551616, "neg": -0.0, "nested": {"z": [1.10, 2], "a": "\u00e9\n"}}"#;
+        let body = format!(r#"{{"name": "numbers", "metadata": {metadata}}}"#);
+        let created = call_raw(addr, "POST", "/api/executions", body.as_bytes());
+        assert_eq!(
+            created.status,
+            201,
+            "{profile}: {:?}",
+            String::from_utf8_lossy(&created.body)
+        );
+        let id = created.json()["id"].as_i64().expect("id");
+        let get = common::get(addr, &format!("/api/executions/{id}"));
+        let listed = common::get(addr, "/api/executions");
+        for (what, r) in [("create", &created), ("get", &get), ("list", &listed)] {
+            let text = String::from_utf8_lossy(&r.body);
+            assert!(
+                text.contains(&format!(r#""metadata":{metadata}"#)),
+                "{profile}: {what} does not carry the metadata as sent {metadata}: {text}"
+            );
+        }
+        // JSON that common parsers cannot hold (a number beyond any float) is still refused.
+        let r = call_raw(
+            addr,
+            "POST",
+            "/api/executions",
+            br#"{"name": "x", "metadata": {"e": 1E400}}"#,
+        );
+        assert_eq!(
+            r.status,
+            400,
+            "{profile}: {:?}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+}
+
 /// Handler tests without a socket: the router is a `tower::Service`.
 mod in_process {
     use axum::body::Body;

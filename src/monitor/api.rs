@@ -234,8 +234,9 @@ struct CreateExecution {
     name: String,
     #[serde(default)]
     command: Option<String>,
+    /// Kept as sent; see [`super::model::JsonText`].
     #[serde(default)]
-    metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    metadata: Option<Box<serde_json::value::RawValue>>,
 }
 
 async fn create_execution(
@@ -243,12 +244,20 @@ async fn create_execution(
     JsonBody(body): JsonBody<CreateExecution>,
 ) -> AppResult<Response> {
     check_name(&body.name, "name")?;
+    let metadata = body.metadata.map(|raw| raw.get().to_owned());
+    if let Some(text) = &metadata {
+        // Parsed only to be judged: an object, and nothing common parsers refuse (a number
+        // beyond any float, a lone surrogate), as before the text was kept.
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text).map_err(|e| {
+            ApiError::BadRequest(format!(
+                "invalid field in request body: metadata must be a JSON object: {e}"
+            ))
+        })?;
+    }
     let new = NewExecution {
         name: body.name,
         command: body.command,
-        metadata: body
-            .metadata
-            .map(|m| serde_json::to_string(&m).expect("a JSON map serializes")),
+        metadata,
     };
     let execution = state.storage.create_execution(new).await?;
     Ok((StatusCode::CREATED, Json(execution)).into_response())
