@@ -6,6 +6,7 @@ mod common;
 use common::{expect, send, Monitor};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -465,4 +466,282 @@ fn acknowledged_writes_survive_sigkill_optimized() {
 #[test]
 fn acknowledged_writes_survive_sigkill_legacy() {
     acknowledged_writes_survive_sigkill("legacy", Duration::from_millis(600));
+}
+
+/// A tmpfs of a fixed size mounted on a fresh directory, unmounted on drop.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// `None`, with the reason printed, where this process may not mount (not root, no
+    /// CAP_SYS_ADMIN, no `mount`): the disk-full test then has nothing to run on.
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output();
+        match out {
+            Ok(out) if out.status.success() => Some(Tmpfs { dir }),
+            Ok(out) => {
+                eprintln!(
+                    "skipping: cannot mount a {size} tmpfs on {}: {}",
+                    dir.path().display(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("skipping: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let unmounted = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !unmounted {
+            // Still busy (a child not yet reaped): detach it now, it goes when released.
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(self.dir.path())
+                .status();
+        }
+    }
+}
+
+/// The lines of one step's log, read through the API.
+fn log_lines(addr: SocketAddr, id: i64, index: i64) -> Vec<String> {
+    let logs = expect(
+        addr,
+        "GET",
+        &format!("/api/executions/{id}/steps/{index}/logs"),
+        None,
+        200,
+    );
+    logs["lines"]
+        .as_array()
+        .expect("lines array")
+        .iter()
+        .map(|l| l["content"].as_str().expect("string content").to_string())
+        .collect()
+}
+
+/// Compares what the log holds with what was acknowledged, naming the first difference.
+fn log_mismatch(stored: &[String], acked: &[String]) -> Option<String> {
+    if stored == acked {
+        return None;
+    }
+    let short = |l: &String| format!("{}... ({} bytes)", &l[..l.len().min(40)], l.len());
+    let at = stored.iter().zip(acked).take_while(|(s, a)| s == a).count();
+    Some(format!(
+        "{} lines stored, {} acknowledged; first difference at line {at}: stored {:?}, acknowledged {:?}",
+        stored.len(),
+        acked.len(),
+        stored.get(at).map(short),
+        acked.get(at).map(short)
+    ))
+}
+
+/// Appends `lines`; `Ok(true)` on 201, `Ok(false)` on a 507 that says the disk is full, and
+/// `Err` with the answer otherwise.
+fn append_on_full_disk(addr: SocketAddr, id: i64, lines: &[String]) -> Result<bool, String> {
+    let body = serde_json::to_vec(&json!({ "lines": lines })).unwrap();
+    let path = format!("/api/executions/{id}/steps/0/logs");
+    let r = send(addr, "POST", &path, Some(&body)).map_err(|e| format!("POST {path}: {e}"))?;
+    full_disk_answer(&r, &format!("POST {path}"))
+}
+
+/// 2xx is `Ok(true)`; 507 `{"error": "no space left on device: ..."}` is `Ok(false)`.
+fn full_disk_answer(r: &common::Response, what: &str) -> Result<bool, String> {
+    let message = serde_json::from_slice::<serde_json::Value>(&r.body)
+        .ok()
+        .and_then(|b| b["error"].as_str().map(str::to_string));
+    match (r.status, message) {
+        (200..=299, _) => Ok(true),
+        (507, Some(m)) if m.starts_with("no space left on device: ") => Ok(false),
+        (status, _) => Err(format!(
+            "{what}: expected 201 or 507 no space left on device, got {status} {:?}",
+            String::from_utf8_lossy(&r.body)
+        )),
+    }
+}
+
+/// Fills an 8 MiB tmpfs through the API: log appends and database writes that do not fit
+/// get 507 and leave nothing behind; after space is freed, appends work again, and every
+/// acknowledged line, and only those, reads back, before and after a restart, and after a
+/// torn tail left by a crash mid-write.
+fn a_full_disk_loses_and_tears_nothing(profile: &str) {
+    let Some(disk) = Tmpfs::mount("8m") else {
+        return;
+    };
+    let data = disk.path().join("data");
+    // Freed later, so the test can give the service room again.
+    let ballast = disk.path().join("ballast");
+    std::fs::write(&ballast, vec![0u8; 1024 * 1024]).unwrap();
+    let mut monitor = Monitor::start(profile, &data);
+    let addr = monitor.addr;
+    let id = common::create_execution(addr, "full disk");
+    let e = format!("/api/executions/{id}");
+    expect(
+        addr,
+        "POST",
+        &format!("{e}/steps"),
+        Some(&json!({"name": "s"})),
+        201,
+    );
+
+    let mut acked: Vec<String> = Vec::new();
+    let mut wrong = Vec::new();
+    let mut refused = 0;
+    // Big appends until the disk refuses a few, then small ones to take what is left; sizes
+    // vary so that a write runs out of space part-way through a request.
+    for (phase, line_bytes) in [(0, 40_000), (1, 700)] {
+        let mut refused_here = 0;
+        for n in 0..2000 {
+            if refused_here >= 3 {
+                break;
+            }
+            let lines: Vec<String> = (0..3)
+                .map(|k| {
+                    let len = line_bytes + (n * 7919 + k * 104_729) % line_bytes;
+                    format!("p{phase} r{n} l{k} {}", "x".repeat(len))
+                })
+                .collect();
+            match append_on_full_disk(addr, id, &lines) {
+                Ok(true) => acked.extend(lines),
+                Ok(false) => refused_here += 1,
+                Err(w) => {
+                    wrong.push(w);
+                    refused_here += 1;
+                }
+            }
+        }
+        refused += refused_here;
+    }
+    // The database on the full disk: creates that do not fit get 507 too.
+    let big = "m".repeat(256 * 1024);
+    let mut db_refused = false;
+    for n in 0..40 {
+        let body = serde_json::to_vec(&json!({"name": format!("big {n}"), "metadata": {"m": big}}))
+            .unwrap();
+        let r = send(addr, "POST", "/api/executions", Some(&body)).expect("create answered");
+        match full_disk_answer(&r, "POST /api/executions") {
+            Ok(true) => {}
+            Ok(false) => {
+                db_refused = true;
+                break;
+            }
+            Err(w) => {
+                wrong.push(w);
+                db_refused = true;
+                break;
+            }
+        }
+    }
+
+    std::fs::remove_file(&ballast).unwrap();
+    let mut after_freeing = Vec::new();
+    for n in 0..3 {
+        let lines = vec![format!("after freeing {n}")];
+        match append_on_full_disk(addr, id, &lines) {
+            Ok(true) => acked.extend(lines),
+            Ok(false) => after_freeing.push(format!("append {n} still refused")),
+            Err(w) => after_freeing.push(w),
+        }
+    }
+    let created_after = send(
+        addr,
+        "POST",
+        "/api/executions",
+        Some(br#"{"name": "after freeing"}"#),
+    )
+    .map(|r| r.status);
+    let before_restart = log_mismatch(&log_lines(addr, id, 0), &acked);
+    let status = monitor.terminate();
+
+    let mut monitor = Monitor::start(profile, &data);
+    let after_restart = log_mismatch(&log_lines(monitor.addr, id, 0), &acked);
+    // A crash in the middle of a write leaves a line without its newline; it was never
+    // acknowledged, so it must neither show nor swallow the next append.
+    let status_2 = monitor.terminate();
+    let log = data.join(format!("logs/{id}/step_0.log"));
+    let ends_with_newline = std::fs::read(&log).unwrap().last() == Some(&b'\n');
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .and_then(|mut f| f.write_all(b"2026-01-01T00:00:00.000000Z torn by a cra"))
+        .unwrap();
+    let monitor = Monitor::start(profile, &data);
+    let with_torn_tail = log_mismatch(&log_lines(monitor.addr, id, 0), &acked);
+    let line = vec!["after the torn tail".to_string()];
+    let appended = append_on_full_disk(monitor.addr, id, &line);
+    acked.extend(line);
+    let after_torn_tail = log_mismatch(&log_lines(monitor.addr, id, 0), &acked);
+
+    // Losses first: they say more about what went wrong than the status codes.
+    for (when, mismatch) in [
+        ("before the restart", before_restart),
+        ("after the restart", after_restart),
+        ("with a torn tail", with_torn_tail),
+        ("after appending to a torn tail", after_torn_tail),
+    ] {
+        assert!(
+            mismatch.is_none(),
+            "{profile}: log {when} is not what was acknowledged: {}",
+            mismatch.unwrap_or_default()
+        );
+    }
+    assert!(
+        wrong.is_empty(),
+        "{profile}: answers on the full disk other than 201 or 507: {wrong:#?}"
+    );
+    assert!(
+        refused >= 6,
+        "{profile}: the disk never filled ({refused} appends refused)"
+    );
+    assert!(
+        db_refused,
+        "{profile}: 40 creates of 256 KiB all fit on an 8 MiB disk"
+    );
+    assert!(
+        after_freeing.is_empty() && created_after.as_ref().is_ok_and(|s| *s == 201),
+        "{profile}: writes after freeing space: {after_freeing:?}, create {created_after:?}"
+    );
+    assert!(
+        ends_with_newline,
+        "{profile}: {} ends in a torn line",
+        log.display()
+    );
+    assert_eq!(appended, Ok(true), "{profile}: append after the torn tail");
+    assert_eq!(status.code(), Some(0), "{profile}: SIGTERM exit {status:?}");
+    assert_eq!(
+        status_2.code(),
+        Some(0),
+        "{profile}: SIGTERM exit {status_2:?}"
+    );
+    eprintln!(
+        "{profile}: {} lines acknowledged, {refused} appends refused with 507",
+        acked.len()
+    );
+}
+
+#[test]
+fn a_full_disk_loses_and_tears_nothing_optimized() {
+    a_full_disk_loses_and_tears_nothing("optimized");
+}
+
+#[test]
+fn a_full_disk_loses_and_tears_nothing_legacy() {
+    a_full_disk_loses_and_tears_nothing("legacy");
 }

@@ -25,6 +25,11 @@ pub enum ApiError {
     /// A part of HTTP this service does not implement, such as a transfer coding.
     #[error("{0}")]
     NotImplemented(String),
+    /// The disk is full; the detail is logged, and nothing of the write was stored.
+    #[error(
+        "no space left on device: nothing was stored; free space on the monitor's disk and retry"
+    )]
+    InsufficientStorage(String),
     #[error("the service is shutting down")]
     Unavailable,
     /// Logged in full, never shown to the client.
@@ -42,6 +47,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -53,6 +59,7 @@ impl From<StorageError> for ApiError {
         match e {
             StorageError::NotFound(msg) => ApiError::NotFound(msg),
             StorageError::Closed => ApiError::Unavailable,
+            StorageError::Full(detail) => ApiError::InsufficientStorage(detail),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -60,8 +67,12 @@ impl From<StorageError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(detail) = &self {
-            eprintln!("stepflow-monitor: internal error: {detail}");
+        match &self {
+            ApiError::Internal(detail) => eprintln!("stepflow-monitor: internal error: {detail}"),
+            ApiError::InsufficientStorage(detail) => {
+                eprintln!("stepflow-monitor: no space left on device: {detail}");
+            }
+            _ => {}
         }
         let body = serde_json::json!({ "error": self.to_string() });
         (self.status(), Json(body)).into_response()
