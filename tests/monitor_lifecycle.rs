@@ -745,3 +745,135 @@ fn a_full_disk_loses_and_tears_nothing_optimized() {
 fn a_full_disk_loses_and_tears_nothing_legacy() {
     a_full_disk_loses_and_tears_nothing("legacy");
 }
+
+/// Requests a client may leave half-sent, each on its own connection: nothing at all, half a
+/// request head, a head whose body stops part-way.
+const HALF_SENT: [(&str, &[u8]); 3] = [
+    ("nothing", b""),
+    ("half a head", b"GET /api/health HTTP/1.1\r\nHost: x\r\n"),
+    (
+        "half a body",
+        b"POST /api/executions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+          Content-Length: 100\r\n\r\n{\"name\": ",
+    ),
+];
+
+fn open_half_sent(addr: SocketAddr) -> Vec<(&'static str, std::net::TcpStream)> {
+    HALF_SENT
+        .iter()
+        .map(|(what, bytes)| {
+            let mut s = std::net::TcpStream::connect(addr).expect("connect");
+            s.write_all(bytes).expect("write");
+            (*what, s)
+        })
+        .collect()
+}
+
+/// Reads until the server closes the connection, for at most `bound`; returns what it sent,
+/// or why the wait ended otherwise.
+fn read_until_closed(stream: &mut std::net::TcpStream, bound: Duration) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    stream.set_read_timeout(Some(bound)).unwrap();
+    let mut got = Vec::new();
+    match stream.read_to_end(&mut got) {
+        Ok(_) => Ok(got),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Ok(got),
+        Err(e) => Err(format!(
+            "still open after {bound:?} ({e}), having sent {got:?}"
+        )),
+    }
+}
+
+/// A half-sent request used to keep a SIGTERMed `serve` running for ever: the graceful
+/// shutdown waited on that connection. It must exit 0 well within the bound, keeping data.
+#[test]
+fn sigterm_with_half_sent_requests_open_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut monitor = Monitor::start("optimized", dir.path());
+    let id = common::create_execution(monitor.addr, "before the half-sent requests");
+    let mut open = open_half_sent(monitor.addr);
+    // Let the server take them in before the signal.
+    expect(monitor.addr, "GET", "/api/health", None, 200);
+    thread::sleep(Duration::from_millis(200));
+    let signalled = Instant::now();
+    // `terminate` waits up to EXIT_TIMEOUT (20 s), a liveness bound; the deadline is 5 s.
+    let status = monitor.terminate();
+    let took = signalled.elapsed();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "SIGTERM should exit 0, got {status:?}; stderr: {}",
+        monitor.stderr()
+    );
+    for (what, stream) in &mut open {
+        read_until_closed(stream, Duration::from_secs(5)).unwrap_or_else(|e| panic!("{what}: {e}"));
+    }
+    assert_wal_empty(dir.path());
+    assert!(stored_ids(dir.path()).contains(&id), "execution {id} lost");
+    eprintln!(
+        "exited {took:?} after SIGTERM with {} half-sent requests open",
+        open.len()
+    );
+}
+
+/// With `--read-timeout 1s`, connections that send too little are closed about a second
+/// after they are taken in: nothing, half a head, a head trickled a byte at a time (the
+/// timeout is a deadline for the whole head, not a pause between bytes), a kept-alive
+/// connection left idle; a body that stops part-way gets a JSON 408 first.
+#[test]
+fn connections_that_send_too_little_are_closed_after_the_read_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let monitor = Monitor::start_with("optimized", dir.path(), &["--read-timeout", "1s"]);
+    let addr = monitor.addr;
+    let opened = Instant::now();
+    let mut open = open_half_sent(addr);
+    let mut idle = std::net::TcpStream::connect(addr).unwrap();
+    idle.write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let answered = common::read_response(&mut idle).expect("health on a kept-alive connection");
+    assert_eq!(answered.status, 200);
+    open.push(("idle after an answer", idle));
+    let trickle = std::net::TcpStream::connect(addr).unwrap();
+    let mut trickling = trickle.try_clone().unwrap();
+    let trickler = thread::spawn(move || {
+        for byte in b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Slow: "
+            .iter()
+            .cycle()
+            .take(100)
+        {
+            if trickling.write_all(&[*byte]).is_err() {
+                return true;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        false
+    });
+    open.push(("a head trickled byte by byte", trickle));
+
+    let bound = Duration::from_secs(15);
+    let mut failures = Vec::new();
+    for (what, stream) in &mut open {
+        match read_until_closed(stream, bound) {
+            Err(e) => failures.push(format!("{what}: {e}")),
+            Ok(got) if *what == "half a body" => {
+                let text = String::from_utf8_lossy(&got);
+                if !(text.starts_with("HTTP/1.1 408") && text.contains(r#"{"error":"#)) {
+                    failures.push(format!("{what}: expected a JSON 408, got {text:?}"));
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+    let closed_after = opened.elapsed();
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(
+        closed_after >= Duration::from_millis(900),
+        "closed after {closed_after:?}, before the 1 s timeout"
+    );
+    assert!(
+        trickler.join().unwrap(),
+        "the trickled head was never cut off"
+    );
+    // The service itself is unharmed.
+    expect(addr, "GET", "/api/health", None, 200);
+}

@@ -18,7 +18,7 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Largest request body accepted, bytes.
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
@@ -29,13 +29,20 @@ const MAX_NAME_BYTES: usize = 1024;
 pub struct AppState {
     pub storage: Storage,
     pub started: Instant,
+    /// Longest a handler waits for the whole request body.
+    pub body_timeout: Duration,
 }
 
 impl AppState {
     pub fn new(storage: Storage) -> Arc<AppState> {
+        AppState::with_body_timeout(storage, super::server::Timeouts::default().read)
+    }
+
+    pub fn with_body_timeout(storage: Storage, body_timeout: Duration) -> Arc<AppState> {
         Arc::new(AppState {
             storage,
             started: Instant::now(),
+            body_timeout,
         })
     }
 }
@@ -78,14 +85,10 @@ pub fn app(state: Arc<AppState>) -> Router {
 /// the connection closed, since where that body ends cannot be trusted.
 async fn only_chunked(req: Request, next: Next) -> Response {
     if let Some(coding) = unknown_transfer_coding(req.headers()) {
-        let mut response = ApiError::NotImplemented(format!(
+        return ApiError::NotImplemented(format!(
             "transfer coding {coding:?} is not implemented; only chunked is"
         ))
         .into_response();
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return response;
     }
     next.run(req).await
 }
@@ -114,10 +117,10 @@ async fn wrong_method(method: Method, uri: Uri) -> ApiError {
 /// JSON body extractor whose every failure is an [`ApiError`] with a JSON body.
 pub struct JsonBody<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
         // A body without a Content-Type is taken for JSON, the only kind this API reads
         // (RFC 9110 §8.3 lets the recipient judge); one declared as anything else is refused.
         if let Some(declared) = req.headers().get(header::CONTENT_TYPE) {
@@ -128,8 +131,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 )));
             }
         }
-        let bytes = Bytes::from_request(req, state)
+        // A client that stops sending part-way through its body would otherwise hold the
+        // connection and this handler for ever.
+        let timeout = state.body_timeout;
+        let bytes = tokio::time::timeout(timeout, Bytes::from_request(req, state))
             .await
+            .map_err(|_| {
+                ApiError::RequestTimeout(format!(
+                    "the request body did not arrive within {timeout:?}"
+                ))
+            })?
             .map_err(|r: BytesRejection| {
                 if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::PayloadTooLarge {

@@ -1,7 +1,7 @@
 //! The one error type every handler returns, each variant mapped to its HTTP status.
 
 use super::storage::StorageError;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
@@ -22,6 +22,9 @@ pub enum ApiError {
     /// Valid JSON whose values make no sense (an empty name, an unknown status).
     #[error("{0}")]
     Unprocessable(String),
+    /// The client did not send the whole request in time.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// A part of HTTP this service does not implement, such as a transfer coding.
     #[error("{0}")]
     NotImplemented(String),
@@ -46,6 +49,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -75,6 +79,17 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let body = serde_json::json!({ "error": self.to_string() });
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        // Where the unread rest of the request ends cannot be known (or trusted), so the
+        // connection cannot carry another request.
+        if matches!(
+            self,
+            ApiError::RequestTimeout(_) | ApiError::NotImplemented(_)
+        ) {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
     }
 }

@@ -121,7 +121,8 @@ pub fn request_bytes(
     bytes
 }
 
-fn read_response(stream: &mut TcpStream) -> std::io::Result<Response> {
+/// Reads one response from `stream`; a body without `Content-Length` ends with the stream.
+pub fn read_response(stream: &mut TcpStream) -> std::io::Result<Response> {
     let bad = |msg: String| std::io::Error::new(std::io::ErrorKind::InvalidData, msg);
     let mut reader = BufReader::new(stream);
     let mut status_line = String::new();
@@ -255,11 +256,12 @@ fn text(buf: &Arc<Mutex<Vec<u8>>>) -> String {
     String::from_utf8_lossy(&buf.lock().unwrap()).into_owned()
 }
 
-fn serve_command(profile: &str, data_dir: &Path) -> Command {
+fn serve_command(profile: &str, data_dir: &Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args(["serve", "--addr", "127.0.0.1:0", "--profile", profile])
         .arg("--data-dir")
         .arg(data_dir)
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -280,7 +282,12 @@ impl Monitor {
     /// Starts `stepflow-bench serve --profile <profile>` on `data_dir` and returns once it has
     /// printed its `listening on` line; panics (with its stderr) if that takes too long.
     pub fn start(profile: &str, data_dir: &Path) -> Monitor {
-        let mut child = serve_command(profile, data_dir)
+        Monitor::start_with(profile, data_dir, &[])
+    }
+
+    /// [`Monitor::start`] with more `serve` flags, e.g. `["--read-timeout", "1s"]`.
+    pub fn start_with(profile: &str, data_dir: &Path, extra: &[&str]) -> Monitor {
+        let mut child = serve_command(profile, data_dir, extra)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
         let pid = child.id();
@@ -410,7 +417,7 @@ pub struct Failed {
 /// Runs `serve` on `data_dir` expecting it to exit by itself (an unusable data dir); panics,
 /// after killing it, if it is still running after [`START_TIMEOUT`].
 pub fn serve_expecting_exit(profile: &str, data_dir: &Path) -> Failed {
-    let mut child = serve_command(profile, data_dir)
+    let mut child = serve_command(profile, data_dir, &[])
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
     let stdout = drain(child.stdout.take().expect("piped stdout"));
