@@ -326,18 +326,23 @@ fn crash_load(
     acked
 }
 
-/// Loads the monitor from 8 threads, SIGKILLs it mid-load, restarts it on the same data dir
-/// and checks through the API that every acknowledged write survived.
-fn acknowledged_writes_survive_sigkill(profile: &str, kill_after: Duration) {
-    const THREADS: usize = 8;
-    let dir = tempfile::tempdir().unwrap();
-    let mut monitor = Monitor::start(profile, dir.path());
+/// Load threads per SIGKILL run.
+const CRASH_THREADS: usize = 8;
+
+/// Loads the monitor from [`CRASH_THREADS`] threads, SIGKILLs it `kill_after` into the load
+/// and returns every write that was acknowledged, per execution id. Panics if a thread had
+/// stopped before the kill (it was not mid-load) or a write got a non-2xx answer.
+fn load_then_sigkill(
+    monitor: &mut Monitor,
+    profile: &str,
+    kill_after: Duration,
+) -> BTreeMap<i64, Acked> {
     let addr = monitor.addr;
     // The kill ends the load; the deadline only bounds it should the kill never come.
     let deadline = Instant::now() + kill_after + Duration::from_secs(20);
     let unexpected = Arc::new(Mutex::new(Vec::new()));
-    let running_threads = Arc::new(AtomicUsize::new(THREADS));
-    let workers: Vec<_> = (0..THREADS)
+    let running_threads = Arc::new(AtomicUsize::new(CRASH_THREADS));
+    let workers: Vec<_> = (0..CRASH_THREADS)
         .map(|t| {
             let unexpected = Arc::clone(&unexpected);
             let running_threads = Arc::clone(&running_threads);
@@ -361,23 +366,43 @@ fn acknowledged_writes_survive_sigkill(profile: &str, kill_after: Duration) {
         acked.extend(w.join().expect("load thread"));
     }
     assert_eq!(
-        still_writing, THREADS,
+        still_writing, CRASH_THREADS,
         "{profile}: some load threads had stopped before the kill; it was not mid-load"
     );
-    let creates = acked.len();
-    let statuses = acked.values().filter(|a| a.running).count();
-    let steps = acked.values().filter(|a| a.step.is_some()).count();
-    let lines: usize = acked.values().map(|a| a.lines.len()).sum();
+    let unexpected = unexpected.lock().unwrap().clone();
     assert!(
-        creates > 0,
-        "{profile}: no create was acknowledged before the kill"
+        unexpected.is_empty(),
+        "{profile}: {} writes got a non-2xx answer before the kill: {:?}",
+        unexpected.len(),
+        &unexpected[..unexpected.len().min(5)]
     );
+    acked
+}
 
-    let monitor = Monitor::start(profile, dir.path());
-    let addr = monitor.addr;
+/// How many acknowledged writes of each kind were checked.
+#[derive(Debug, Default)]
+struct Checked {
+    creates: usize,
+    statuses: usize,
+    steps: usize,
+    lines: usize,
+    /// Executions the service lists in all.
+    stored: usize,
+}
+
+/// Reads every acknowledged write back through the API of a monitor at `addr`; `Err` says
+/// how many of each kind are missing, with examples.
+fn check_acknowledged(addr: SocketAddr, acked: &BTreeMap<i64, Acked>) -> Result<Checked, String> {
+    let checked = Checked {
+        creates: acked.len(),
+        statuses: acked.values().filter(|a| a.running).count(),
+        steps: acked.values().filter(|a| a.step.is_some()).count(),
+        lines: acked.values().map(|a| a.lines.len()).sum(),
+        stored: 0,
+    };
     let (mut lost_creates, mut lost_statuses, mut lost_steps, mut lost_lines) = (0, 0, 0, 0);
     let mut examples = Vec::new();
-    for (id, want) in &acked {
+    for (id, want) in acked {
         let e = format!("/api/executions/{id}");
         let r = common::get(addr, &e);
         if r.status == 404 {
@@ -409,20 +434,11 @@ fn acknowledged_writes_survive_sigkill(profile: &str, kill_after: Duration) {
         if want.lines.is_empty() {
             continue;
         }
-        let logs = expect(addr, "GET", &format!("{e}/steps/{index}/logs"), None, 200);
-        let stored: Vec<&str> = logs["lines"]
-            .as_array()
-            .expect("lines array")
-            .iter()
-            .filter_map(|l| l["content"].as_str())
-            .collect();
-        // Acknowledged lines must all be there, in the order they were written.
+        let stored = log_lines(addr, *id, index);
+        // Acknowledged lines must all be there, in the order they were written; a line
+        // written but not yet answered when the kill came may follow them.
         if stored.len() < want.lines.len() || stored[..want.lines.len()] != want.lines[..] {
-            let missing = want
-                .lines
-                .iter()
-                .filter(|l| !stored.contains(&l.as_str()))
-                .count();
+            let missing = want.lines.iter().filter(|l| !stored.contains(l)).count();
             lost_lines += missing.max(1);
             examples.push(format!(
                 "execution {id} logs {stored:?}, want {:?}",
@@ -432,30 +448,45 @@ fn acknowledged_writes_survive_sigkill(profile: &str, kill_after: Duration) {
     }
     let total = expect(addr, "GET", "/api/executions?limit=1", None, 200)["total"]
         .as_u64()
-        .expect("total");
+        .expect("total") as usize;
+    if lost_creates + lost_statuses + lost_steps + lost_lines > 0 {
+        return Err(format!(
+            "acknowledged writes lost: creates {lost_creates} of {}, statuses {lost_statuses} of \
+             {}, steps {lost_steps} of {}, log lines {lost_lines} of {} ({total} executions \
+             stored); e.g. {:?}",
+            checked.creates,
+            checked.statuses,
+            checked.steps,
+            checked.lines,
+            &examples[..examples.len().min(5)]
+        ));
+    }
+    if total < checked.creates {
+        return Err(format!(
+            "{total} executions stored, {} acknowledged",
+            checked.creates
+        ));
+    }
+    Ok(Checked {
+        stored: total,
+        ..checked
+    })
+}
+
+/// Loads the monitor from 8 threads, SIGKILLs it mid-load, restarts it on the same data dir
+/// and checks through the API that every acknowledged write survived.
+fn acknowledged_writes_survive_sigkill(profile: &str, kill_after: Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut monitor = Monitor::start(profile, dir.path());
+    let acked = load_then_sigkill(&mut monitor, profile, kill_after);
     assert!(
-        lost_creates + lost_statuses + lost_steps + lost_lines == 0,
-        "{profile}: acknowledged writes lost after SIGKILL: creates {lost_creates} of {creates}, \
-         statuses {lost_statuses} of {statuses}, steps {lost_steps} of {steps}, \
-         log lines {lost_lines} of {lines} ({total} executions stored); e.g. {:?}",
-        &examples[..examples.len().min(5)]
+        !acked.is_empty(),
+        "{profile}: no create was acknowledged before the kill"
     );
-    // Checked after the losses, which say more about what went wrong.
-    let unexpected = unexpected.lock().unwrap().clone();
-    assert!(
-        unexpected.is_empty(),
-        "{profile}: {} writes got a non-2xx answer before the kill: {:?}",
-        unexpected.len(),
-        &unexpected[..unexpected.len().min(5)]
-    );
-    assert!(
-        total as usize >= creates,
-        "{profile}: {total} executions stored, {creates} acknowledged"
-    );
-    eprintln!(
-        "{profile}: after SIGKILL all acknowledged writes present: {creates} creates, \
-         {statuses} statuses, {steps} steps, {lines} log lines ({total} stored)"
-    );
+    let monitor = Monitor::start(profile, dir.path());
+    let checked = check_acknowledged(monitor.addr, &acked)
+        .unwrap_or_else(|e| panic!("{profile}: after SIGKILL: {e}"));
+    eprintln!("{profile}: after SIGKILL all acknowledged writes present: {checked:?}");
 }
 
 #[test]
@@ -466,6 +497,64 @@ fn acknowledged_writes_survive_sigkill_optimized() {
 #[test]
 fn acknowledged_writes_survive_sigkill_legacy() {
     acknowledged_writes_survive_sigkill("legacy", Duration::from_millis(600));
+}
+
+/// Cycles of SIGKILLs on one data dir.
+const CRASH_CYCLES: usize = 6;
+
+/// Crash cycles: load from several threads, SIGKILL at a random moment, restart on the same
+/// data dir, and check every write acknowledged in any cycle so far (log lines included),
+/// so a crash that damages what an earlier one left (a torn log tail, a WAL) shows too.
+fn crash_cycles(profile: &str) {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+        | 1;
+    // xorshift64: enough for kill moments, and the seed is printed to replay a failure.
+    let mut x = seed;
+    let mut next_ms = |lo: u64, hi: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        lo + x % (hi - lo)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut acked: BTreeMap<i64, Acked> = BTreeMap::new();
+    let mut kills = Vec::new();
+    for cycle in 0..CRASH_CYCLES {
+        let mut monitor = Monitor::start(profile, dir.path());
+        if cycle > 0 {
+            let checked = check_acknowledged(monitor.addr, &acked).unwrap_or_else(|e| {
+                panic!("{profile}, seed {seed}, after kills at {kills:?} ms: {e}")
+            });
+            assert!(checked.stored >= acked.len());
+        }
+        let kill_ms = next_ms(50, 700);
+        kills.push(kill_ms);
+        let this_cycle = load_then_sigkill(&mut monitor, profile, Duration::from_millis(kill_ms));
+        acked.extend(this_cycle);
+    }
+    let monitor = Monitor::start(profile, dir.path());
+    let checked = check_acknowledged(monitor.addr, &acked)
+        .unwrap_or_else(|e| panic!("{profile}, seed {seed}, after kills at {kills:?} ms: {e}"));
+    assert!(
+        checked.creates > 0 && checked.lines > 0,
+        "{profile}: nothing was acknowledged in {CRASH_CYCLES} cycles: {checked:?}"
+    );
+    eprintln!(
+        "{profile}: {CRASH_CYCLES} SIGKILLs at {kills:?} ms (seed {seed}), every acknowledged \
+         write present: {checked:?}"
+    );
+}
+
+#[test]
+fn crash_cycles_lose_no_acknowledged_write_optimized() {
+    crash_cycles("optimized");
+}
+
+#[test]
+fn crash_cycles_lose_no_acknowledged_write_legacy() {
+    crash_cycles("legacy");
 }
 
 /// A tmpfs of a fixed size mounted on a fresh directory, unmounted on drop.
