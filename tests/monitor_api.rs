@@ -286,6 +286,18 @@ fn bad(method: &'static str, path: impl Into<String>, body: Option<&str>, status
     }
 }
 
+/// The message of an error answer that is exactly `{"error": "<non-empty>"}` served as
+/// `application/json`; `None` for anything else.
+fn json_error(r: &common::Response) -> Option<String> {
+    let json_type = r
+        .header("content-type")
+        .is_some_and(|t| t.split(';').next() == Some("application/json"));
+    let body: Value = serde_json::from_slice(&r.body).ok()?;
+    let object = body.as_object().filter(|o| o.len() == 1)?;
+    let message = object.get("error")?.as_str()?;
+    (json_type && !message.trim().is_empty()).then(|| message.to_string())
+}
+
 /// Everything a client can observe about the stored data.
 fn snapshot(addr: SocketAddr, id: i64) -> Vec<Value> {
     vec![
@@ -511,15 +523,7 @@ fn bad_input_is_rejected_without_changing_data(profile: &str) {
                 .as_deref()
                 .map(|b| String::from_utf8_lossy(&b[..b.len().min(60)]).into_owned())
         );
-        let body: Option<Value> = serde_json::from_slice(&r.body).ok();
-        let message = body
-            .as_ref()
-            .and_then(|b| b.as_object())
-            .filter(|o| o.len() == 1)
-            .and_then(|o| o.get("error"))
-            .and_then(Value::as_str)
-            .filter(|m| !m.trim().is_empty());
-        if r.status != case.status || message.is_none() {
+        if r.status != case.status || json_error(&r).is_none() {
             failures.push(format!(
                 "{what}: expected {} with {{\"error\": \"...\"}}, got {} {:?}",
                 case.status,
@@ -666,6 +670,323 @@ fn listing_pages_through_many_executions_in_order() {
     assert_eq!(ids(&list(addr, "?limit=1000")).len(), 25);
     // Unknown parameters are ignored.
     assert_eq!(total(&list(addr, "?cache=123")), 25);
+}
+
+/// Sends raw requests and checks each gets `status` with a JSON `{"error": ...}` body;
+/// returns a line per wrong answer.
+fn wrong_answers(addr: SocketAddr, cases: &[(Vec<u8>, u16)]) -> Vec<String> {
+    let mut failures = Vec::new();
+    for (request, status) in cases {
+        let head = String::from_utf8_lossy(&request[..request.len().min(200)]).into_owned();
+        let head = head.lines().next().unwrap_or_default().to_string();
+        match common::send_bytes(addr, request) {
+            Ok(r) if r.status == *status && json_error(&r).is_some() => {}
+            Ok(r) => failures.push(format!(
+                "{head:?}: expected {status} with a JSON {{\"error\"}}, got {} {:?} {:?}",
+                r.status,
+                r.header("content-type"),
+                String::from_utf8_lossy(&r.body)
+            )),
+            Err(e) => failures.push(format!("{head:?}: no answer: {e}")),
+        }
+    }
+    failures
+}
+
+/// Path, query and body rejections, unknown routes and wrong methods are all JSON errors with
+/// a 4xx status, and change nothing.
+#[test]
+fn every_rejection_is_a_json_error() {
+    use common::request_bytes as req;
+    let dir = tempfile::tempdir().unwrap();
+    let monitor = Monitor::start("optimized", dir.path());
+    let addr = monitor.addr;
+    let id = common::create_execution(addr, "kept");
+    let e = format!("/api/executions/{id}");
+    expect(
+        addr,
+        "POST",
+        &format!("{e}/steps"),
+        Some(&json!({"name": "s"})),
+        201,
+    );
+    let json_type = [("Content-Type", "application/json")];
+    let running: &[u8] = br#"{"status": "running"}"#;
+    let cases = vec![
+        // Path parameters that are not UTF-8 once decoded.
+        (req("GET", "/api/executions/%FF", &[], None), 400),
+        (
+            req("GET", "/api/executions/%C3%28/artifacts", &[], None),
+            400,
+        ),
+        (req("GET", &format!("{e}/steps/%FF/logs"), &[], None), 400),
+        (
+            req("PATCH", "/api/executions/%FF", &json_type, Some(running)),
+            400,
+        ),
+        (
+            req(
+                "PATCH",
+                &format!("{e}/steps/%E2%82"),
+                &json_type,
+                Some(running),
+            ),
+            400,
+        ),
+        (
+            req(
+                "POST",
+                "/api/executions/%FF/steps",
+                &json_type,
+                Some(br#"{"name": "s"}"#),
+            ),
+            400,
+        ),
+        // Query values, decoded before they are judged.
+        (req("GET", "/api/executions?limit=%FF", &[], None), 400),
+        (req("GET", "/api/executions?status=%FF", &[], None), 400),
+        (req("GET", "/api/executions?offset=%2D1", &[], None), 400),
+        (
+            req("GET", "/api/executions?limit=1%30%30%31", &[], None),
+            400,
+        ),
+        // Unknown routes and methods.
+        (req("GET", "/api/nope/%FF", &[], None), 404),
+        (req("PUT", "/api/health", &[], None), 405),
+        (req("DELETE", "/api/executions", &[], None), 405),
+        (
+            req("POST", &format!("{e}/steps/0"), &json_type, Some(b"{}")),
+            405,
+        ),
+        // Bodies: a declared type that is not JSON, bytes that are not UTF-8, a lone surrogate.
+        (
+            req(
+                "POST",
+                "/api/executions",
+                &[("Content-Type", "text/plain")],
+                Some(br#"{"name": "x"}"#),
+            ),
+            415,
+        ),
+        (
+            req(
+                "POST",
+                "/api/executions",
+                &[("Content-Type", "application/x-www-form-urlencoded")],
+                Some(b"name=x"),
+            ),
+            415,
+        ),
+        (
+            req("PATCH", &e, &[("Content-Type", "text/json")], Some(running)),
+            415,
+        ),
+        (
+            req(
+                "POST",
+                "/api/executions",
+                &json_type,
+                Some(b"{\"name\": \"\xff\"}"),
+            ),
+            400,
+        ),
+        (
+            req(
+                "POST",
+                "/api/executions",
+                &json_type,
+                Some(br#"{"name": "\ud800"}"#),
+            ),
+            400,
+        ),
+        (
+            req(
+                "POST",
+                "/api/executions",
+                &json_type,
+                Some(br#"{"name": "x", "metadata": 5}"#),
+            ),
+            400,
+        ),
+    ];
+    let failures = wrong_answers(addr, &cases);
+    assert!(
+        failures.is_empty(),
+        "{} of {} requests answered wrongly:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+    // Percent-encoded query values mean what they decode to.
+    assert_eq!(total(&list(addr, "?limit=%31&status=%70ending")), 1);
+    assert_eq!(total(&list(addr, "?status=running")), 0);
+    // A JSON type with parameters, or none at all, is still a JSON body.
+    for headers in [
+        &[("Content-Type", "application/json; charset=utf-8")][..],
+        &[],
+    ] {
+        let r = common::send_bytes(addr, &req("PATCH", &e, headers, Some(running))).unwrap();
+        assert_eq!(
+            r.status,
+            200,
+            "{headers:?}: {:?}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    assert_eq!(
+        total(&list(addr, "")),
+        1,
+        "a rejected request created an execution"
+    );
+}
+
+/// RFC 9112 §6.1: a transfer coding the server does not understand gets 501, and the request
+/// is not acted on; plain chunked bodies still work.
+#[test]
+fn unknown_transfer_codings_get_501() {
+    use common::request_bytes as req;
+    let dir = tempfile::tempdir().unwrap();
+    let monitor = Monitor::start("optimized", dir.path());
+    let addr = monitor.addr;
+    let plain = br#"{"name": "gzipped?"}"#;
+    let chunked = b"14\r\n{\"name\": \"gzipped?\"}\r\n0\r\n\r\n";
+    let json_type = ("Content-Type", "application/json");
+    let cases = vec![
+        (
+            req(
+                "POST",
+                "/api/executions",
+                &[json_type, ("Transfer-Encoding", "gzip, chunked")],
+                None,
+            ),
+            501,
+        ),
+        (
+            [
+                req(
+                    "POST",
+                    "/api/executions",
+                    &[json_type, ("Transfer-Encoding", "gzip, chunked")],
+                    None,
+                ),
+                plain.to_vec(),
+            ]
+            .concat(),
+            501,
+        ),
+        (
+            [
+                req(
+                    "POST",
+                    "/api/executions",
+                    &[json_type, ("Transfer-Encoding", "gzip, chunked")],
+                    None,
+                ),
+                chunked.to_vec(),
+            ]
+            .concat(),
+            501,
+        ),
+        (
+            [
+                req(
+                    "POST",
+                    "/api/executions",
+                    &[
+                        json_type,
+                        ("Transfer-Encoding", "deflate"),
+                        ("Transfer-Encoding", "chunked"),
+                    ],
+                    None,
+                ),
+                chunked.to_vec(),
+            ]
+            .concat(),
+            501,
+        ),
+        (
+            [
+                req(
+                    "GET",
+                    "/api/health",
+                    &[("Transfer-Encoding", "x-custom, chunked")],
+                    None,
+                ),
+                b"0\r\n\r\n".to_vec(),
+            ]
+            .concat(),
+            501,
+        ),
+    ];
+    let failures = wrong_answers(addr, &cases);
+    assert!(
+        failures.is_empty(),
+        "{} of {} requests answered wrongly:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+    assert_eq!(
+        total(&list(addr, "")),
+        0,
+        "a request with an unknown coding was acted on"
+    );
+    let ok = [
+        req(
+            "POST",
+            "/api/executions",
+            &[json_type, ("Transfer-Encoding", "chunked")],
+            None,
+        ),
+        chunked.to_vec(),
+    ]
+    .concat();
+    let r = common::send_bytes(addr, &ok).unwrap();
+    assert_eq!(r.status, 201, "{:?}", String::from_utf8_lossy(&r.body));
+    assert_eq!(total(&list(addr, "")), 1);
+}
+
+/// Metadata reads back as the client wrote it: numbers that do not fit an f64 or u64 exactly
+/// keep their digits, in the create answer, the GET and the list.
+#[test]
+fn metadata_reads_back_as_sent() {
+    for profile in ["optimized", "legacy"] {
+        let dir = tempfile::tempdir().unwrap();
+        let monitor = Monitor::start(profile, dir.path());
+        let addr = monitor.addr;
+        let metadata = r#"{"f": 1.773816755927855e-92, "big": 18446744073709551616, "neg": -0.0, "nested": {"z": [1.10, 2], "a": "\u00e9\n"}}"#;
+        let body = format!(r#"{{"name": "numbers", "metadata": {metadata}}}"#);
+        let created = call_raw(addr, "POST", "/api/executions", body.as_bytes());
+        assert_eq!(
+            created.status,
+            201,
+            "{profile}: {:?}",
+            String::from_utf8_lossy(&created.body)
+        );
+        let id = created.json()["id"].as_i64().expect("id");
+        let get = common::get(addr, &format!("/api/executions/{id}"));
+        let listed = common::get(addr, "/api/executions");
+        for (what, r) in [("create", &created), ("get", &get), ("list", &listed)] {
+            let text = String::from_utf8_lossy(&r.body);
+            assert!(
+                text.contains(&format!(r#""metadata":{metadata}"#)),
+                "{profile}: {what} does not carry the metadata as sent {metadata}: {text}"
+            );
+        }
+        // JSON that common parsers cannot hold (a number beyond any float) is still refused.
+        let r = call_raw(
+            addr,
+            "POST",
+            "/api/executions",
+            br#"{"name": "x", "metadata": {"e": 1E400}}"#,
+        );
+        assert_eq!(
+            r.status,
+            400,
+            "{profile}: {:?}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
 }
 
 /// Handler tests without a socket: the router is a `tower::Service`.

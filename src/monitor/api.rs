@@ -6,15 +6,19 @@ use super::process;
 use super::storage::Storage;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, RawQuery, Request, State};
-use axum::http::{Method, StatusCode, Uri};
+use axum::extract::{
+    DefaultBodyLimit, FromRequest, FromRequestParts, Path, RawQuery, Request, State,
+};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Largest request body accepted, bytes.
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
@@ -25,13 +29,20 @@ const MAX_NAME_BYTES: usize = 1024;
 pub struct AppState {
     pub storage: Storage,
     pub started: Instant,
+    /// Longest a handler waits for the whole request body.
+    pub body_timeout: Duration,
 }
 
 impl AppState {
     pub fn new(storage: Storage) -> Arc<AppState> {
+        AppState::with_body_timeout(storage, super::server::Timeouts::default().read)
+    }
+
+    pub fn with_body_timeout(storage: Storage, body_timeout: Duration) -> Arc<AppState> {
         Arc::new(AppState {
             storage,
             started: Instant::now(),
+            body_timeout,
         })
     }
 }
@@ -64,7 +75,35 @@ pub fn app(state: Arc<AppState>) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(middleware::from_fn(only_chunked))
         .with_state(state)
+}
+
+/// RFC 9112 §6.1: a transfer coding the server does not understand gets 501. hyper decodes
+/// `chunked` alone and skipped whatever came before it, so `gzip, chunked` was read as plain
+/// chunked and the gzip never undone. The request is refused before its body is read, and
+/// the connection closed, since where that body ends cannot be trusted.
+async fn only_chunked(req: Request, next: Next) -> Response {
+    if let Some(coding) = unknown_transfer_coding(req.headers()) {
+        return ApiError::NotImplemented(format!(
+            "transfer coding {coding:?} is not implemented; only chunked is"
+        ))
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// The first coding in the Transfer-Encoding headers other than `chunked`.
+fn unknown_transfer_coding(headers: &HeaderMap) -> Option<String> {
+    for value in headers.get_all(header::TRANSFER_ENCODING) {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        for coding in text.split(',').map(str::trim) {
+            if !coding.is_empty() && !coding.eq_ignore_ascii_case("chunked") {
+                return Some(coding.to_string());
+            }
+        }
+    }
+    None
 }
 
 async fn no_route(method: Method, uri: Uri) -> ApiError {
@@ -78,12 +117,30 @@ async fn wrong_method(method: Method, uri: Uri) -> ApiError {
 /// JSON body extractor whose every failure is an [`ApiError`] with a JSON body.
 pub struct JsonBody<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state)
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        // A body without a Content-Type is taken for JSON, the only kind this API reads
+        // (RFC 9110 §8.3 lets the recipient judge); one declared as anything else is refused.
+        if let Some(declared) = req.headers().get(header::CONTENT_TYPE) {
+            if !is_json_type(declared) {
+                return Err(ApiError::UnsupportedMediaType(format!(
+                    "request body must be JSON (Content-Type: application/json), got Content-Type {:?}",
+                    String::from_utf8_lossy(declared.as_bytes())
+                )));
+            }
+        }
+        // A client that stops sending part-way through its body would otherwise hold the
+        // connection and this handler for ever.
+        let timeout = state.body_timeout;
+        let bytes = tokio::time::timeout(timeout, Bytes::from_request(req, state))
             .await
+            .map_err(|_| {
+                ApiError::RequestTimeout(format!(
+                    "the request body did not arrive within {timeout:?}"
+                ))
+            })?
             .map_err(|r: BytesRejection| {
                 if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::PayloadTooLarge {
@@ -108,6 +165,40 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 }
                 _ => ApiError::BadRequest(format!("malformed JSON in request body: {e}")),
             })
+    }
+}
+
+/// `application/json` or `application/<anything>+json`, with any parameters.
+fn is_json_type(value: &HeaderValue) -> bool {
+    let Ok(text) = value.to_str() else {
+        return false;
+    };
+    let essence = text.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    // `to_str` succeeded, so the text is ASCII and any byte offset is a char boundary.
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json")
+            || subtype.len() > 5 && subtype[subtype.len() - 5..].eq_ignore_ascii_case("+json"))
+}
+
+/// Path parameters whose every failure (such as `%FF`, which is not UTF-8) is an [`ApiError`]
+/// with a JSON body; axum's own `Path` answers those in plain text.
+pub struct PathParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(PathParams(value)),
+            Err(rejection) if rejection.status().is_client_error() => Err(ApiError::BadRequest(
+                format!("bad path {}: {}", parts.uri.path(), rejection.body_text()),
+            )),
+            // Only a route whose handler does not match its own parameters gets here.
+            Err(rejection) => Err(ApiError::Internal(rejection.body_text())),
+        }
     }
 }
 
@@ -154,8 +245,9 @@ struct CreateExecution {
     name: String,
     #[serde(default)]
     command: Option<String>,
+    /// Kept as sent; see [`super::model::JsonText`].
     #[serde(default)]
-    metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    metadata: Option<Box<serde_json::value::RawValue>>,
 }
 
 async fn create_execution(
@@ -163,12 +255,20 @@ async fn create_execution(
     JsonBody(body): JsonBody<CreateExecution>,
 ) -> AppResult<Response> {
     check_name(&body.name, "name")?;
+    let metadata = body.metadata.map(|raw| raw.get().to_owned());
+    if let Some(text) = &metadata {
+        // Parsed only to be judged: an object, and nothing common parsers refuse (a number
+        // beyond any float, a lone surrogate), as before the text was kept.
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text).map_err(|e| {
+            ApiError::BadRequest(format!(
+                "invalid field in request body: metadata must be a JSON object: {e}"
+            ))
+        })?;
+    }
     let new = NewExecution {
         name: body.name,
         command: body.command,
-        metadata: body
-            .metadata
-            .map(|m| serde_json::to_string(&m).expect("a JSON map serializes")),
+        metadata,
     };
     let execution = state.storage.create_execution(new).await?;
     Ok((StatusCode::CREATED, Json(execution)).into_response())
@@ -177,9 +277,11 @@ async fn create_execution(
 fn parse_list_query(raw: Option<&str>) -> AppResult<ListQuery> {
     let mut q = ListQuery::default();
     let Some(raw) = raw else { return Ok(q) };
-    for pair in raw.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        match key {
+    // Decoded as a form is: `+` is a space, `%XX` a byte; bytes that are not UTF-8 become
+    // U+FFFD, which no value accepts, so they are refused with the value shown.
+    for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+        let value = value.as_ref();
+        match key.as_ref() {
             "limit" => {
                 q.limit = value
                     .parse()
@@ -215,7 +317,10 @@ async fn list_executions(State(state): St, RawQuery(raw): RawQuery) -> AppResult
     Ok(Json(state.storage.list_executions(q).await?).into_response())
 }
 
-async fn get_execution(State(state): St, Path(id): Path<String>) -> AppResult<Response> {
+async fn get_execution(
+    State(state): St,
+    PathParams(id): PathParams<String>,
+) -> AppResult<Response> {
     let id = parse_id(&id, "execution id")?;
     Ok(Json(state.storage.get_execution(id).await?).into_response())
 }
@@ -228,7 +333,7 @@ struct StatusBody {
 
 async fn update_status(
     State(state): St,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<StatusBody>,
 ) -> AppResult<Response> {
     let id = parse_id(&id, "execution id")?;
@@ -244,7 +349,7 @@ struct NameBody {
 
 async fn add_step(
     State(state): St,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<NameBody>,
 ) -> AppResult<Response> {
     let id = parse_id(&id, "execution id")?;
@@ -255,7 +360,7 @@ async fn add_step(
 
 async fn update_step(
     State(state): St,
-    Path((id, index)): Path<(String, String)>,
+    PathParams((id, index)): PathParams<(String, String)>,
     JsonBody(body): JsonBody<StatusBody>,
 ) -> AppResult<Response> {
     let id = parse_id(&id, "execution id")?;
@@ -272,7 +377,7 @@ struct LogsBody {
 
 async fn append_logs(
     State(state): St,
-    Path((id, index)): Path<(String, String)>,
+    PathParams((id, index)): PathParams<(String, String)>,
     JsonBody(body): JsonBody<LogsBody>,
 ) -> AppResult<Response> {
     let id = parse_id(&id, "execution id")?;
@@ -292,7 +397,7 @@ async fn append_logs(
 
 async fn read_logs(
     State(state): St,
-    Path((id, index)): Path<(String, String)>,
+    PathParams((id, index)): PathParams<(String, String)>,
 ) -> AppResult<Response> {
     let id = parse_id(&id, "execution id")?;
     let index = parse_id(&index, "step index")?;
@@ -309,7 +414,7 @@ struct ArtifactBody {
 
 async fn add_artifact(
     State(state): St,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<ArtifactBody>,
 ) -> AppResult<Response> {
     let id = parse_id(&id, "execution id")?;
@@ -321,7 +426,10 @@ async fn add_artifact(
     Ok((StatusCode::CREATED, Json(artifact)).into_response())
 }
 
-async fn list_artifacts(State(state): St, Path(id): Path<String>) -> AppResult<Response> {
+async fn list_artifacts(
+    State(state): St,
+    PathParams(id): PathParams<String>,
+) -> AppResult<Response> {
     let id = parse_id(&id, "execution id")?;
     let artifacts = state.storage.list_artifacts(id).await?;
     Ok(Json(serde_json::json!({ "artifacts": artifacts })).into_response())
@@ -374,6 +482,61 @@ mod tests {
                 "{bad} should be rejected"
             );
         }
+    }
+
+    #[test]
+    fn json_content_types() {
+        for yes in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/merge-patch+json",
+            " application/json ;q=1",
+        ] {
+            assert!(is_json_type(&HeaderValue::from_static(yes)), "{yes}");
+        }
+        for no in [
+            "text/plain",
+            "text/json",
+            "application/x-www-form-urlencoded",
+            "application/+json",
+            "application",
+            "",
+        ] {
+            assert!(!is_json_type(&HeaderValue::from_static(no)), "{no}");
+        }
+        assert!(!is_json_type(
+            &HeaderValue::from_bytes(b"application/json\xff").unwrap()
+        ));
+    }
+
+    #[test]
+    fn only_chunked_is_a_known_transfer_coding() {
+        let codings = |values: &[&'static str]| {
+            let mut headers = HeaderMap::new();
+            for v in values {
+                headers.append(header::TRANSFER_ENCODING, HeaderValue::from_static(v));
+            }
+            unknown_transfer_coding(&headers)
+        };
+        assert_eq!(codings(&[]), None);
+        assert_eq!(codings(&["chunked"]), None);
+        assert_eq!(codings(&["Chunked"]), None);
+        assert_eq!(codings(&["gzip, chunked"]).as_deref(), Some("gzip"));
+        assert_eq!(codings(&["deflate", "chunked"]).as_deref(), Some("deflate"));
+        assert_eq!(codings(&["chunked;x=1"]).as_deref(), Some("chunked;x=1"));
+        assert_eq!(codings(&["identity"]).as_deref(), Some("identity"));
+    }
+
+    #[test]
+    fn list_query_values_are_percent_decoded() {
+        let q = parse_list_query(Some("limit=%31%30&status=%70ending&offset=+2")).unwrap_err();
+        assert!(
+            matches!(q, ApiError::BadRequest(_)),
+            "a space is not a number"
+        );
+        let q = parse_list_query(Some("limit=%31%30&status=%70ending")).unwrap();
+        assert_eq!((q.limit, q.status), (10, Some(Status::Pending)));
+        assert!(parse_list_query(Some("status=%FF")).is_err());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The one error type every handler returns, each variant mapped to its HTTP status.
 
 use super::storage::StorageError;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
@@ -16,9 +16,23 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("request body is larger than the {limit_bytes}-byte limit")]
     PayloadTooLarge { limit_bytes: usize },
+    /// A body declared as something other than JSON.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// Valid JSON whose values make no sense (an empty name, an unknown status).
     #[error("{0}")]
     Unprocessable(String),
+    /// The client did not send the whole request in time.
+    #[error("{0}")]
+    RequestTimeout(String),
+    /// A part of HTTP this service does not implement, such as a transfer coding.
+    #[error("{0}")]
+    NotImplemented(String),
+    /// The disk is full; the detail is logged, and nothing of the write was stored.
+    #[error(
+        "no space left on device: nothing was stored; free space on the monitor's disk and retry"
+    )]
+    InsufficientStorage(String),
     #[error("the service is shutting down")]
     Unavailable,
     /// Logged in full, never shown to the client.
@@ -33,7 +47,11 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -45,6 +63,7 @@ impl From<StorageError> for ApiError {
         match e {
             StorageError::NotFound(msg) => ApiError::NotFound(msg),
             StorageError::Closed => ApiError::Unavailable,
+            StorageError::Full(detail) => ApiError::InsufficientStorage(detail),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -52,10 +71,25 @@ impl From<StorageError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(detail) = &self {
-            eprintln!("stepflow-monitor: internal error: {detail}");
+        match &self {
+            ApiError::Internal(detail) => eprintln!("stepflow-monitor: internal error: {detail}"),
+            ApiError::InsufficientStorage(detail) => {
+                eprintln!("stepflow-monitor: no space left on device: {detail}");
+            }
+            _ => {}
         }
         let body = serde_json::json!({ "error": self.to_string() });
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        // Where the unread rest of the request ends cannot be known (or trusted), so the
+        // connection cannot carry another request.
+        if matches!(
+            self,
+            ApiError::RequestTimeout(_) | ApiError::NotImplemented(_)
+        ) {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
     }
 }

@@ -5,6 +5,7 @@ pub mod api;
 pub mod error;
 pub mod model;
 pub mod process;
+pub mod server;
 pub mod storage;
 
 use std::io::Write;
@@ -21,6 +22,8 @@ pub struct ServeConfig {
     pub profile: Profile,
     /// Tokio worker threads; defaults to the number of cores.
     pub workers: Option<usize>,
+    /// Read timeout of every connection and the shutdown deadline.
+    pub timeouts: server::Timeouts,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +41,8 @@ pub enum ServeError {
 }
 
 /// Runs the monitor until SIGINT or SIGTERM, then shuts down gracefully: stop accepting,
-/// finish in-flight requests, commit every queued write, checkpoint the WAL.
+/// finish in-flight requests (closing, after `timeouts.shutdown`, connections still open),
+/// commit every queued write, checkpoint the WAL.
 /// `on_listening` is called once with the bound address, when connections are accepted.
 pub fn serve(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
     let storage =
@@ -67,13 +71,12 @@ pub fn serve(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Resu
             })?;
         let local = listener.local_addr().map_err(ServeError::Runtime)?;
         on_listening(local);
-        let app = api::app(api::AppState::new(storage.clone()));
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(ServeError::Runtime)
+        let state = api::AppState::with_body_timeout(storage.clone(), config.timeouts.read);
+        server::serve(listener, api::app(state), shutdown, config.timeouts).await;
+        Ok(())
     });
-    // Every handler has returned, so nothing new reaches the writer; commit what is queued.
+    // Every connection task has ended (answered, or closed at the shutdown deadline), so
+    // nothing new reaches the writer; commit what is queued.
     storage.close();
     drop(runtime);
     result

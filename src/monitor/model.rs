@@ -63,8 +63,8 @@ pub struct Execution {
     pub id: i64,
     pub name: String,
     pub command: Option<String>,
-    /// Free-form JSON object given at creation.
-    pub metadata: Option<serde_json::Value>,
+    /// Free-form JSON object given at creation, as the client wrote it.
+    pub metadata: Option<JsonText>,
     pub status: Status,
     /// RFC 3339, UTC, microseconds.
     pub created_at: String,
@@ -75,6 +75,35 @@ pub struct Execution {
     /// Present only when one execution is fetched by id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub steps: Option<Vec<Step>>,
+}
+
+/// A JSON value kept as the text it arrived as and served verbatim: parsing it into numbers
+/// and writing it out again changed what was stored (`18446744073709551616` came back as
+/// `1.8446744073709552e+19`, and keys were re-sorted).
+#[derive(Debug, Clone)]
+pub struct JsonText(Box<serde_json::value::RawValue>);
+
+impl JsonText {
+    /// Checks that `text` is one JSON value; the text itself is kept unchanged.
+    pub fn new(text: String) -> Result<JsonText, serde_json::Error> {
+        serde_json::value::RawValue::from_string(text).map(JsonText)
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for JsonText {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Serialize for JsonText {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
 }
 
 /// One step of an execution, indexed 0, 1, ... in the order added.
@@ -112,7 +141,7 @@ pub struct LogLine {
 pub struct NewExecution {
     pub name: String,
     pub command: Option<String>,
-    /// Serialized JSON object, stored as text.
+    /// A JSON object as the client wrote it, stored as that text.
     pub metadata: Option<String>,
 }
 

@@ -91,7 +91,42 @@ pub fn send(
     }
 }
 
-fn read_response(stream: &mut TcpStream) -> std::io::Result<Response> {
+/// Writes `request` as it is (it should ask for `Connection: close`) on a fresh connection and
+/// reads the answer, for requests `send` cannot make: odd headers, bytes that are not UTF-8.
+pub fn send_bytes(addr: SocketAddr, request: &[u8]) -> std::io::Result<Response> {
+    let mut stream = TcpStream::connect_timeout(&addr, REQUEST_TIMEOUT)?;
+    stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
+    stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
+    let written = stream.write_all(request);
+    match read_response(&mut stream) {
+        Ok(response) => Ok(response),
+        Err(e) => Err(written.err().unwrap_or(e)),
+    }
+}
+
+/// One HTTP/1.1 request as bytes, with `Host`, `Connection: close` and, for a body,
+/// `Content-Length` added; `headers` come as given.
+pub fn request_bytes(
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Vec<u8> {
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: stepflow\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if let Some(body) = body {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body.unwrap_or_default());
+    bytes
+}
+
+/// Reads one response from `stream`; a body without `Content-Length` ends with the stream.
+pub fn read_response(stream: &mut TcpStream) -> std::io::Result<Response> {
     let bad = |msg: String| std::io::Error::new(std::io::ErrorKind::InvalidData, msg);
     let mut reader = BufReader::new(stream);
     let mut status_line = String::new();
@@ -225,11 +260,12 @@ fn text(buf: &Arc<Mutex<Vec<u8>>>) -> String {
     String::from_utf8_lossy(&buf.lock().unwrap()).into_owned()
 }
 
-fn serve_command(profile: &str, data_dir: &Path) -> Command {
+fn serve_command(profile: &str, data_dir: &Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args(["serve", "--addr", "127.0.0.1:0", "--profile", profile])
         .arg("--data-dir")
         .arg(data_dir)
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -250,7 +286,12 @@ impl Monitor {
     /// Starts `stepflow-bench serve --profile <profile>` on `data_dir` and returns once it has
     /// printed its `listening on` line; panics (with its stderr) if that takes too long.
     pub fn start(profile: &str, data_dir: &Path) -> Monitor {
-        let mut child = serve_command(profile, data_dir)
+        Monitor::start_with(profile, data_dir, &[])
+    }
+
+    /// [`Monitor::start`] with more `serve` flags, e.g. `["--read-timeout", "1s"]`.
+    pub fn start_with(profile: &str, data_dir: &Path, extra: &[&str]) -> Monitor {
+        let mut child = serve_command(profile, data_dir, extra)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
         let pid = child.id();
@@ -380,7 +421,7 @@ pub struct Failed {
 /// Runs `serve` on `data_dir` expecting it to exit by itself (an unusable data dir); panics,
 /// after killing it, if it is still running after [`START_TIMEOUT`].
 pub fn serve_expecting_exit(profile: &str, data_dir: &Path) -> Failed {
-    let mut child = serve_command(profile, data_dir)
+    let mut child = serve_command(profile, data_dir, &[])
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
     let stdout = drain(child.stdout.take().expect("piped stdout"));

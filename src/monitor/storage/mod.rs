@@ -56,6 +56,9 @@ pub enum StorageError {
     Sqlite(rusqlite::Error),
     #[error("I/O error: {0}")]
     Io(std::io::Error),
+    /// The disk (or the quota) is full; nothing of the write was kept. Says what failed.
+    #[error("no space left on device: {0}")]
+    Full(String),
     #[error("storage is shutting down")]
     Closed,
 }
@@ -71,13 +74,35 @@ impl StorageError {
 
 impl From<rusqlite::Error> for StorageError {
     fn from(e: rusqlite::Error) -> Self {
-        StorageError::Sqlite(e)
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            StorageError::Full(format!("database: {e}"))
+        } else {
+            StorageError::Sqlite(e)
+        }
     }
 }
 
 impl From<std::io::Error> for StorageError {
     fn from(e: std::io::Error) -> Self {
-        StorageError::Io(e)
+        let full = e.kind() == std::io::ErrorKind::StorageFull
+            || matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT));
+        if full {
+            StorageError::Full(e.to_string())
+        } else {
+            StorageError::Io(e)
+        }
+    }
+}
+
+impl StorageError {
+    /// What every write of a batch that failed as a whole gets, keeping the kind of failure.
+    fn batch_failure(&self) -> StorageError {
+        match self {
+            StorageError::Full(why) => StorageError::Full(format!("transaction failed: {why}")),
+            other => StorageError::Io(std::io::Error::other(format!(
+                "transaction failed: {other}"
+            ))),
+        }
     }
 }
 
@@ -306,12 +331,18 @@ impl Storage {
                     let started = Instant::now();
                     let result = op.apply(&conn);
                     inner.stats.record(op.db_op(), started.elapsed());
+                    // The operation's own error is the answer, not a failed ROLLBACK's (SQLite
+                    // may have rolled back already, on a full disk); closing the connection
+                    // rolls back whatever is left.
                     if result.is_err() {
-                        conn.execute_batch("ROLLBACK")?;
+                        let _ = conn.execute_batch("ROLLBACK");
                         return result;
                     }
                     let started = Instant::now();
-                    conn.execute_batch("COMMIT")?;
+                    if let Err(e) = conn.execute_batch("COMMIT") {
+                        let _ = conn.execute_batch("ROLLBACK");
+                        return Err(e.into());
+                    }
                     inner.stats.record(DbOp::Commit, started.elapsed());
                     result
                 })
@@ -685,20 +716,26 @@ fn commit_batch(
     stats: &DbStats,
 ) {
     if let Err(e) = exec_cached(conn, "BEGIN IMMEDIATE") {
-        fail_all(batch, results, &e.to_string());
+        fail_all(batch, results, &e.into());
         return;
     }
     for job in batch {
         let started = Instant::now();
         let result = job.op.apply(conn);
         stats.record(job.op.db_op(), started.elapsed());
-        results.push(result);
         // A severe error (disk full, I/O) rolls the whole transaction back by itself; later
         // writes must not then run in autocommit mode behind the batch's back.
         if conn.is_autocommit() {
-            fail_all(batch, results, "transaction rolled back by SQLite");
+            let cause = match result {
+                Err(e) => e,
+                Ok(_) => {
+                    StorageError::Io(std::io::Error::other("transaction rolled back by SQLite"))
+                }
+            };
+            fail_all(batch, results, &cause);
             return;
         }
+        results.push(result);
     }
     let started = Instant::now();
     match exec_cached(conn, "COMMIT") {
@@ -709,7 +746,7 @@ fn commit_batch(
                 "stepflow-monitor: group commit of {} writes failed: {e}",
                 batch.len()
             );
-            fail_all(batch, results, &e.to_string());
+            fail_all(batch, results, &e.into());
         }
     }
 }
@@ -718,11 +755,11 @@ fn exec_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
-fn fail_all(batch: &[WriteJob], results: &mut Vec<Result<Written, StorageError>>, why: &str) {
+fn fail_all(
+    batch: &[WriteJob],
+    results: &mut Vec<Result<Written, StorageError>>,
+    cause: &StorageError,
+) {
     results.clear();
-    results.extend(batch.iter().map(|_| {
-        Err(StorageError::Io(std::io::Error::other(format!(
-            "transaction failed: {why}"
-        ))))
-    }));
+    results.extend(batch.iter().map(|_| Err(cause.batch_failure())));
 }

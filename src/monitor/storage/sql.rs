@@ -2,7 +2,7 @@
 
 use super::StorageError;
 use crate::monitor::model::{
-    Artifact, Execution, ExecutionPage, ListQuery, NewExecution, Status, Step,
+    Artifact, Execution, ExecutionPage, JsonText, ListQuery, NewExecution, Status, Step,
 };
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use std::path::Path;
@@ -237,12 +237,9 @@ fn status_column(row: &Row<'_>, idx: usize) -> rusqlite::Result<Status> {
 
 fn execution_from_row(row: &Row<'_>) -> rusqlite::Result<Execution> {
     let metadata: Option<String> = row.get(3)?;
-    let metadata = metadata
-        .map(|m| serde_json::from_str(&m))
-        .transpose()
-        .map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e))
-        })?;
+    let metadata = metadata.map(JsonText::new).transpose().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e))
+    })?;
     Ok(Execution {
         id: row.get(0)?,
         name: row.get(1)?,
