@@ -116,7 +116,6 @@ fn concurrent_lists_every_execution_of_a_service_with_string_ids() {
     let service = Lookalike::start(Drops::default());
     let url = service.url();
     let (fin, r) = run(&["concurrent", "--target", &url, "--concurrency", "50"]);
-    assert_eq!(fin.code, 0, "stderr: {}", fin.stderr);
     assert_correct("concurrent", &fin, &r);
     assert_eq!(uint(&r, "/extra/created"), 50);
     assert_eq!(uint(&r, "/integrity/checked"), 50);
@@ -136,7 +135,6 @@ fn simulate_reads_back_every_flow_of_a_service_with_string_ids() {
         "--concurrency",
         "2",
     ]);
-    assert_eq!(fin.code, 0, "stderr: {}", fin.stderr);
     assert_correct("simulate", &fin, &r);
     assert_eq!(uint(&r, "/extra/executions_completed"), 6);
     // 6 executions × (1 + 4 steps × (1 + 5 lines) + 2 artifacts).
@@ -158,11 +156,6 @@ fn run_ci_passes_against_a_service_with_string_ids() {
         "--warmup",
         "0s",
     ]);
-    assert_eq!(
-        fin.code, 0,
-        "stderr: {}\nstdout: {}",
-        fin.stderr, fin.stdout
-    );
     assert_correct("run ci", &fin, &r);
     assert!(uint(&r, "/integrity/checked") > 0);
     // Every operation of the mix ran, the step and log ones included.

@@ -150,7 +150,7 @@ fn https_with_insecure_accepts_the_unknown_certificate() {
         RUN_TIMEOUT,
     );
     let r = r.expect("results");
-    assert_eq!(fin.code, 0, "stderr: {}", fin.stderr);
+    assert_correct("simulate over https --insecure", &fin, &r);
     assert_eq!(uint(&r, "/extra/executions_completed"), 3);
     assert_eq!(uint(&r, "/integrity/lost_writes"), 0);
     assert!(requests(&service).1 > 0);
@@ -178,7 +178,7 @@ fn https_over_http1_serves_a_burst() {
         RUN_TIMEOUT,
     );
     let r = r.expect("results");
-    assert_eq!(fin.code, 0, "stderr: {}", fin.stderr);
+    assert_correct("burst over https", &fin, &r);
     assert_eq!(uint(&r, "/extra/created"), 20);
     assert_eq!(uint(&r, "/integrity/lost_writes"), 0);
     let (h1, h2) = requests(&service);
