@@ -2145,6 +2145,7 @@ pub(crate) mod tests {
             measured: r.totals.throughput,
             unit: "/s".into(),
             passed,
+            implied: false,
         });
         r
     }

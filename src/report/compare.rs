@@ -541,6 +541,7 @@ mod tests {
                 measured: r.totals.throughput,
                 unit: "/s".into(),
                 passed: false,
+                implied: false,
             });
             r
         };
