@@ -1469,3 +1469,184 @@ fn flags_that_do_not_apply_are_refused_not_ignored() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hostile input and faults (issue 8, the generator's half)
+
+/// Values that used to panic the generator once it started (`overflow when adding duration
+/// to instant`, `cannot convert float seconds to Duration`), as flags and in scenario files,
+/// against a live target: they are refused before anything reaches it.
+#[test]
+fn values_that_panicked_are_refused_before_any_load() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let monitor = Monitor::start("optimized", &dir.path().join("data"));
+    let url = format!("http://{}", monitor.addr);
+    let out = dir.path().join("x.json");
+    let huge = "10000000000000000000s";
+    // (arguments, pieces of the message)
+    let flags: [(&[&str], &[&str]); 3] = [
+        (
+            &["stress", "--duration", huge],
+            &["--duration", "at most 24h"],
+        ),
+        (&["stress", "--warmup", huge], &["--warmup", "at most 1h"]),
+        (
+            &["stress", "--rate", "1e-300", "--threads", "2"],
+            &["--rate", "from 0.001 to 10,000,000 requests per second"],
+        ),
+    ];
+    for (args, pieces) in flags {
+        let mut all = args.to_vec();
+        all.extend(["--target", &url]);
+        assert_refused(dir.path(), &all, &out, pieces);
+    }
+    let op = "[[operations]]\nname = \"c\"\nkind = \"create_execution\"\n";
+    let files = [
+        (
+            "duration.toml",
+            format!("name = \"d\"\nduration = \"{huge}\"\n{op}"),
+            ":2",
+            "duration",
+        ),
+        (
+            "warmup.toml",
+            format!("name = \"w\"\nwarmup = \"{huge}\"\n{op}"),
+            ":2",
+            "warmup",
+        ),
+        (
+            "rate.toml",
+            format!("name = \"r\"\n{op}[load]\nmodel = \"open\"\nrate = 1e-300\n"),
+            ":7",
+            "rate",
+        ),
+    ];
+    for (name, text, line, key) in files {
+        let file = scenario_file(dir.path(), name, &text);
+        let file = path_arg(&file);
+        assert_refused(
+            dir.path(),
+            &["run", file, "--target", &url, "--threads", "2"],
+            &out,
+            &[&format!("{file}{line}"), &format!("key \"{key}\"")],
+        );
+    }
+    let list = common::expect(monitor.addr, "GET", "/api/executions?limit=1", None, 200);
+    assert_eq!(list["total"], 0, "a refused run reached the target: {list}");
+}
+
+/// Every number a user gives has a range, the same for a flag and a scenario key, and a
+/// value past it is refused naming the flag (or the file, line and key), with exit 2, before
+/// anything is started. Nothing listens at the target, so a value that got through would
+/// end in exit 3 (unreachable), not in a load.
+#[test]
+fn numbers_out_of_range_are_refused_naming_the_flag_or_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("x.json");
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    let huge = "10000000000000000000s";
+    let flags: [(&[&str], &[&str]); 14] = [
+        (
+            &["concurrent", "--concurrency", "10000000"],
+            &["--concurrency", "from 1 to 100,000"],
+        ),
+        (&["stress", "--concurrency", "100001"], &["--concurrency"]),
+        (&["stress", "--rate", "20000000"], &["--rate", "10,000,000"]),
+        (&["stress", "--rate", "nan"], &["--rate"]),
+        (
+            &["stress", "--rate", "10", "--max-in-flight", "10000000"],
+            &["--max-in-flight", "from 1 to 100,000"],
+        ),
+        (&["stress", "--timeout", huge], &["--timeout", "at most 1h"]),
+        (
+            &["run", "ci", "--duration", "25h"],
+            &["--duration", "at most 24h"],
+        ),
+        (&["api", "--duration", huge], &["--duration"]),
+        (
+            &["api", "--requests", "10000000000"],
+            &["--requests", "1,000,000,000"],
+        ),
+        (
+            &["simulate", "--executions", "4000000000"],
+            &["--executions", "1,000,000"],
+        ),
+        (
+            &["stress", "--threads", "100000"],
+            &["--threads", "from 1 to 256"],
+        ),
+        (&["stress", "--threads", "0"], &["--threads"]),
+        (&["stress", "--read-ratio", "NaN"], &["--read-ratio"]),
+        (&["stress", "--read-ratio", "1e300"], &["--read-ratio"]),
+    ];
+    for (args, pieces) in flags {
+        let mut all = args.to_vec();
+        all.extend(["--target", &url]);
+        assert_refused(dir.path(), &all, &out, pieces);
+    }
+    let op = "[[operations]]\nname = \"a\"\nkind = \"append_logs\"\n";
+    // (file name, text, line, key)
+    let files = [
+        (
+            "burst.toml",
+            "name = \"b\"\nkind = \"burst\"\n[load]\nconcurrency = 10000000\n".to_string(),
+            ":4",
+            "concurrency",
+        ),
+        (
+            "lines.toml",
+            format!("name = \"l\"\n{op}lines = 4000000000\n"),
+            ":5",
+            "lines",
+        ),
+        (
+            "seed.toml",
+            format!("name = \"s\"\nseed = 4000000000\n{op}"),
+            ":2",
+            "seed",
+        ),
+        (
+            "flow.toml",
+            "name = \"f\"\nkind = \"flow\"\n[flow]\nexecutions = 4000000000\nsteps = 1\n\
+             artifacts = 0\nlog_lines = 0\n"
+                .to_string(),
+            ":4",
+            "executions",
+        ),
+        (
+            "flow-lines.toml",
+            "name = \"f\"\nkind = \"flow\"\n[flow]\nexecutions = 1\nsteps = 1\n\
+             artifacts = 0\nlog_lines = 4000000000\n"
+                .to_string(),
+            ":7",
+            "log_lines",
+        ),
+    ];
+    for (name, text, line, key) in files {
+        let file = scenario_file(dir.path(), name, &text);
+        let file = path_arg(&file);
+        assert_refused(
+            dir.path(),
+            &["run", file, "--target", &url],
+            &out,
+            &[&format!("{file}{line}"), &format!("key \"{key}\"")],
+        );
+    }
+    // compare's limits have their range too.
+    let fake = dir.path().join("r.json");
+    std::fs::write(&fake, "{}").expect("write");
+    let fake = path_arg(&fake);
+    for limit in ["p99=1e300", "p99=0", "error_rate=150", "throughput=nan"] {
+        let fin = run_in(
+            dir.path(),
+            &["compare", fake, fake, "--limit", limit],
+            REFUSE_TIMEOUT,
+        );
+        assert_eq!(fin.code, 2, "--limit {limit}: {}", fin.stderr);
+        assert!(
+            fin.stderr.contains(limit),
+            "--limit {limit}: {}",
+            fin.stderr
+        );
+    }
+}

@@ -119,6 +119,13 @@ struct Owned {
     artifacts_uncertain: bool,
 }
 
+impl Owned {
+    /// Acknowledged steps as a count (a negative index from the service counts none).
+    fn steps(&self) -> u64 {
+        u64::try_from(self.acked_steps).unwrap_or(0)
+    }
+}
+
 #[derive(Debug, Clone)]
 struct StepRec {
     slot: usize,
@@ -347,7 +354,8 @@ impl Book {
             (Intent::Status { slot, ticket }, _) => self.owned[slot].status.complete(ticket, ok),
             (Intent::Step { slot }, Ok(Reply::StepAdded { index })) => {
                 let owned = &mut self.owned[slot];
-                owned.acked_steps = owned.acked_steps.max(index + 1);
+                // The index is the service's: a hostile one may say i64::MAX.
+                owned.acked_steps = owned.acked_steps.max(index.saturating_add(1));
                 self.steps.push(StepRec {
                     slot,
                     index: *index,
@@ -404,7 +412,7 @@ impl Book {
         for o in &self.owned {
             checked += 1 + u64::from(o.status.touched());
             let Some(row) = stored.get(&o.id) else {
-                checked += o.acked_steps as u64;
+                checked += o.steps();
                 lost += 1;
                 note(
                     format!("execution {} acknowledged but not stored", o.id),
@@ -426,7 +434,7 @@ impl Book {
             }
             match row.step_count {
                 Some(stored_steps) => {
-                    checked += o.acked_steps as u64;
+                    checked += o.steps();
                     if stored_steps < o.acked_steps {
                         lost += 1;
                         note(
@@ -440,7 +448,7 @@ impl Book {
                 }
                 None if o.acked_steps > 0 => step_counts.push(Check::StepCount {
                     id: o.id.clone(),
-                    count: o.acked_steps as u64,
+                    count: o.steps(),
                 }),
                 None => {}
             }

@@ -389,6 +389,14 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// `t + d`, or a century after `t` where that is not representable. Scenario bounds keep
+/// every configured duration far below that; this keeps a slip from being a panic.
+fn later(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(t)
+}
+
 /// What a thread hands back.
 struct ThreadOut {
     ops: Vec<Recorder>,
@@ -512,7 +520,9 @@ pub fn run(config: EngineConfig, control: Arc<Control>, load_done: impl FnOnce()
     }
     if let (Load::Open { .. }, Length::Duration(d)) = (shared.config.load, shared.config.length) {
         let planned = match &shared.config.workload {
-            Workload::PerEndpoint(ops) => d * ops.len() as u32,
+            Workload::PerEndpoint(ops) => {
+                d.saturating_mul(u32::try_from(ops.len()).unwrap_or(u32::MAX))
+            }
             _ => d,
         };
         // A little of answers after the window is requests in flight; more than a tenth of
@@ -740,7 +750,7 @@ impl PhaseCtx {
         book: &Rc<RefCell<Book>>,
         start: Instant,
     ) -> PhaseCtx {
-        let measure_start = start + shared.config.warmup;
+        let measure_start = later(start, shared.config.warmup);
         PhaseCtx {
             ops: Rc::clone(ops),
             choice,
@@ -753,7 +763,7 @@ impl PhaseCtx {
             start,
             measure_start,
             end: match shared.config.length {
-                Length::Duration(d) => Some(measure_start + d),
+                Length::Duration(d) => Some(later(measure_start, d)),
                 Length::Requests(_) => None,
             },
         }
@@ -824,7 +834,8 @@ async fn drive(i: usize, threads: usize, shared: &Arc<Shared>, ctx: &Rc<PhaseCtx
             };
             // Thread i's schedule is shifted by i requests, so that together the threads send
             // evenly spaced requests rather than `threads` at once.
-            let t0 = ctx.start + Duration::from_secs_f64(i as f64 / rate_per_s);
+            let shift = Duration::try_from_secs_f64(i as f64 / rate_per_s).unwrap_or_default();
+            let t0 = later(ctx.start, shift);
             let cap = share(u64::from(max_in_flight), threads, i).max(1) as usize;
             let slots = Rc::new(tokio::sync::Semaphore::new(cap));
             let pool: Rc<RefCell<Vec<AnyTransport>>> = Rc::new(RefCell::new(Vec::new()));
@@ -838,7 +849,10 @@ async fn drive(i: usize, threads: usize, shared: &Arc<Shared>, ctx: &Rc<PhaseCtx
                 if shared.control.stopped() {
                     break;
                 }
-                let intended = t0 + pacer.intended_send_time(n);
+                // A schedule past what an Instant holds has no request due in this run.
+                let Some(intended) = t0.checked_add(pacer.intended_send_time(n)) else {
+                    break;
+                };
                 if intended >= ctx.measure_start && !shared.take_request() {
                     break;
                 }
@@ -896,7 +910,8 @@ fn schedule(
                     // Sleeps are short so that a stop is noticed promptly.
                     Pace::Wait(d) => std::thread::sleep(d.min(Duration::from_millis(50))),
                     Pace::SendNow => {
-                        if end.is_some_and(|e| start + pacer.intended_send_time(sent) >= e)
+                        let due = start.checked_add(pacer.intended_send_time(sent));
+                        if due.is_none_or(|due| end.is_some_and(|e| due >= e))
                             || tx.send(sent).is_err()
                         {
                             break;

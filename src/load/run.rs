@@ -395,9 +395,14 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
     if progress {
         eprint!("\r\x1b[2K");
     }
-    let measured = engine
-        .join()
-        .map_err(|_| anyhow::anyhow!("the generator panicked"))?;
+    // A panic is a bug; the run still leaves results saying so (the bundled monitor is
+    // stopped when `sut` drops).
+    let Ok(measured) = engine.join() else {
+        return Ok(preamble.not_started(
+            target_name,
+            "the generator panicked (a bug in stepflow-bench; its message is above)".into(),
+        ));
+    };
     let machine = cpu_at_start.and_then(|start| {
         let end = CpuSnapshot::take(monitor_pid)?;
         machine::between(&start, &end, machine::load_avg_1m()?)
