@@ -7,7 +7,7 @@ use crate::load::client::{Timeouts, Wire};
 use crate::load::engine::Length;
 use crate::load::https::TlsOptions;
 use crate::load::results::Results;
-use crate::load::run::{kind_name, run_scenario, RunOptions};
+use crate::load::run::{kind_name, run_scenario, ConnectionBudget, RunOptions};
 use crate::load::scenario::{LoadModel, OpKind, OperationSpec, RunLength, Scenario, ScenarioKind};
 use crate::monitor::{self, storage::Profile, ServeConfig, ServeError};
 use crate::report::{self, Format};
@@ -744,6 +744,42 @@ fn refuse_flags_that_do_not_apply(
     Ok(())
 }
 
+/// Each worker, burst request or flow in flight holds a connection: more than the machine
+/// can open is refused before any run, naming the flag or key the number came from.
+fn refuse_connections_past_the_budget(
+    scenarios: &[Scenario],
+    common: &Common,
+    budget: &ConnectionBudget,
+) -> anyhow::Result<()> {
+    for s in scenarios {
+        let (wanted, flag, key) = match s.load {
+            LoadModel::Closed { concurrency } => (
+                concurrency.unwrap_or(32),
+                common.concurrency.map(|_| "--concurrency"),
+                "load.concurrency",
+            ),
+            LoadModel::Open {
+                max_in_flight: Some(m),
+                ..
+            } => (
+                m,
+                common.max_in_flight.map(|_| "--max-in-flight"),
+                "load.concurrency (the open model's in-flight cap)",
+            ),
+            // The default cap follows the budget.
+            LoadModel::Open { .. } => continue,
+        };
+        if let Some(why) = budget.refuse(u64::from(wanted)) {
+            let what = match flag {
+                Some(flag) => format!("{flag} {wanted}"),
+                None => format!("{key} = {wanted} of scenario {}", s.name),
+            };
+            return Err(exit::usage(anyhow::anyhow!("{what}: {why}")));
+        }
+    }
+    Ok(())
+}
+
 fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::Result<ExitCode> {
     refuse_flags_that_do_not_apply(&scenarios, common, direct)?;
     let wire = wire_for(common)?;
@@ -756,12 +792,17 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
     }
     let program = std::env::current_exe().context("cannot find this executable")?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = common.threads.unwrap_or(cores);
+    let budget = ConnectionBudget::detect(threads);
+    if !direct {
+        refuse_connections_past_the_budget(&scenarios, common, &budget)?;
+    }
     let opts = RunOptions {
         target: common.target.clone(),
         profile: common.profile.unwrap_or(ProfileArg::Optimized).into(),
         direct,
         keep_data: common.keep_data,
-        threads: common.threads.unwrap_or(cores),
+        threads,
         progress: !common.no_progress,
         program,
         timeouts: Timeouts {
@@ -771,6 +812,8 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
         wire,
         default_concurrency: 32,
         default_length: Length::Duration(Duration::from_secs(10)),
+        // The open model's cap adapts to the machine when the user set none.
+        default_max_in_flight: u32::try_from(budget.usable.clamp(1, 10_000)).unwrap_or(10_000),
     };
     let many = scenarios.len() > 1;
     // `--out -`: the results JSON is stdout's, and the report of another format goes to

@@ -68,12 +68,20 @@ fn collect(mut pipe: impl Read + Send + 'static) -> Receiver<Vec<u8>> {
 impl Generator {
     /// Starts `stepflow-bench <args>` in `cwd` (so a default `results/` dir lands there).
     fn start(cwd: &Path, args: &[&str]) -> Generator {
-        let mut child = Command::new(BIN)
+        Generator::start_with(cwd, args, |_| {})
+    }
+
+    /// `start`, with the command adjusted by `configure` first (environment, limits).
+    fn start_with(cwd: &Path, args: &[&str], configure: impl FnOnce(&mut Command)) -> Generator {
+        let mut command = Command::new(BIN);
+        command
             .args(args)
             .current_dir(cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::piped());
+        configure(&mut command);
+        let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
         let stdout = collect(child.stdout.take().expect("piped stdout"));
@@ -1649,4 +1657,97 @@ fn numbers_out_of_range_are_refused_naming_the_flag_or_key() {
             fin.stderr
         );
     }
+}
+
+/// Limits the child's open files to `limit` (soft and hard), as `ulimit -n` would.
+fn open_files_limit(command: &mut Command, limit: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe and touches only the child being started.
+    unsafe {
+        command.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+}
+
+/// A burst or a worker pool needs a connection (an open file, a local port) for each of its
+/// requests in flight: more than the machine allows is refused before the run, naming the
+/// flag or key and the limit, instead of failing half of its connections (or, at ten
+/// million, growing until the kernel kills it).
+#[test]
+fn more_connections_than_the_machine_allows_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let monitor = Monitor::start("optimized", &dir.path().join("data"));
+    let url = format!("http://{}", monitor.addr);
+    let out = dir.path().join("x.json");
+    let burst = scenario_file(
+        dir.path(),
+        "burst.toml",
+        "name = \"b\"\nkind = \"burst\"\n[load]\nconcurrency = 1000\n",
+    );
+    let cases: [(&[&str], &[&str]); 3] = [
+        (
+            &["concurrent", "--concurrency", "1000"],
+            &["--concurrency 1000", "open-files limit is 256", "at most"],
+        ),
+        (
+            &["stress", "--concurrency", "1000", "--duration", "1s"],
+            &["--concurrency 1000", "open-files limit"],
+        ),
+        (
+            &["run", path_arg(&burst)],
+            &["load.concurrency = 1000 of scenario b", "open-files limit"],
+        ),
+    ];
+    for (args, pieces) in cases {
+        let mut all = args.to_vec();
+        all.extend(["--target", &url, "--no-progress", "--out", path_arg(&out)]);
+        let fin = Generator::start_with(dir.path(), &all, |c| open_files_limit(c, 256))
+            .finish(REFUSE_TIMEOUT);
+        assert_eq!(fin.code, 2, "{args:?}; stderr: {}", fin.stderr);
+        for piece in pieces {
+            assert!(
+                fin.stderr.contains(piece),
+                "{args:?}: {piece:?} missing: {}",
+                fin.stderr
+            );
+        }
+        assert!(!out.exists(), "{args:?} wrote results");
+    }
+    let list = common::expect(monitor.addr, "GET", "/api/executions?limit=1", None, 200);
+    assert_eq!(list["total"], 0, "a refused run reached the target: {list}");
+
+    // The open model's default in-flight cap (10,000) adapts to the limit rather than being
+    // refused: the user did not ask for it.
+    let plain = scenario_file(
+        dir.path(),
+        "plain.toml",
+        "name = \"p\"\n[[operations]]\nname = \"h\"\nmethod = \"GET\"\npath = \"/api/health\"\n",
+    );
+    let _load = one_load_at_a_time();
+    let args = [
+        "run",
+        path_arg(&plain),
+        "--rate",
+        "50",
+        "--duration",
+        "1s",
+        "--target",
+        &url,
+        "--no-progress",
+        "--out",
+        path_arg(&out),
+    ];
+    let fin =
+        Generator::start_with(dir.path(), &args, |c| open_files_limit(c, 256)).finish(RUN_TIMEOUT);
+    assert_eq!(fin.code, 0, "stderr: {}", fin.stderr);
+    assert!(uint(&read_results(&out), "/totals/count") >= 40);
 }

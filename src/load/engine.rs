@@ -838,6 +838,15 @@ async fn drive(i: usize, threads: usize, shared: &Arc<Shared>, ctx: &Rc<PhaseCtx
             let t0 = later(ctx.start, shift);
             let cap = share(u64::from(max_in_flight), threads, i).max(1) as usize;
             let slots = Rc::new(tokio::sync::Semaphore::new(cap));
+            // Requests due and waiting for a slot are tasks too. At most `cap` of them wait:
+            // past that the dispatcher waits, and the pacer (on its bounded channel) with
+            // it, so that a target that stops answering costs the generator what it has in
+            // flight, not a task per request scheduled. The schedule does not move: a
+            // request sent late counts its latency from when it was due.
+            let queue = Arc::new(tokio::sync::Semaphore::new(cap.saturating_mul(2)));
+            // Requests due before this instant were held back by a full queue: their
+            // lateness is the target's, not the generator's.
+            let mut backlog_until: Option<Instant> = None;
             let pool: Rc<RefCell<Vec<AnyTransport>>> = Rc::new(RefCell::new(Vec::new()));
             let mut rng = Rng::new(i as u64 ^ 0xA5A5);
             let mut max_lag = Duration::ZERO;
@@ -856,7 +865,20 @@ async fn drive(i: usize, threads: usize, shared: &Arc<Shared>, ctx: &Rc<PhaseCtx
                 if intended >= ctx.measure_start && !shared.take_request() {
                     break;
                 }
-                max_lag = max_lag.max(Instant::now().saturating_duration_since(intended));
+                let ticket = match Arc::clone(&queue).try_acquire_owned() {
+                    Ok(ticket) => ticket,
+                    Err(_) => {
+                        let ticket = Arc::clone(&queue)
+                            .acquire_owned()
+                            .await
+                            .expect("semaphore open");
+                        backlog_until = Some(Instant::now());
+                        ticket
+                    }
+                };
+                if backlog_until.is_none_or(|b| intended >= b) {
+                    max_lag = max_lag.max(Instant::now().saturating_duration_since(intended));
+                }
                 let op = ctx.choice.pick(&mut rng);
                 let (call, intent) = prepare(&ctx.ops[op], &mut ctx.book.borrow_mut(), &mut rng);
                 let (shared, ctx, slots, pool) = (
@@ -867,6 +889,7 @@ async fn drive(i: usize, threads: usize, shared: &Arc<Shared>, ctx: &Rc<PhaseCtx
                 );
                 while in_flight.try_join_next().is_some() {}
                 in_flight.spawn_local(async move {
+                    let _ticket = ticket;
                     // Waiting for a free slot is part of the latency: it is measured from
                     // the intended send time.
                     let _permit = slots.acquire().await.expect("semaphore open");
@@ -895,8 +918,10 @@ fn schedule(
     start: Instant,
     end: Option<Instant>,
     shared: Arc<Shared>,
-) -> tokio::sync::mpsc::UnboundedReceiver<u64> {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+) -> tokio::sync::mpsc::Receiver<u64> {
+    // Bounded: while the dispatcher waits for room, the pacer waits too, instead of piling up
+    // announcements (they are numbers: the schedule itself does not depend on them).
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
     std::thread::Builder::new()
         .name("gen-pacer".into())
         .spawn(move || {
@@ -912,7 +937,7 @@ fn schedule(
                     Pace::SendNow => {
                         let due = start.checked_add(pacer.intended_send_time(sent));
                         if due.is_none_or(|due| end.is_some_and(|e| due >= e))
-                            || tx.send(sent).is_err()
+                            || tx.blocking_send(sent).is_err()
                         {
                             break;
                         }
@@ -1134,13 +1159,40 @@ async fn run_burst(i: usize, threads: usize, shared: &Arc<Shared>, count: u32) -
     }
 }
 
-/// What one simulated execution wrote, to read back afterwards.
+/// What one simulated execution wrote, to read back afterwards. Names, log lines and
+/// artifact contents follow from the id and the numbers (`flow_step_name`, ...), so they are
+/// made again for the read-back instead of being kept: a record is a few words however many
+/// lines and artifacts the plan asks for.
 #[derive(Debug, Clone)]
 struct FlowRecord {
     id: ExecId,
-    steps: Vec<(String, Vec<String>)>,
-    artifacts: Vec<(String, String)>,
+    /// Steps acknowledged: step-0, step-1, ... in order.
+    steps: u32,
+    /// Of those, the steps whose log append was not acknowledged (it may or may not be
+    /// stored); the others hold `plan.log_lines` lines each.
+    logs_unacknowledged: Vec<u32>,
+    /// Artifacts sent: artifact-0.txt, ...
+    artifacts: u32,
+    /// Of those, the ones not acknowledged.
+    artifacts_unacknowledged: Vec<u32>,
     completed: bool,
+}
+
+fn flow_step_name(s: u32) -> String {
+    format!("step-{s}")
+}
+
+fn flow_log_lines(id: &ExecId, s: u32, lines: u32) -> Vec<String> {
+    (0..lines)
+        .map(|l| format!("execution {id} step {s} line {l}"))
+        .collect()
+}
+
+fn flow_artifact(id: &ExecId, a: u32) -> (String, String) {
+    (
+        format!("artifact-{a}.txt"),
+        format!("output {a} of execution {id}\n").repeat(4),
+    )
 }
 
 /// The real-world flow: executions created, stepped through with status updates and logs,
@@ -1250,13 +1302,15 @@ async fn one_flow(
     };
     let mut record = FlowRecord {
         id: id.clone(),
-        steps: Vec::new(),
-        artifacts: Vec::new(),
+        steps: 0,
+        logs_unacknowledged: Vec::new(),
+        artifacts: 0,
+        artifacts_unacknowledged: Vec::new(),
         completed: false,
     };
     let mut all_ok = true;
     for s in 0..plan.steps {
-        let name = format!("step-{s}");
+        let name = flow_step_name(s);
         let index = match timed_call(
             2,
             t,
@@ -1272,7 +1326,7 @@ async fn one_flow(
             Ok(Reply::StepAdded { index }) => index,
             _ => return Some(record),
         };
-        record.steps.push((name, Vec::new()));
+        record.steps += 1;
         all_ok &= timed_call(
             3,
             t,
@@ -1286,11 +1340,9 @@ async fn one_flow(
         )
         .await
         .is_ok();
-        let lines: Vec<String> = (0..plan.log_lines)
-            .map(|l| format!("execution {id} step {index} line {l}"))
-            .collect();
-        if !lines.is_empty() {
-            if timed_call(
+        if plan.log_lines > 0 {
+            let lines = flow_log_lines(&id, s, plan.log_lines);
+            let appended = timed_call(
                 4,
                 t,
                 shared,
@@ -1298,14 +1350,13 @@ async fn one_flow(
                 Call::AppendLogs {
                     id: id.clone(),
                     index,
-                    lines: lines.clone(),
+                    lines,
                 },
             )
             .await
-            .is_ok()
-            {
-                record.steps.last_mut().expect("pushed").1 = lines;
-            } else {
+            .is_ok();
+            if !appended {
+                record.logs_unacknowledged.push(s);
                 all_ok = false;
             }
         }
@@ -1324,26 +1375,23 @@ async fn one_flow(
         .is_ok();
     }
     for a in 0..plan.artifacts {
-        let (name, content) = (
-            format!("artifact-{a}.txt"),
-            format!("output {a} of execution {id}\n").repeat(4),
-        );
-        if timed_call(
+        let (name, content) = flow_artifact(&id, a);
+        record.artifacts += 1;
+        let added = timed_call(
             5,
             t,
             shared,
             rec,
             Call::AddArtifact {
                 id: id.clone(),
-                name: name.clone(),
-                content: content.clone(),
+                name,
+                content,
             },
         )
         .await
-        .is_ok()
-        {
-            record.artifacts.push((name, content));
-        } else {
+        .is_ok();
+        if !added {
+            record.artifacts_unacknowledged.push(a);
             all_ok = false;
         }
     }
@@ -1425,7 +1473,7 @@ fn finish(
             );
             let mut t = spec.make();
             read_back(shared, flows.len() as u64, warnings, |warnings| {
-                rt.block_on(verify_flows(&mut t, &flows, warnings))
+                rt.block_on(verify_flows(&mut t, plan, &flows, warnings))
             })
         }
         Workload::PerEndpoint(_) => None,
@@ -1732,6 +1780,7 @@ async fn verify_listed(
 
 async fn verify_flows(
     t: &mut AnyTransport,
+    plan: &FlowPlan,
     flows: &[&FlowRecord],
     warnings: &mut Vec<String>,
 ) -> Result<Integrity, CallError> {
@@ -1760,10 +1809,13 @@ async fn verify_flows(
                 &mut integrity,
             );
         }
-        for (index, (name, lines)) in f.steps.iter().enumerate() {
-            integrity.checked += 1 + lines.len() as u64;
+        for step in 0..f.steps {
+            let index = step as usize;
+            let acknowledged = !f.logs_unacknowledged.contains(&step);
+            let lines = flow_log_lines(&f.id, step, plan.log_lines);
+            integrity.checked += 1 + if acknowledged { lines.len() as u64 } else { 0 };
             match detail.steps.get(index) {
-                Some(s) if &s.name == name => {}
+                Some(s) if s.name == flow_step_name(step) => {}
                 _ => {
                     lost(
                         format!("execution {}: step {index} missing", f.id),
@@ -1772,8 +1824,10 @@ async fn verify_flows(
                     continue;
                 }
             }
-            match answered(t.logs(&f.id, index as i64).await)? {
-                Ok(read) if &read == lines => {}
+            match answered(t.logs(&f.id, i64::from(step)).await)? {
+                Ok(read) if read == lines => {}
+                // An append that failed may or may not have been applied.
+                Ok(read) if !acknowledged && read.is_empty() => {}
                 Ok(read) => lost(
                     format!(
                         "execution {} step {index}: {} log lines stored, {} acknowledged",
@@ -1789,13 +1843,17 @@ async fn verify_flows(
                 ),
             }
         }
-        integrity.checked += f.artifacts.len() as u64;
+        let artifacts: Vec<u32> = (0..f.artifacts)
+            .filter(|a| !f.artifacts_unacknowledged.contains(a))
+            .collect();
+        integrity.checked += artifacts.len() as u64;
         match answered(t.artifacts(&f.id).await)? {
             Ok(read) => {
-                for (name, content) in &f.artifacts {
+                for a in artifacts {
+                    let (name, content) = flow_artifact(&f.id, a);
                     // A list that leaves contents out is matched by name.
                     let stored = read.iter().any(|a| {
-                        &a.name == name && a.content.as_ref().is_none_or(|c| c == content)
+                        a.name == name && a.content.as_ref().is_none_or(|c| *c == content)
                     });
                     if !stored {
                         lost(

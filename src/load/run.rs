@@ -1,6 +1,7 @@
 //! One run of a scenario from start to results: pick or start the target, run the executor
 //! with a live progress line, collect the server's figures, judge targets, write the JSON.
 
+use super::bounds;
 use super::bundled::Bundled;
 use super::client::{Endpoint, Timeouts, Wire};
 use super::engine::{self, Control, EngineConfig, Length, Load, TransportSpec, Workload};
@@ -41,6 +42,8 @@ pub struct RunOptions {
     /// Default concurrency and length when the scenario leaves them to the command.
     pub default_concurrency: u32,
     pub default_length: Length,
+    /// The open model's in-flight cap when the scenario sets none.
+    pub default_max_in_flight: u32,
 }
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -81,6 +84,70 @@ pub fn raise_open_files_limit() -> u64 {
     }
 }
 
+/// How many connections to one target this process can hold open at once: one open file
+/// each (the limit raised to its hard maximum first, as a run does), less a reserve for the
+/// files a run needs besides (the runtimes' event fds, the bundled monitor's pipes, the
+/// read-back's connections), and one local port each (a target address takes as many
+/// connections from one source address as there are ephemeral ports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionBudget {
+    /// The open-files limit (`ulimit -n`) after raising it.
+    pub open_files: u64,
+    /// Ephemeral ports (net.ipv4.ip_local_port_range), when known.
+    pub local_ports: Option<u64>,
+    /// Connections a run may hold open.
+    pub usable: u64,
+}
+
+impl ConnectionBudget {
+    pub fn detect(threads: usize) -> ConnectionBudget {
+        let open_files = raise_open_files_limit();
+        let local_ports = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|text| {
+                let mut it = text.split_whitespace().map(|n| n.parse::<u64>().ok());
+                let (low, high) = (it.next()??, it.next()??);
+                high.checked_sub(low).map(|n| n + 1)
+            });
+        let reserve = 64 + 4 * threads as u64;
+        // Unknown (getrlimit failed): no claim is made.
+        let files = if open_files == 0 {
+            u64::MAX
+        } else {
+            open_files.saturating_sub(reserve)
+        };
+        ConnectionBudget {
+            open_files,
+            local_ports,
+            usable: files.min(local_ports.unwrap_or(u64::MAX)),
+        }
+    }
+
+    /// Why `wanted` connections do not fit, for a message that names where the number came
+    /// from; None when they fit.
+    pub fn refuse(&self, wanted: u64) -> Option<String> {
+        if wanted <= self.usable {
+            return None;
+        }
+        let ports = self
+            .local_ports
+            .map(|p| {
+                format!(
+                    " and {} local ports per target address",
+                    bounds::thousands(p)
+                )
+            })
+            .unwrap_or_default();
+        Some(format!(
+            "that many connections held open at once is more than this machine allows: the \
+             open-files limit is {} (ulimit -n, raised to its hard limit){ports}, so at most \
+             {} here; lower it, or raise the hard open-files limit",
+            bounds::thousands(self.open_files),
+            bounds::thousands(self.usable),
+        ))
+    }
+}
+
 enum Sut {
     Bundled(Bundled),
     External(String),
@@ -101,7 +168,7 @@ fn resolve_load(scenario: &Scenario, opts: &RunOptions) -> Load {
             max_in_flight,
         } => Load::Open {
             rate_per_s,
-            max_in_flight: max_in_flight.unwrap_or(10_000).max(1),
+            max_in_flight: max_in_flight.unwrap_or(opts.default_max_in_flight).max(1),
         },
     }
 }
