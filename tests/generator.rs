@@ -1751,3 +1751,254 @@ fn more_connections_than_the_machine_allows_are_refused() {
     assert_eq!(fin.code, 0, "stderr: {}", fin.stderr);
     assert!(uint(&read_results(&out), "/totals/count") >= 40);
 }
+
+/// A loopback HTTP/1.1 server for set-up faults: `answer(method, path)` gives the status and
+/// JSON body of each request, or None to never answer it (the connection is held open).
+/// After `accept` connections it stops accepting: later connects wait in the listen queue
+/// and then time out. `seen` is set once a request `answer` left unanswered has arrived.
+fn scripted_server(
+    accept: usize,
+    answer: fn(&str, &str) -> Option<(u16, String)>,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&seen);
+    thread::spawn(move || {
+        for stream in listener.incoming().take(accept).flatten() {
+            let flag = std::sync::Arc::clone(&flag);
+            thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
+                let mut stream = stream;
+                loop {
+                    let mut head = String::new();
+                    let mut length = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        match reader.read_line(&mut line) {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) if line == "\r\n" => break,
+                            Ok(_) => {
+                                if let Some(v) =
+                                    line.to_ascii_lowercase().strip_prefix("content-length:")
+                                {
+                                    length = v.trim().parse().unwrap_or(0);
+                                }
+                                if head.is_empty() {
+                                    head = line;
+                                }
+                            }
+                        }
+                    }
+                    let mut body = vec![0u8; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let mut parts = head.split_whitespace();
+                    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                    let Some((status, body)) = answer(method, path) else {
+                        flag.store(true, Ordering::SeqCst);
+                        // Held open, never answered, until the client goes.
+                        while reader.read_line(&mut String::new()).is_ok_and(|n| n > 0) {}
+                        return;
+                    };
+                    let reply = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n\
+                         content-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if stream.write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        // Not accepting any more: keep the listener (and its queue) open.
+        thread::sleep(Duration::from_secs(3600));
+        drop(listener);
+    });
+    (url, seen)
+}
+
+/// The StepFlow answers set-up needs: an empty list for the probe, creates with ids.
+fn stepflow_setup_answer(method: &str, path: &str) -> Option<(u16, String)> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    match (method, path) {
+        ("GET", "/api/executions?limit=1") => Some((200, r#"{"executions":[],"total":0}"#.into())),
+        ("POST", "/api/executions") => {
+            let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Some((
+                201,
+                format!(r#"{{"id":{id},"name":"x","status":"pending"}}"#),
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// Ctrl-C stops a run in every phase, set-up and read-back included, within seconds (the
+/// requests it interrupts were given `--timeout 10m`), and the run still writes its results,
+/// aborted, and exits 3.
+#[test]
+fn ctrl_c_in_set_up_and_read_back_stops_the_run_with_results() {
+    use std::sync::atomic::Ordering;
+    let _load = one_load_at_a_time();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seed = scenario_file(
+        dir.path(),
+        "seed.toml",
+        "name = \"bigseed\"\nduration = \"2s\"\nseed = 1000000\n\
+         [[operations]]\nname = \"get\"\nkind = \"get_execution\"\n",
+    );
+    // The probe: the target accepts the connection and never answers.
+    let (probe_url, _) = scripted_server(usize::MAX, |_, _| None);
+    // Opening a burst's connections: after the probe's, the target accepts no more.
+    let (connect_url, _) = scripted_server(1, stepflow_setup_answer);
+    // The read-back: creates are answered, the execution list never is.
+    let (read_back_url, read_back_seen) = scripted_server(usize::MAX, stepflow_setup_answer);
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("the probe", vec!["stress", "--target", &probe_url]),
+        (
+            "opening the burst's connections",
+            vec![
+                "concurrent",
+                "--concurrency",
+                "3000",
+                "--target",
+                &connect_url,
+            ],
+        ),
+        (
+            "the read-back",
+            vec![
+                "concurrent",
+                "--concurrency",
+                "5",
+                "--target",
+                &read_back_url,
+            ],
+        ),
+        ("seeding the bundled monitor", vec!["run", path_arg(&seed)]),
+    ];
+    for (phase, args) in cases {
+        let out = dir.path().join("x.json");
+        let _ = std::fs::remove_file(&out);
+        let mut all = args.clone();
+        all.extend(["--timeout", "10m", "--no-progress", "--out", path_arg(&out)]);
+        let mut generator = Generator::start(dir.path(), &all);
+        // Into the phase: for the read-back, once its request arrived; for seeding, once
+        // the bundled monitor runs; otherwise a moment after the start.
+        if phase == "the read-back" {
+            wait_until(Duration::from_secs(30), || {
+                read_back_seen.load(Ordering::SeqCst).then_some(())
+            })
+            .expect("the read-back request never came");
+        } else if phase.starts_with("seeding") {
+            wait_until(Duration::from_secs(30), || {
+                children_of(generator.pid(), " serve ").into_iter().next()
+            })
+            .expect("no bundled monitor within 30 s");
+        }
+        thread::sleep(Duration::from_millis(1500));
+        generator.signal(libc::SIGINT);
+        let interrupted = Instant::now();
+        let fin = generator.finish(Duration::from_secs(60));
+        assert_eq!(fin.code, 3, "{phase}: stderr: {}", fin.stderr);
+        assert!(
+            interrupted.elapsed() < Duration::from_secs(15),
+            "{phase}: took {:?} to stop after SIGINT",
+            interrupted.elapsed()
+        );
+        let r = read_results(&out);
+        assert!(
+            string(&r, "/aborted").contains("interrupted"),
+            "{phase}: aborted is {}",
+            r["aborted"]
+        );
+        assert_eq!(uint(&r, "/exit_code"), 3, "{phase}");
+    }
+}
+/// A loopback server that accepts connections and reads them, and never answers.
+fn silent_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            thread::spawn(move || {
+                let mut stream = stream;
+                let mut buf = [0u8; 4096];
+                while stream.read(&mut buf).is_ok_and(|n| n > 0) {}
+            });
+        }
+    });
+    url
+}
+
+/// Peak resident memory of a running process, bytes (VmHWM).
+fn peak_rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// The open model against a target that never answers: every in-flight slot stays taken and
+/// each due request waits for one. The generator keeps what it has in flight, not one task
+/// per request scheduled (a million a second here), and Ctrl-C still ends the run.
+#[test]
+fn a_stalled_target_neither_grows_the_open_model_nor_keeps_it_from_stopping() {
+    let _load = one_load_at_a_time();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = silent_server();
+    let plain = scenario_file(
+        dir.path(),
+        "plain.toml",
+        "name = \"p\"\n[[operations]]\nname = \"h\"\nmethod = \"GET\"\npath = \"/\"\n",
+    );
+    let out = dir.path().join("x.json");
+    let mut generator = Generator::start(
+        dir.path(),
+        &[
+            "run",
+            path_arg(&plain),
+            "--rate",
+            "1000000",
+            "--max-in-flight",
+            "10",
+            "--duration",
+            "30s",
+            "--timeout",
+            "1h",
+            "--target",
+            &url,
+            "--no-progress",
+            "--out",
+            path_arg(&out),
+        ],
+    );
+    thread::sleep(Duration::from_secs(4));
+    let peak = peak_rss_bytes(generator.pid()).expect("the generator is running");
+    generator.signal(libc::SIGINT);
+    let interrupted = Instant::now();
+    eprintln!("peak RSS after 4 s: {} MiB", peak >> 20);
+    let fin = generator.finish(Duration::from_secs(60));
+    // Millions of requests were due; ten are in flight. A task per due request held
+    // hundreds of MiB by now, growing without end.
+    assert!(peak < 200 << 20, "peak RSS {} MiB", peak >> 20);
+    assert_eq!(fin.code, 3, "stderr: {}", fin.stderr);
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(15),
+        "took {:?} to stop after SIGINT",
+        interrupted.elapsed()
+    );
+    let r = read_results(&out);
+    assert!(string(&r, "/aborted").contains("interrupted"), "{r:#}");
+}

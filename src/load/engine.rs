@@ -35,18 +35,23 @@ pub enum TransportSpec {
 }
 
 impl TransportSpec {
-    pub fn make(&self) -> AnyTransport {
-        match self {
+    /// A transport whose every call ends as soon as `control` stops the run.
+    pub fn make(&self, control: &Arc<Control>) -> AnyTransport {
+        let inner = match self {
             TransportSpec::Http {
                 endpoint,
                 timeouts,
                 wire,
-            } => AnyTransport::Http(HttpTransport {
+            } => Inner::Http(HttpTransport {
                 conn: Link::new(wire, endpoint, *timeouts),
             }),
-            TransportSpec::Direct(storage) => AnyTransport::Direct(DirectTransport {
+            TransportSpec::Direct(storage) => Inner::Direct(DirectTransport {
                 storage: storage.clone(),
             }),
+        };
+        AnyTransport {
+            inner,
+            control: Arc::clone(control),
         }
     }
 
@@ -59,51 +64,94 @@ impl TransportSpec {
     }
 }
 
-/// Either transport, so executors need no generics.
-pub enum AnyTransport {
+/// Either transport, so executors need no generics; every call is cut short when the run
+/// stops (Ctrl-C, an abort), in set-up, under load and in the read-back alike, so that a
+/// target that stopped answering cannot hold the run for the length of a request timeout.
+pub struct AnyTransport {
+    inner: Inner,
+    control: Arc<Control>,
+}
+
+enum Inner {
     Http(HttpTransport),
     Direct(DirectTransport),
 }
 
+/// `fut`'s outcome, or `CallError::Stopped` as soon as the run stops.
+async fn unless_stopped<T>(
+    control: &Control,
+    fut: impl std::future::Future<Output = Result<T, CallError>>,
+) -> Result<T, CallError> {
+    tokio::select! {
+        biased;
+        r = fut => r,
+        () = control.until_stopped() => Err(CallError::Stopped),
+    }
+}
+
 impl AnyTransport {
     async fn connect(&mut self) -> Result<(), CallError> {
-        match self {
-            AnyTransport::Http(h) => Ok(h.conn.connect().await?),
-            AnyTransport::Direct(_) => Ok(()),
-        }
+        let inner = &mut self.inner;
+        unless_stopped(&self.control, async move {
+            match inner {
+                Inner::Http(h) => Ok(h.conn.connect().await?),
+                Inner::Direct(_) => Ok(()),
+            }
+        })
+        .await
     }
 }
 
 impl Transport for AnyTransport {
     async fn call(&mut self, call: &Call) -> Result<Reply, CallError> {
-        match self {
-            AnyTransport::Http(t) => t.call(call).await,
-            AnyTransport::Direct(t) => t.call(call).await,
-        }
+        let inner = &mut self.inner;
+        unless_stopped(&self.control, async move {
+            match inner {
+                Inner::Http(t) => t.call(call).await,
+                Inner::Direct(t) => t.call(call).await,
+            }
+        })
+        .await
     }
     async fn page(&mut self, limit: u32, offset: u64) -> Result<Page, CallError> {
-        match self {
-            AnyTransport::Http(t) => t.page(limit, offset).await,
-            AnyTransport::Direct(t) => t.page(limit, offset).await,
-        }
+        let inner = &mut self.inner;
+        unless_stopped(&self.control, async move {
+            match inner {
+                Inner::Http(t) => t.page(limit, offset).await,
+                Inner::Direct(t) => t.page(limit, offset).await,
+            }
+        })
+        .await
     }
     async fn execution(&mut self, id: &ExecId) -> Result<ExecutionDetail, CallError> {
-        match self {
-            AnyTransport::Http(t) => t.execution(id).await,
-            AnyTransport::Direct(t) => t.execution(id).await,
-        }
+        let inner = &mut self.inner;
+        unless_stopped(&self.control, async move {
+            match inner {
+                Inner::Http(t) => t.execution(id).await,
+                Inner::Direct(t) => t.execution(id).await,
+            }
+        })
+        .await
     }
     async fn logs(&mut self, id: &ExecId, index: i64) -> Result<Vec<String>, CallError> {
-        match self {
-            AnyTransport::Http(t) => t.logs(id, index).await,
-            AnyTransport::Direct(t) => t.logs(id, index).await,
-        }
+        let inner = &mut self.inner;
+        unless_stopped(&self.control, async move {
+            match inner {
+                Inner::Http(t) => t.logs(id, index).await,
+                Inner::Direct(t) => t.logs(id, index).await,
+            }
+        })
+        .await
     }
     async fn artifacts(&mut self, id: &ExecId) -> Result<Vec<ArtifactRow>, CallError> {
-        match self {
-            AnyTransport::Http(t) => t.artifacts(id).await,
-            AnyTransport::Direct(t) => t.artifacts(id).await,
-        }
+        let inner = &mut self.inner;
+        unless_stopped(&self.control, async move {
+            match inner {
+                Inner::Http(t) => t.artifacts(id).await,
+                Inner::Direct(t) => t.artifacts(id).await,
+            }
+        })
+        .await
     }
 }
 
@@ -151,6 +199,8 @@ pub struct EngineConfig {
 /// Stop flags and live counters shared by the generator threads and the orchestrator.
 pub struct Control {
     stop: AtomicBool,
+    /// Wakes everything waiting in `until_stopped` when the run stops.
+    wake: tokio::sync::Notify,
     abort: Mutex<Option<String>>,
     consecutive_failures: AtomicU64,
     max_consecutive_failures: u64,
@@ -207,6 +257,7 @@ impl Control {
     pub fn new(max_consecutive_failures: u64) -> Control {
         Control {
             stop: AtomicBool::new(false),
+            wake: tokio::sync::Notify::new(),
             abort: Mutex::new(None),
             consecutive_failures: AtomicU64::new(0),
             max_consecutive_failures,
@@ -220,7 +271,22 @@ impl Control {
     }
 
     pub fn stop(&self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.store(true, Ordering::SeqCst);
+        self.wake.notify_waiters();
+    }
+
+    /// Returns once the run has stopped.
+    pub async fn until_stopped(&self) {
+        loop {
+            let woken = self.wake.notified();
+            tokio::pin!(woken);
+            // Registered before the flag is read, so a stop in between is not missed.
+            woken.as_mut().enable();
+            if self.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            woken.await;
+        }
     }
 
     pub fn stopped(&self) -> bool {
@@ -342,7 +408,8 @@ impl Rec {
         done: Instant,
         result: &Result<T, CallError>,
     ) {
-        if intended < self.measure_start {
+        // A request cut short by the run's stop has no outcome to record.
+        if intended < self.measure_start || matches!(result, Err(CallError::Stopped)) {
             return;
         }
         let ok = result.is_ok();
@@ -445,6 +512,11 @@ impl Shared {
         }
         self.barrier.wait();
         *self.start.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A transport to the target that stops with the run.
+    fn transport(&self) -> AnyTransport {
+        self.config.transport.make(&self.control)
     }
 
     fn take_request(&self) -> bool {
@@ -686,7 +758,7 @@ async fn seed(i: usize, threads: usize, shared: &Shared, book: &mut Book, ops: &
     if wanted == 0 {
         return;
     }
-    let mut t = shared.config.transport.make();
+    let mut t = shared.transport();
     for n in 0..wanted {
         if shared.control.stopped() {
             return;
@@ -694,6 +766,9 @@ async fn seed(i: usize, threads: usize, shared: &Shared, book: &mut Book, ops: &
         let (call, intent) = book.create_call();
         let r = t.call(&call).await;
         shared.control.note(&r);
+        if matches!(r, Err(CallError::Stopped)) {
+            return;
+        }
         if let Err(e) = &r {
             let request = shared.config.transport.describe("POST", "/api/executions");
             shared.control.abort(format!(
@@ -801,7 +876,7 @@ async fn drive(i: usize, threads: usize, shared: &Arc<Shared>, ctx: &Rc<PhaseCtx
                 .map(|w| {
                     let (shared, ctx) = (Arc::clone(shared), Rc::clone(ctx));
                     tokio::task::spawn_local(async move {
-                        let mut t = shared.config.transport.make();
+                        let mut t = shared.transport();
                         let mut rng = Rng::new((i as u64) << 32 | w);
                         loop {
                             let now = Instant::now();
@@ -894,7 +969,7 @@ async fn drive(i: usize, threads: usize, shared: &Arc<Shared>, ctx: &Rc<PhaseCtx
                     // the intended send time.
                     let _permit = slots.acquire().await.expect("semaphore open");
                     let popped = pool.borrow_mut().pop();
-                    let mut t = popped.unwrap_or_else(|| shared.config.transport.make());
+                    let mut t = popped.unwrap_or_else(|| shared.transport());
                     ctx.request(&shared, &mut t, op, call, intent, Some(intended))
                         .await;
                     pool.borrow_mut().push(t);
@@ -1088,7 +1163,7 @@ async fn run_burst(i: usize, threads: usize, shared: &Arc<Shared>, count: u32) -
     let slots = Rc::new(tokio::sync::Semaphore::new(256));
     let connects: Vec<_> = (0..mine)
         .map(|_| {
-            let mut t = shared.config.transport.make();
+            let mut t = shared.transport();
             let slots = Rc::clone(&slots);
             tokio::task::spawn_local(async move {
                 let _slot = slots.acquire().await.expect("semaphore open");
@@ -1225,7 +1300,7 @@ async fn run_flow(i: usize, threads: usize, shared: &Arc<Shared>, plan: &FlowPla
             *plan,
         );
         tasks.push(tokio::task::spawn_local(async move {
-            let mut t = shared.config.transport.make();
+            let mut t = shared.transport();
             loop {
                 let n = shared.next_flow.fetch_add(1, Ordering::Relaxed);
                 if n >= u64::from(plan.executions) || shared.control.stopped() {
@@ -1233,6 +1308,10 @@ async fn run_flow(i: usize, threads: usize, shared: &Arc<Shared>, plan: &FlowPla
                 }
                 let began = Instant::now();
                 let record = one_flow(n, &plan, &mut t, &shared, &rec).await;
+                // An execution cut short by the stop is neither a success nor a failure.
+                if shared.control.stopped() {
+                    break;
+                }
                 let outcome = match &record {
                     Some(r) if r.completed => Ok(()),
                     _ => Err(CallError::Decode("the execution did not complete".into())),
@@ -1425,7 +1504,6 @@ fn finish(
         .build()
         .expect("build runtime");
     let local = tokio::task::LocalSet::new();
-    let spec = &shared.config.transport;
     match &shared.config.workload {
         Workload::Mix(ops) => {
             let writes = ops.iter().any(|o| {
@@ -1441,10 +1519,11 @@ fn finish(
             let checks: Vec<Check> = books.iter().flat_map(|b| b.checks()).collect();
             read_back(shared, acknowledged, warnings, |warnings| {
                 local.block_on(&rt, async {
-                    let (mut integrity, step_counts) = verify_books(spec, &books, warnings).await?;
+                    let (mut integrity, step_counts) =
+                        verify_books(shared, &books, warnings).await?;
                     let mut all = checks;
                     all.extend(step_counts);
-                    let more = run_checks(spec, all).await?;
+                    let more = run_checks(shared, all).await?;
                     integrity.checked += more.checked;
                     integrity.lost_writes += more.lost_writes;
                     integrity.details.extend(more.details);
@@ -1461,7 +1540,7 @@ fn finish(
             extra.insert("requested".into(), (*count).into());
             extra.insert("created".into(), created.len().into());
             read_back(shared, created.len() as u64, warnings, |warnings| {
-                local.block_on(&rt, verify_listed(spec, &created, warnings))
+                local.block_on(&rt, verify_listed(shared, &created, warnings))
             })
         }
         Workload::Flow(plan) => {
@@ -1471,7 +1550,7 @@ fn finish(
                 "executions_completed".into(),
                 flows.iter().filter(|f| f.completed).count().into(),
             );
-            let mut t = spec.make();
+            let mut t = shared.transport();
             read_back(shared, flows.len() as u64, warnings, |warnings| {
                 rt.block_on(verify_flows(&mut t, plan, &flows, warnings))
             })
@@ -1524,8 +1603,8 @@ struct Stored {
 /// Neither ids nor the list's order are assumed to mean anything (a list sorted by a
 /// coarse `created_at` can even shift between pages), so only an answer for the id itself
 /// can say an execution is missing.
-async fn stored_rows(spec: &TransportSpec, wanted: &HashSet<ExecId>) -> Result<Stored, CallError> {
-    let mut t = spec.make();
+async fn stored_rows(shared: &Shared, wanted: &HashSet<ExecId>) -> Result<Stored, CallError> {
+    let mut t = shared.transport();
     let mut stored = Stored::default();
     let mut limit = PAGE_LIMIT;
     let mut offset = 0u64;
@@ -1572,7 +1651,7 @@ async fn stored_rows(spec: &TransportSpec, wanted: &HashSet<ExecId>) -> Result<S
         .filter(|id| !stored.rows.contains_key(*id))
         .cloned()
         .collect();
-    let found = look_up(spec, unseen).await?;
+    let found = look_up(shared, unseen).await?;
     stored.unlisted = found.len() as u64;
     stored
         .rows
@@ -1581,14 +1660,14 @@ async fn stored_rows(spec: &TransportSpec, wanted: &HashSet<ExecId>) -> Result<S
 }
 
 /// Reads each execution on its own, a few connections at once; returns those that exist.
-async fn look_up(spec: &TransportSpec, ids: Vec<ExecId>) -> Result<Vec<ExecutionRow>, CallError> {
+async fn look_up(shared: &Shared, ids: Vec<ExecId>) -> Result<Vec<ExecutionRow>, CallError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let queue = Rc::new(RefCell::new(ids));
     let tasks: Vec<_> = (0..CHECK_CONNECTIONS)
         .map(|_| {
-            let (queue, mut t) = (Rc::clone(&queue), spec.make());
+            let (queue, mut t) = (Rc::clone(&queue), shared.transport());
             tokio::task::spawn_local(async move {
                 let mut found = Vec::new();
                 loop {
@@ -1623,7 +1702,7 @@ fn note_unlisted(stored: &Stored, warnings: &mut Vec<String>) {
 /// The executions' rows against every book; step counts the rows do not show come back as
 /// checks to read from the executions.
 async fn verify_books(
-    spec: &TransportSpec,
+    shared: &Shared,
     books: &[&Book],
     warnings: &mut Vec<String>,
 ) -> Result<(Integrity, Vec<Check>), CallError> {
@@ -1631,7 +1710,7 @@ async fn verify_books(
     if wanted.is_empty() {
         return Ok((Integrity::default(), Vec::new()));
     }
-    let stored = stored_rows(spec, &wanted).await?;
+    let stored = stored_rows(shared, &wanted).await?;
     note_unlisted(&stored, warnings);
     let mut integrity = Integrity::default();
     let mut step_counts = Vec::new();
@@ -1650,11 +1729,11 @@ async fn verify_books(
 const CHECK_CONNECTIONS: usize = 8;
 
 /// Carries out the per-step and per-execution read-backs over a few connections at once.
-async fn run_checks(spec: &TransportSpec, checks: Vec<Check>) -> Result<Integrity, CallError> {
+async fn run_checks(shared: &Shared, checks: Vec<Check>) -> Result<Integrity, CallError> {
     let queue = Rc::new(RefCell::new(checks));
     let tasks: Vec<_> = (0..CHECK_CONNECTIONS)
         .map(|_| {
-            let (queue, mut t) = (Rc::clone(&queue), spec.make());
+            let (queue, mut t) = (Rc::clone(&queue), shared.transport());
             tokio::task::spawn_local(async move {
                 let mut integrity = Integrity::default();
                 loop {
@@ -1685,7 +1764,7 @@ async fn run_checks(spec: &TransportSpec, checks: Vec<Check>) -> Result<Integrit
 /// An answer that arrived (404, wrong content) is evidence; no answer is not.
 fn answered<T>(r: Result<T, CallError>) -> Result<Result<T, CallError>, CallError> {
     match r {
-        Err(CallError::Client(e)) => Err(CallError::Client(e)),
+        Err(e @ (CallError::Client(_) | CallError::Stopped)) => Err(e),
         other => Ok(other),
     }
 }
@@ -1753,7 +1832,7 @@ async fn run_check(t: &mut AnyTransport, check: &Check) -> Result<Option<String>
 }
 
 async fn verify_listed(
-    spec: &TransportSpec,
+    shared: &Shared,
     created: &[ExecId],
     warnings: &mut Vec<String>,
 ) -> Result<Integrity, CallError> {
@@ -1761,7 +1840,7 @@ async fn verify_listed(
     if wanted.is_empty() {
         return Ok(Integrity::default());
     }
-    let stored = stored_rows(spec, &wanted).await?;
+    let stored = stored_rows(shared, &wanted).await?;
     note_unlisted(&stored, warnings);
     let missing: Vec<&ExecId> = created
         .iter()

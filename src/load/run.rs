@@ -48,6 +48,29 @@ pub struct RunOptions {
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
+/// Whether Ctrl-C (SIGINT) or SIGTERM has arrived since the handlers were installed.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::Relaxed)
+}
+
+/// What an interrupted run records as the reason it stopped.
+pub const INTERRUPTED_WHY: &str = "interrupted (Ctrl-C / SIGTERM)";
+
+/// `fut`'s output, or None as soon as Ctrl-C (or SIGTERM) arrives: for the steps before
+/// the load, which have no `Control` to stop them yet.
+async fn unless_interrupted<T>(fut: impl std::future::Future<Output = T>) -> Option<T> {
+    let interrupt = async {
+        while !interrupted() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::select! {
+        biased;
+        r = fut => Some(r),
+        () = interrupt => None,
+    }
+}
+
 extern "C" fn on_signal(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::Relaxed);
 }
@@ -183,16 +206,22 @@ fn resolve_length(scenario: &Scenario, opts: &RunOptions) -> Length {
 
 /// Checks that something accepts connections at the target before any load is sent; the
 /// error says what to do.
-fn check_reachable(endpoint: &Endpoint, timeout: Duration) -> Result<(), String> {
-    std::net::TcpStream::connect_timeout(&endpoint.addr, timeout)
-        .map(drop)
-        .map_err(|e| {
-            format!(
-                "could not reach {} ({e}): is the service running? pass --target with its URL, \
+async fn check_reachable(endpoint: &Endpoint, timeout: Duration) -> Result<(), String> {
+    let connect = tokio::net::TcpStream::connect(endpoint.addr);
+    let connected = match tokio::time::timeout(timeout, connect).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no connection within {timeout:?}"),
+        )),
+    };
+    connected.map(drop).map_err(|e| {
+        format!(
+            "could not reach {} ({e}): is the service running? pass --target with its URL, \
                  or omit --target to start the bundled monitor",
-                endpoint.url
-            )
-        })
+            endpoint.url
+        )
+    })
 }
 
 fn load_info(load: Load) -> LoadInfo {
@@ -355,8 +384,22 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
                 }
                 Err(e) => return Err(exit::usage(e)),
             };
-            if let Err(why) = check_reachable(&endpoint, opts.timeouts.connect) {
-                return Ok(preamble.not_started(endpoint.url.clone(), why));
+            // The checks before the load stop at Ctrl-C like the load does.
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the set-up runtime")?;
+            let interrupted_in = |step: &str| format!("{INTERRUPTED_WHY} while {step}");
+            match rt.block_on(unless_interrupted(check_reachable(
+                &endpoint,
+                opts.timeouts.connect,
+            ))) {
+                Some(Ok(())) => {}
+                Some(Err(why)) => return Ok(preamble.not_started(endpoint.url.clone(), why)),
+                None => {
+                    let why = interrupted_in("connecting to the target");
+                    return Ok(preamble.not_started(endpoint.url.clone(), why));
+                }
             }
             let endpoint = Arc::new(endpoint);
             // Another service is checked for the StepFlow API before any load (the bundled
@@ -367,13 +410,14 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
             };
             let needs = Needs::of(&workload);
             if matches!(sut, Sut::External(_)) && needs.any() {
-                let probe = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .context("cannot start the probe's runtime")?
-                    .block_on(probe::check(&endpoint, &wire, opts.timeouts, needs));
-                if let Err(why) = probe {
-                    return Ok(preamble.not_started(endpoint.url.clone(), why));
+                let probe = probe::check(&endpoint, &wire, opts.timeouts, needs);
+                match rt.block_on(unless_interrupted(probe)) {
+                    Some(Ok(())) => {}
+                    Some(Err(why)) => return Ok(preamble.not_started(endpoint.url.clone(), why)),
+                    None => {
+                        let why = interrupted_in("checking that the target is a StepFlow service");
+                        return Ok(preamble.not_started(endpoint.url.clone(), why));
+                    }
                 }
             }
             let name = endpoint.url.clone();
@@ -444,8 +488,8 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
     let mut tick = Instant::now();
     while !engine.is_finished() {
         std::thread::sleep(Duration::from_millis(50));
-        if INTERRUPTED.load(Ordering::Relaxed) {
-            control.abort("interrupted (Ctrl-C / SIGTERM)".into());
+        if interrupted() {
+            control.abort(INTERRUPTED_WHY.into());
         }
         if let Sut::Bundled(b) = &mut sut {
             if let Some(status) = b.exited() {
