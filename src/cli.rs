@@ -1,13 +1,13 @@
 //! The command line: clap definitions and dispatch to the library.
 
 use crate::exit;
+use crate::load::bounds;
 use crate::load::builtin;
 use crate::load::client::{Timeouts, Wire};
-use crate::load::duration::parse_duration;
 use crate::load::engine::Length;
 use crate::load::https::TlsOptions;
 use crate::load::results::Results;
-use crate::load::run::{kind_name, run_scenario, RunOptions};
+use crate::load::run::{kind_name, run_scenario, ConnectionBudget, RunOptions};
 use crate::load::scenario::{LoadModel, OpKind, OperationSpec, RunLength, Scenario, ScenarioKind};
 use crate::monitor::{self, storage::Profile, ServeConfig, ServeError};
 use crate::report::{self, Format};
@@ -35,10 +35,10 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
         /// Measured requests per endpoint (instead of the scenario's length).
-        #[arg(long, conflicts_with = "duration", value_parser = clap::value_parser!(u64).range(1..))]
+        #[arg(long, conflicts_with = "duration", value_parser = |s: &str| bounds::REQUESTS.parse(s))]
         requests: Option<u64>,
         /// Measured time per endpoint, e.g. 10s (instead of a request count).
-        #[arg(long, value_parser = parse_nonzero_duration_arg)]
+        #[arg(long, value_parser = |s: &str| bounds::DURATION.parse(s))]
         duration: Option<Duration>,
     },
     /// N executions created at once, all in flight together, then all listed (scenario concurrent).
@@ -51,10 +51,10 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
         /// Measured time, e.g. 30, 30s, 2m.
-        #[arg(long, value_parser = parse_nonzero_duration_arg)]
+        #[arg(long, value_parser = |s: &str| bounds::DURATION.parse(s))]
         duration: Option<Duration>,
         /// Share of reads in the mix, 0 to 1 (weights are rescaled; default from the scenario).
-        #[arg(long)]
+        #[arg(long, value_parser = |s: &str| bounds::READ_RATIO.parse(s))]
         read_ratio: Option<f64>,
         /// Run the same mix in-process against the storage layer, without HTTP.
         #[arg(long, conflicts_with = "target")]
@@ -65,7 +65,7 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
         /// Executions to simulate.
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        #[arg(long, value_parser = |s: &str| bounds::FLOW_EXECUTIONS.parse_u32(s))]
         executions: Option<u32>,
     },
     /// Compare baseline runs with candidate runs: per-metric change, interval, verdict.
@@ -118,7 +118,7 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
         /// Measured time, overriding every scenario's.
-        #[arg(long, value_parser = parse_nonzero_duration_arg)]
+        #[arg(long, value_parser = |s: &str| bounds::DURATION.parse(s))]
         duration: Option<Duration>,
     },
 }
@@ -130,18 +130,6 @@ pub enum PairingArg {
     Auto,
     Paired,
     Unpaired,
-}
-
-fn parse_duration_arg(s: &str) -> Result<Duration, String> {
-    parse_duration(s).map_err(|e| e.to_string())
-}
-
-/// A duration that must not be zero: a measured length or a timeout.
-fn parse_nonzero_duration_arg(s: &str) -> Result<Duration, String> {
-    match parse_duration_arg(s)? {
-        d if d.is_zero() => Err("must be more than 0, e.g. 30s".into()),
-        d => Ok(d),
-    }
 }
 
 /// Output formats.
@@ -183,16 +171,16 @@ pub struct Common {
     #[arg(long, value_enum)]
     pub profile: Option<ProfileArg>,
     /// Closed model: this many workers (for `concurrent`: requests in flight at once).
-    #[arg(long, conflicts_with = "rate")]
+    #[arg(long, conflicts_with = "rate", value_parser = |s: &str| bounds::CONCURRENCY.parse_u32(s))]
     pub concurrency: Option<u32>,
     /// Open model: requests per second on a fixed schedule (latency from intended send time).
-    #[arg(long)]
+    #[arg(long, value_parser = |s: &str| bounds::RATE.parse(s))]
     pub rate: Option<f64>,
     /// Open model: most requests in flight at once.
-    #[arg(long, requires = "rate", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, requires = "rate", value_parser = |s: &str| bounds::CONCURRENCY.parse_u32(s))]
     pub max_in_flight: Option<u32>,
     /// Warm-up before measuring, e.g. 2s (excluded from every figure).
-    #[arg(long, value_parser = parse_duration_arg)]
+    #[arg(long, value_parser = |s: &str| bounds::WARMUP.parse(s))]
     pub warmup: Option<Duration>,
     /// Results JSON path (default results/<scenario>-<timestamp>.json); `-` writes it to
     /// stdout, and the report of --format table or markdown to stderr.
@@ -211,10 +199,10 @@ pub struct Common {
     #[arg(long)]
     pub keep_data: bool,
     /// Generator threads, each with its own event loop (default: number of cores).
-    #[arg(long)]
+    #[arg(long, value_parser = |s: &str| bounds::THREADS.parse(s).map(|n| n as usize))]
     pub threads: Option<usize>,
     /// Per-request timeout, e.g. 30s [default: 30s].
-    #[arg(long, value_parser = parse_nonzero_duration_arg)]
+    #[arg(long, value_parser = |s: &str| bounds::TIMEOUT.parse(s))]
     pub timeout: Option<Duration>,
 }
 
@@ -323,6 +311,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // The scenario is a flow (scenario_for checks the kind), so it has [flow].
             if let (Some(n), Some(flow)) = (executions, s.flow.as_mut()) {
                 flow.executions = n;
+                flow.check_total().map_err(|e| {
+                    exit::usage(anyhow::anyhow!(
+                        "--executions {n} in scenario {}: {e}",
+                        s.name
+                    ))
+                })?;
             }
             run_all(vec![s], &common, false)
         }
@@ -453,23 +447,14 @@ fn apply_common(s: &mut Scenario, common: &Common) -> anyhow::Result<()> {
     if let Some(w) = common.warmup {
         s.warmup = w;
     }
+    // The flags' values are in range (their parsers check `bounds`, as scenario files do).
     if let Some(rate) = common.rate {
-        if !(rate.is_finite() && rate > 0.0) {
-            return Err(exit::usage(anyhow::anyhow!(
-                "--rate must be a positive number of requests per second, got {rate}"
-            )));
-        }
         s.load = LoadModel::Open {
             rate_per_s: rate,
             max_in_flight: common.max_in_flight,
         };
     }
     if let Some(c) = common.concurrency {
-        if c == 0 {
-            return Err(exit::usage(anyhow::anyhow!(
-                "--concurrency must be at least 1"
-            )));
-        }
         s.load = LoadModel::Closed {
             concurrency: Some(c),
         };
@@ -493,11 +478,9 @@ fn is_read(spec: &OperationSpec) -> bool {
 
 /// Rescales weights so reads make up `ratio` of the mix, keeping proportions within each side.
 fn apply_read_ratio(s: &mut Scenario, ratio: f64) -> anyhow::Result<()> {
-    if !(0.0..=1.0).contains(&ratio) {
-        return Err(exit::usage(anyhow::anyhow!(
-            "--read-ratio must be between 0 and 1, got {ratio}"
-        )));
-    }
+    bounds::READ_RATIO
+        .check(ratio)
+        .map_err(|e| exit::usage(anyhow::anyhow!("--read-ratio {e}")))?;
     let sum = |reads: bool| -> u64 {
         s.operations
             .iter()
@@ -535,9 +518,13 @@ fn read_results(path: &Path) -> anyhow::Result<Results> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read results file {}", path.display()))
         .map_err(exit::usage)?;
-    serde_json::from_str(&text)
+    let results: Results = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a stepflow-bench results file", path.display()))
-        .map_err(exit::usage)
+        .map_err(exit::usage)?;
+    results
+        .check_plausible()
+        .map_err(|e| exit::usage(anyhow::anyhow!("{}: {e}", path.display())))?;
+    Ok(results)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -551,6 +538,28 @@ fn compare_cmd(
     junit: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     use crate::gate::compare::{compare, CompareOptions, Limits, Metric, Pairing};
+    // Flags first: a bad one is found without reading any file.
+    let mut limit_overrides = Vec::new();
+    for flag in limit_flags {
+        let (name, value) = flag.split_once('=').ok_or_else(|| {
+            exit::usage(anyhow::anyhow!(
+                "--limit {flag:?}: expected METRIC=VALUE, e.g. p99=25"
+            ))
+        })?;
+        let metric = Metric::ALL.into_iter().find(|m| m.name() == name).ok_or_else(|| {
+            exit::usage(anyhow::anyhow!(
+                "--limit {flag:?}: unknown metric {name:?}; expected throughput, p50, p90, p99 or error_rate"
+            ))
+        })?;
+        let bound = match metric {
+            Metric::ErrorRate => bounds::GATE_ERROR_RATE,
+            _ => bounds::GATE_PERCENT,
+        };
+        let value = bound
+            .parse(value)
+            .map_err(|e| exit::usage(anyhow::anyhow!("--limit {flag:?}: {e}")))?;
+        limit_overrides.push((metric, value));
+    }
     let base = baseline
         .iter()
         .map(|f| read_results(f))
@@ -580,22 +589,7 @@ fn compare_cmd(
             .and_then(Result::ok),
     };
     let mut limits = gate_source.map_or_else(Limits::default, |s| Limits::from_gate(&s.gate));
-    for flag in limit_flags {
-        let (name, value) = flag.split_once('=').ok_or_else(|| {
-            exit::usage(anyhow::anyhow!(
-                "--limit {flag:?}: expected METRIC=VALUE, e.g. p99=25"
-            ))
-        })?;
-        let metric = Metric::ALL.into_iter().find(|m| m.name() == name).ok_or_else(|| {
-            exit::usage(anyhow::anyhow!(
-                "--limit {flag:?}: unknown metric {name:?}; expected throughput, p50, p90, p99 or error_rate"
-            ))
-        })?;
-        let value: f64 = value.parse().map_err(|_| {
-            exit::usage(anyhow::anyhow!(
-                "--limit {flag:?}: {value:?} is not a number"
-            ))
-        })?;
+    for (metric, value) in limit_overrides {
         limits.set(metric, value);
     }
     let options = CompareOptions {
@@ -762,12 +756,43 @@ fn refuse_flags_that_do_not_apply(
     Ok(())
 }
 
-fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::Result<ExitCode> {
-    if let Some(t) = &common.threads {
-        if *t == 0 {
-            return Err(exit::usage(anyhow::anyhow!("--threads must be at least 1")));
+/// Each worker, burst request or flow in flight holds a connection: more than the machine
+/// can open is refused before any run, naming the flag or key the number came from.
+fn refuse_connections_past_the_budget(
+    scenarios: &[Scenario],
+    common: &Common,
+    budget: &ConnectionBudget,
+) -> anyhow::Result<()> {
+    for s in scenarios {
+        let (wanted, flag, key) = match s.load {
+            LoadModel::Closed { concurrency } => (
+                concurrency.unwrap_or(32),
+                common.concurrency.map(|_| "--concurrency"),
+                "load.concurrency",
+            ),
+            LoadModel::Open {
+                max_in_flight: Some(m),
+                ..
+            } => (
+                m,
+                common.max_in_flight.map(|_| "--max-in-flight"),
+                "load.concurrency (the open model's in-flight cap)",
+            ),
+            // The default cap follows the budget.
+            LoadModel::Open { .. } => continue,
+        };
+        if let Some(why) = budget.refuse(u64::from(wanted)) {
+            let what = match flag {
+                Some(flag) => format!("{flag} {wanted}"),
+                None => format!("{key} = {wanted} of scenario {}", s.name),
+            };
+            return Err(exit::usage(anyhow::anyhow!("{what}: {why}")));
         }
     }
+    Ok(())
+}
+
+fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::Result<ExitCode> {
     refuse_flags_that_do_not_apply(&scenarios, common, direct)?;
     let wire = wire_for(common)?;
     if let Some(out) = common.out.as_ref().filter(|p| p.is_dir()) {
@@ -779,12 +804,17 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
     }
     let program = std::env::current_exe().context("cannot find this executable")?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = common.threads.unwrap_or(cores);
+    let budget = ConnectionBudget::detect(threads);
+    if !direct {
+        refuse_connections_past_the_budget(&scenarios, common, &budget)?;
+    }
     let opts = RunOptions {
         target: common.target.clone(),
         profile: common.profile.unwrap_or(ProfileArg::Optimized).into(),
         direct,
         keep_data: common.keep_data,
-        threads: common.threads.unwrap_or(cores),
+        threads,
         progress: !common.no_progress,
         program,
         timeouts: Timeouts {
@@ -794,6 +824,8 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
         wire,
         default_concurrency: 32,
         default_length: Length::Duration(Duration::from_secs(10)),
+        // The open model's cap adapts to the machine when the user set none.
+        default_max_in_flight: u32::try_from(budget.usable.clamp(1, 10_000)).unwrap_or(10_000),
     };
     let many = scenarios.len() > 1;
     // `--out -`: the results JSON is stdout's, and the report of another format goes to

@@ -287,3 +287,45 @@ fn compare_rejects_bad_input_with_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("p99=abc"));
 }
+
+/// `compare` and `merge` compute with the times in the files they are given: times no run
+/// can have written (a warm-up of 10^300 s, a series point 10^18 s in) are bad input, exit
+/// 2 naming the file, not an overflow panic or a series laid out second by second.
+#[test]
+fn implausible_times_in_results_files_are_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = run_ci(dir.path(), "real", "optimized");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&real).unwrap()).unwrap();
+    type Breaks = fn(&mut Value);
+    let cases: [(&str, Breaks, &str); 3] = [
+        ("warmup.json", |v| v["warmup_s"] = 1e300.into(), "warmup_s"),
+        (
+            "duration.json",
+            |v| v["duration_s"] = (-1.0).into(),
+            "duration_s",
+        ),
+        (
+            "series.json",
+            |v| v["timeseries"][0]["t_s"] = 1_000_000_000_000_000_000u64.into(),
+            "t_s",
+        ),
+    ];
+    let merged = dir.path().join("merged.json");
+    for (name, breaks, piece) in cases {
+        let mut bad = v.clone();
+        breaks(&mut bad);
+        let path = dir.path().join(name);
+        std::fs::write(&path, bad.to_string()).unwrap();
+        let (real, path) = (real.to_str().unwrap(), path.to_str().unwrap());
+        for args in [
+            vec!["merge", real, path, "--out", merged.to_str().unwrap()],
+            vec!["compare", real, path],
+        ] {
+            let o = bench(&args);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+            assert!(err.contains(name) && err.contains(piece), "{args:?}: {err}");
+        }
+        assert!(!merged.exists());
+    }
+}

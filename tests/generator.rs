@@ -68,12 +68,20 @@ fn collect(mut pipe: impl Read + Send + 'static) -> Receiver<Vec<u8>> {
 impl Generator {
     /// Starts `stepflow-bench <args>` in `cwd` (so a default `results/` dir lands there).
     fn start(cwd: &Path, args: &[&str]) -> Generator {
-        let mut child = Command::new(BIN)
+        Generator::start_with(cwd, args, |_| {})
+    }
+
+    /// `start`, with the command adjusted by `configure` first (environment, limits).
+    fn start_with(cwd: &Path, args: &[&str], configure: impl FnOnce(&mut Command)) -> Generator {
+        let mut command = Command::new(BIN);
+        command
             .args(args)
             .current_dir(cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::piped());
+        configure(&mut command);
+        let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
         let stdout = collect(child.stdout.take().expect("piped stdout"));
@@ -1468,4 +1476,529 @@ fn flags_that_do_not_apply_are_refused_not_ignored() {
             "{args:?} wrote default results"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile input and faults (issue 8, the generator's half)
+
+/// Values that used to panic the generator once it started (`overflow when adding duration
+/// to instant`, `cannot convert float seconds to Duration`), as flags and in scenario files,
+/// against a live target: they are refused before anything reaches it.
+#[test]
+fn values_that_panicked_are_refused_before_any_load() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let monitor = Monitor::start("optimized", &dir.path().join("data"));
+    let url = format!("http://{}", monitor.addr);
+    let out = dir.path().join("x.json");
+    let huge = "10000000000000000000s";
+    // (arguments, pieces of the message)
+    let flags: [(&[&str], &[&str]); 3] = [
+        (
+            &["stress", "--duration", huge],
+            &["--duration", "at most 24h"],
+        ),
+        (&["stress", "--warmup", huge], &["--warmup", "at most 1h"]),
+        (
+            &["stress", "--rate", "1e-300", "--threads", "2"],
+            &["--rate", "from 0.001 to 10,000,000 requests per second"],
+        ),
+    ];
+    for (args, pieces) in flags {
+        let mut all = args.to_vec();
+        all.extend(["--target", &url]);
+        assert_refused(dir.path(), &all, &out, pieces);
+    }
+    let op = "[[operations]]\nname = \"c\"\nkind = \"create_execution\"\n";
+    let files = [
+        (
+            "duration.toml",
+            format!("name = \"d\"\nduration = \"{huge}\"\n{op}"),
+            ":2",
+            "duration",
+        ),
+        (
+            "warmup.toml",
+            format!("name = \"w\"\nwarmup = \"{huge}\"\n{op}"),
+            ":2",
+            "warmup",
+        ),
+        (
+            "rate.toml",
+            format!("name = \"r\"\n{op}[load]\nmodel = \"open\"\nrate = 1e-300\n"),
+            ":7",
+            "rate",
+        ),
+    ];
+    for (name, text, line, key) in files {
+        let file = scenario_file(dir.path(), name, &text);
+        let file = path_arg(&file);
+        assert_refused(
+            dir.path(),
+            &["run", file, "--target", &url, "--threads", "2"],
+            &out,
+            &[&format!("{file}{line}"), &format!("key \"{key}\"")],
+        );
+    }
+    let list = common::expect(monitor.addr, "GET", "/api/executions?limit=1", None, 200);
+    assert_eq!(list["total"], 0, "a refused run reached the target: {list}");
+}
+
+/// Every number a user gives has a range, the same for a flag and a scenario key, and a
+/// value past it is refused naming the flag (or the file, line and key), with exit 2, before
+/// anything is started. Nothing listens at the target, so a value that got through would
+/// end in exit 3 (unreachable), not in a load.
+#[test]
+fn numbers_out_of_range_are_refused_naming_the_flag_or_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("x.json");
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    let huge = "10000000000000000000s";
+    let flags: [(&[&str], &[&str]); 14] = [
+        (
+            &["concurrent", "--concurrency", "10000000"],
+            &["--concurrency", "from 1 to 100,000"],
+        ),
+        (&["stress", "--concurrency", "100001"], &["--concurrency"]),
+        (&["stress", "--rate", "20000000"], &["--rate", "10,000,000"]),
+        (&["stress", "--rate", "nan"], &["--rate"]),
+        (
+            &["stress", "--rate", "10", "--max-in-flight", "10000000"],
+            &["--max-in-flight", "from 1 to 100,000"],
+        ),
+        (&["stress", "--timeout", huge], &["--timeout", "at most 1h"]),
+        (
+            &["run", "ci", "--duration", "25h"],
+            &["--duration", "at most 24h"],
+        ),
+        (&["api", "--duration", huge], &["--duration"]),
+        (
+            &["api", "--requests", "10000000000"],
+            &["--requests", "1,000,000,000"],
+        ),
+        (
+            &["simulate", "--executions", "4000000000"],
+            &["--executions", "1,000,000"],
+        ),
+        (
+            &["stress", "--threads", "100000"],
+            &["--threads", "from 1 to 256"],
+        ),
+        (&["stress", "--threads", "0"], &["--threads"]),
+        (&["stress", "--read-ratio", "NaN"], &["--read-ratio"]),
+        (&["stress", "--read-ratio", "1e300"], &["--read-ratio"]),
+    ];
+    for (args, pieces) in flags {
+        let mut all = args.to_vec();
+        all.extend(["--target", &url]);
+        assert_refused(dir.path(), &all, &out, pieces);
+    }
+    let op = "[[operations]]\nname = \"a\"\nkind = \"append_logs\"\n";
+    // (file name, text, line, key)
+    let files = [
+        (
+            "burst.toml",
+            "name = \"b\"\nkind = \"burst\"\n[load]\nconcurrency = 10000000\n".to_string(),
+            ":4",
+            "concurrency",
+        ),
+        (
+            "lines.toml",
+            format!("name = \"l\"\n{op}lines = 4000000000\n"),
+            ":5",
+            "lines",
+        ),
+        (
+            "seed.toml",
+            format!("name = \"s\"\nseed = 4000000000\n{op}"),
+            ":2",
+            "seed",
+        ),
+        (
+            "flow.toml",
+            "name = \"f\"\nkind = \"flow\"\n[flow]\nexecutions = 4000000000\nsteps = 1\n\
+             artifacts = 0\nlog_lines = 0\n"
+                .to_string(),
+            ":4",
+            "executions",
+        ),
+        (
+            "flow-lines.toml",
+            "name = \"f\"\nkind = \"flow\"\n[flow]\nexecutions = 1\nsteps = 1\n\
+             artifacts = 0\nlog_lines = 4000000000\n"
+                .to_string(),
+            ":7",
+            "log_lines",
+        ),
+    ];
+    for (name, text, line, key) in files {
+        let file = scenario_file(dir.path(), name, &text);
+        let file = path_arg(&file);
+        assert_refused(
+            dir.path(),
+            &["run", file, "--target", &url],
+            &out,
+            &[&format!("{file}{line}"), &format!("key \"{key}\"")],
+        );
+    }
+    // compare's limits have their range too.
+    let fake = dir.path().join("r.json");
+    std::fs::write(&fake, "{}").expect("write");
+    let fake = path_arg(&fake);
+    for limit in ["p99=1e300", "p99=0", "error_rate=150", "throughput=nan"] {
+        let fin = run_in(
+            dir.path(),
+            &["compare", fake, fake, "--limit", limit],
+            REFUSE_TIMEOUT,
+        );
+        assert_eq!(fin.code, 2, "--limit {limit}: {}", fin.stderr);
+        assert!(
+            fin.stderr.contains(limit),
+            "--limit {limit}: {}",
+            fin.stderr
+        );
+    }
+}
+
+/// Limits the child's open files to `limit` (soft and hard), as `ulimit -n` would.
+fn open_files_limit(command: &mut Command, limit: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe and touches only the child being started.
+    unsafe {
+        command.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+}
+
+/// A burst or a worker pool needs a connection (an open file, a local port) for each of its
+/// requests in flight: more than the machine allows is refused before the run, naming the
+/// flag or key and the limit, instead of failing half of its connections (or, at ten
+/// million, growing until the kernel kills it).
+#[test]
+fn more_connections_than_the_machine_allows_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let monitor = Monitor::start("optimized", &dir.path().join("data"));
+    let url = format!("http://{}", monitor.addr);
+    let out = dir.path().join("x.json");
+    let burst = scenario_file(
+        dir.path(),
+        "burst.toml",
+        "name = \"b\"\nkind = \"burst\"\n[load]\nconcurrency = 1000\n",
+    );
+    let cases: [(&[&str], &[&str]); 3] = [
+        (
+            &["concurrent", "--concurrency", "1000"],
+            &["--concurrency 1000", "open-files limit is 256", "at most"],
+        ),
+        (
+            &["stress", "--concurrency", "1000", "--duration", "1s"],
+            &["--concurrency 1000", "open-files limit"],
+        ),
+        (
+            &["run", path_arg(&burst)],
+            &["load.concurrency = 1000 of scenario b", "open-files limit"],
+        ),
+    ];
+    for (args, pieces) in cases {
+        let mut all = args.to_vec();
+        all.extend(["--target", &url, "--no-progress", "--out", path_arg(&out)]);
+        let fin = Generator::start_with(dir.path(), &all, |c| open_files_limit(c, 256))
+            .finish(REFUSE_TIMEOUT);
+        assert_eq!(fin.code, 2, "{args:?}; stderr: {}", fin.stderr);
+        for piece in pieces {
+            assert!(
+                fin.stderr.contains(piece),
+                "{args:?}: {piece:?} missing: {}",
+                fin.stderr
+            );
+        }
+        assert!(!out.exists(), "{args:?} wrote results");
+    }
+    let list = common::expect(monitor.addr, "GET", "/api/executions?limit=1", None, 200);
+    assert_eq!(list["total"], 0, "a refused run reached the target: {list}");
+
+    // The open model's default in-flight cap (10,000) adapts to the limit rather than being
+    // refused: the user did not ask for it.
+    let plain = scenario_file(
+        dir.path(),
+        "plain.toml",
+        "name = \"p\"\n[[operations]]\nname = \"h\"\nmethod = \"GET\"\npath = \"/api/health\"\n",
+    );
+    let _load = one_load_at_a_time();
+    let args = [
+        "run",
+        path_arg(&plain),
+        "--rate",
+        "50",
+        "--duration",
+        "1s",
+        "--target",
+        &url,
+        "--no-progress",
+        "--out",
+        path_arg(&out),
+    ];
+    let fin =
+        Generator::start_with(dir.path(), &args, |c| open_files_limit(c, 256)).finish(RUN_TIMEOUT);
+    assert_eq!(fin.code, 0, "stderr: {}", fin.stderr);
+    assert!(uint(&read_results(&out), "/totals/count") >= 40);
+}
+
+/// A loopback HTTP/1.1 server for set-up faults: `answer(method, path)` gives the status and
+/// JSON body of each request, or None to never answer it (the connection is held open).
+/// After `accept` connections it stops accepting: later connects wait in the listen queue
+/// and then time out. `seen` is set once a request `answer` left unanswered has arrived.
+fn scripted_server(
+    accept: usize,
+    answer: fn(&str, &str) -> Option<(u16, String)>,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&seen);
+    thread::spawn(move || {
+        for stream in listener.incoming().take(accept).flatten() {
+            let flag = std::sync::Arc::clone(&flag);
+            thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
+                let mut stream = stream;
+                loop {
+                    let mut head = String::new();
+                    let mut length = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        match reader.read_line(&mut line) {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) if line == "\r\n" => break,
+                            Ok(_) => {
+                                if let Some(v) =
+                                    line.to_ascii_lowercase().strip_prefix("content-length:")
+                                {
+                                    length = v.trim().parse().unwrap_or(0);
+                                }
+                                if head.is_empty() {
+                                    head = line;
+                                }
+                            }
+                        }
+                    }
+                    let mut body = vec![0u8; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let mut parts = head.split_whitespace();
+                    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                    let Some((status, body)) = answer(method, path) else {
+                        flag.store(true, Ordering::SeqCst);
+                        // Held open, never answered, until the client goes.
+                        while reader.read_line(&mut String::new()).is_ok_and(|n| n > 0) {}
+                        return;
+                    };
+                    let reply = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n\
+                         content-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if stream.write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        // Not accepting any more: keep the listener (and its queue) open.
+        thread::sleep(Duration::from_secs(3600));
+        drop(listener);
+    });
+    (url, seen)
+}
+
+/// The StepFlow answers set-up needs: an empty list for the probe, creates with ids.
+fn stepflow_setup_answer(method: &str, path: &str) -> Option<(u16, String)> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    match (method, path) {
+        ("GET", "/api/executions?limit=1") => Some((200, r#"{"executions":[],"total":0}"#.into())),
+        ("POST", "/api/executions") => {
+            let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Some((
+                201,
+                format!(r#"{{"id":{id},"name":"x","status":"pending"}}"#),
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// Ctrl-C stops a run in every phase, set-up and read-back included, within seconds (the
+/// requests it interrupts were given `--timeout 10m`), and the run still writes its results,
+/// aborted, and exits 3.
+#[test]
+fn ctrl_c_in_set_up_and_read_back_stops_the_run_with_results() {
+    use std::sync::atomic::Ordering;
+    let _load = one_load_at_a_time();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seed = scenario_file(
+        dir.path(),
+        "seed.toml",
+        "name = \"bigseed\"\nduration = \"2s\"\nseed = 1000000\n\
+         [[operations]]\nname = \"get\"\nkind = \"get_execution\"\n",
+    );
+    // The probe: the target accepts the connection and never answers.
+    let (probe_url, _) = scripted_server(usize::MAX, |_, _| None);
+    // Opening a burst's connections: after the probe's, the target accepts no more.
+    let (connect_url, _) = scripted_server(1, stepflow_setup_answer);
+    // The read-back: creates are answered, the execution list never is.
+    let (read_back_url, read_back_seen) = scripted_server(usize::MAX, stepflow_setup_answer);
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("the probe", vec!["stress", "--target", &probe_url]),
+        (
+            "opening the burst's connections",
+            vec![
+                "concurrent",
+                "--concurrency",
+                "3000",
+                "--target",
+                &connect_url,
+            ],
+        ),
+        (
+            "the read-back",
+            vec![
+                "concurrent",
+                "--concurrency",
+                "5",
+                "--target",
+                &read_back_url,
+            ],
+        ),
+        ("seeding the bundled monitor", vec!["run", path_arg(&seed)]),
+    ];
+    for (phase, args) in cases {
+        let out = dir.path().join("x.json");
+        let _ = std::fs::remove_file(&out);
+        let mut all = args.clone();
+        all.extend(["--timeout", "10m", "--no-progress", "--out", path_arg(&out)]);
+        let mut generator = Generator::start(dir.path(), &all);
+        // Into the phase: for the read-back, once its request arrived; for seeding, once
+        // the bundled monitor runs; otherwise a moment after the start.
+        if phase == "the read-back" {
+            wait_until(Duration::from_secs(30), || {
+                read_back_seen.load(Ordering::SeqCst).then_some(())
+            })
+            .expect("the read-back request never came");
+        } else if phase.starts_with("seeding") {
+            wait_until(Duration::from_secs(30), || {
+                children_of(generator.pid(), " serve ").into_iter().next()
+            })
+            .expect("no bundled monitor within 30 s");
+        }
+        thread::sleep(Duration::from_millis(1500));
+        generator.signal(libc::SIGINT);
+        let interrupted = Instant::now();
+        let fin = generator.finish(Duration::from_secs(60));
+        assert_eq!(fin.code, 3, "{phase}: stderr: {}", fin.stderr);
+        assert!(
+            interrupted.elapsed() < Duration::from_secs(15),
+            "{phase}: took {:?} to stop after SIGINT",
+            interrupted.elapsed()
+        );
+        let r = read_results(&out);
+        assert!(
+            string(&r, "/aborted").contains("interrupted"),
+            "{phase}: aborted is {}",
+            r["aborted"]
+        );
+        assert_eq!(uint(&r, "/exit_code"), 3, "{phase}");
+    }
+}
+/// A loopback server that accepts connections and reads them, and never answers.
+fn silent_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            thread::spawn(move || {
+                let mut stream = stream;
+                let mut buf = [0u8; 4096];
+                while stream.read(&mut buf).is_ok_and(|n| n > 0) {}
+            });
+        }
+    });
+    url
+}
+
+/// Peak resident memory of a running process, bytes (VmHWM).
+fn peak_rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// The open model against a target that never answers: every in-flight slot stays taken and
+/// each due request waits for one. The generator keeps what it has in flight, not one task
+/// per request scheduled (a million a second here), and Ctrl-C still ends the run.
+#[test]
+fn a_stalled_target_neither_grows_the_open_model_nor_keeps_it_from_stopping() {
+    let _load = one_load_at_a_time();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = silent_server();
+    let plain = scenario_file(
+        dir.path(),
+        "plain.toml",
+        "name = \"p\"\n[[operations]]\nname = \"h\"\nmethod = \"GET\"\npath = \"/\"\n",
+    );
+    let out = dir.path().join("x.json");
+    let mut generator = Generator::start(
+        dir.path(),
+        &[
+            "run",
+            path_arg(&plain),
+            "--rate",
+            "1000000",
+            "--max-in-flight",
+            "10",
+            "--duration",
+            "30s",
+            "--timeout",
+            "1h",
+            "--target",
+            &url,
+            "--no-progress",
+            "--out",
+            path_arg(&out),
+        ],
+    );
+    thread::sleep(Duration::from_secs(4));
+    let peak = peak_rss_bytes(generator.pid()).expect("the generator is running");
+    generator.signal(libc::SIGINT);
+    let interrupted = Instant::now();
+    eprintln!("peak RSS after 4 s: {} MiB", peak >> 20);
+    let fin = generator.finish(Duration::from_secs(60));
+    // Millions of requests were due; ten are in flight. A task per due request held
+    // hundreds of MiB by now, growing without end.
+    assert!(peak < 200 << 20, "peak RSS {} MiB", peak >> 20);
+    assert_eq!(fin.code, 3, "stderr: {}", fin.stderr);
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(15),
+        "took {:?} to stop after SIGINT",
+        interrupted.elapsed()
+    );
+    let r = read_results(&out);
+    assert!(string(&r, "/aborted").contains("interrupted"), "{r:#}");
 }

@@ -76,10 +76,14 @@ pub fn merge_results(parts: &[Results]) -> Result<Results, MergeError> {
     let measured_ms: Vec<i64> = parts
         .iter()
         .zip(&starts)
-        .map(|(r, s)| s + (r.warmup_s * 1000.0).round() as i64)
+        // Saturating: the figures come from files, which may hold anything.
+        .map(|(r, s)| s.saturating_add((r.warmup_s * 1000.0).round() as i64))
         .collect();
     let origin = *measured_ms.iter().min().expect("parts is not empty");
-    let offsets_ms: Vec<i64> = measured_ms.iter().map(|m| m - origin).collect();
+    let offsets_ms: Vec<i64> = measured_ms
+        .iter()
+        .map(|m| m.saturating_sub(origin))
+        .collect();
     let end_s = parts
         .iter()
         .zip(&offsets_ms)
@@ -442,13 +446,13 @@ fn merge_timeseries(parts: &[Results], offsets_ms: &[i64]) -> Vec<TimeSeriesPoin
     let mut seconds: BTreeMap<u64, Second> = BTreeMap::new();
     for (r, offset_ms) in parts.iter().zip(offsets_ms) {
         // Round half up to whole seconds: offsets are never negative.
-        let shift = ((*offset_ms + 500) / 1000) as u64;
+        let shift = (offset_ms.saturating_add(500) / 1000) as u64;
         for p in &r.timeseries {
-            let s = seconds.entry(p.t_s + shift).or_default();
-            s.ops += p.ops;
-            s.errors += p.errors;
+            let s = seconds.entry(p.t_s.saturating_add(shift)).or_default();
+            s.ops = s.ops.saturating_add(p.ops);
+            s.errors = s.errors.saturating_add(p.errors);
             let ok = p.ops.saturating_sub(p.errors);
-            s.successes += ok;
+            s.successes = s.successes.saturating_add(ok);
             s.p50_weighted += ok as f64 * p.p50_us;
             s.p99_us = s.p99_us.max(p.p99_us);
         }

@@ -31,17 +31,58 @@ impl Rng {
     }
 }
 
+/// A set of statuses. What a track remembers is one of these rather than a list of the
+/// updates sent, so that it stays a byte however many updates overlap or fail.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct StatusSet(u8);
+
+impl StatusSet {
+    fn bit(s: Status) -> u8 {
+        let i = Status::ALL.iter().position(|x| *x == s).unwrap_or(0);
+        1 << i
+    }
+
+    fn insert(&mut self, s: Status) {
+        self.0 |= StatusSet::bit(s);
+    }
+
+    fn extend(&mut self, statuses: impl IntoIterator<Item = Status>) {
+        for s in statuses {
+            self.insert(s);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.0 = 0;
+    }
+
+    fn contains_str(self, stored: &str) -> bool {
+        Status::ALL
+            .iter()
+            .any(|s| self.0 & StatusSet::bit(*s) != 0 && s.as_str() == stored)
+    }
+
+    fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    #[cfg(test)]
+    fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+}
+
 /// What is known of one status field (an execution's or a step's) from the updates sent.
 #[derive(Debug, Clone, Default)]
 pub struct StatusTrack {
     /// Last acknowledged status; None while only the creation is acknowledged (pending).
     acked: Option<Status>,
     /// Statuses of updates that failed or timed out: they may still have been applied.
-    uncertain: Vec<Status>,
+    uncertain: StatusSet,
     /// Statuses that overlapping updates may have left, in either commit order; forgotten
     /// once an update sent with nothing else in flight is acknowledged.
-    overlapping: Vec<Status>,
-    /// Statuses of updates in flight now.
+    overlapping: StatusSet,
+    /// Statuses of updates in flight now (as many as are in flight: bounded by the load).
     in_flight: Vec<Status>,
     /// Updates sent so far; tells whether another was sent while one was in flight.
     sent: u64,
@@ -66,7 +107,7 @@ impl StatusTrack {
         if !alone {
             // Updates in flight together may commit in any order.
             self.overlapping.extend(self.in_flight.iter().copied());
-            self.overlapping.push(status);
+            self.overlapping.insert(status);
             self.overlapping.extend(self.acked);
         }
         self.in_flight.push(status);
@@ -86,18 +127,15 @@ impl StatusTrack {
                 self.overlapping.clear();
             }
         } else {
-            self.uncertain.push(status);
+            self.uncertain.insert(status);
         }
     }
 
     /// Whether a stored status is one the acknowledged updates allow.
     pub fn accepts(&self, stored: &str) -> bool {
         self.expected().as_str() == stored
-            || self
-                .uncertain
-                .iter()
-                .chain(&self.overlapping)
-                .any(|s| s.as_str() == stored)
+            || self.uncertain.contains_str(stored)
+            || self.overlapping.contains_str(stored)
     }
 
     pub fn expected(&self) -> Status {
@@ -117,6 +155,13 @@ struct Owned {
     acked_artifacts: u64,
     /// An artifact upload failed: it may or may not be stored.
     artifacts_uncertain: bool,
+}
+
+impl Owned {
+    /// Acknowledged steps as a count (a negative index from the service counts none).
+    fn steps(&self) -> u64 {
+        u64::try_from(self.acked_steps).unwrap_or(0)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -347,7 +392,8 @@ impl Book {
             (Intent::Status { slot, ticket }, _) => self.owned[slot].status.complete(ticket, ok),
             (Intent::Step { slot }, Ok(Reply::StepAdded { index })) => {
                 let owned = &mut self.owned[slot];
-                owned.acked_steps = owned.acked_steps.max(index + 1);
+                // The index is the service's: a hostile one may say i64::MAX.
+                owned.acked_steps = owned.acked_steps.max(index.saturating_add(1));
                 self.steps.push(StepRec {
                     slot,
                     index: *index,
@@ -404,7 +450,7 @@ impl Book {
         for o in &self.owned {
             checked += 1 + u64::from(o.status.touched());
             let Some(row) = stored.get(&o.id) else {
-                checked += o.acked_steps as u64;
+                checked += o.steps();
                 lost += 1;
                 note(
                     format!("execution {} acknowledged but not stored", o.id),
@@ -426,7 +472,7 @@ impl Book {
             }
             match row.step_count {
                 Some(stored_steps) => {
-                    checked += o.acked_steps as u64;
+                    checked += o.steps();
                     if stored_steps < o.acked_steps {
                         lost += 1;
                         note(
@@ -440,7 +486,7 @@ impl Book {
                 }
                 None if o.acked_steps > 0 => step_counts.push(Check::StepCount {
                     id: o.id.clone(),
-                    count: o.acked_steps as u64,
+                    count: o.steps(),
                 }),
                 None => {}
             }
@@ -707,6 +753,25 @@ mod tests {
                 ..
             }
         )));
+    }
+
+    #[test]
+    fn a_status_track_stays_small_however_many_updates_overlap_or_fail() {
+        // Updates always overlapping, a third of them failing: what the track remembers
+        // is a set of the five statuses, whatever the number of updates sent.
+        let mut track = StatusTrack::default();
+        for i in 0..10_000 {
+            let a = track.send(STATUSES[i % 4]);
+            let b = track.send(STATUSES[(i + 1) % 4]);
+            track.complete(a, i % 3 != 0);
+            track.complete(b, i % 3 != 1);
+        }
+        assert!(track.overlapping.len() <= 5, "{}", track.overlapping.len());
+        assert!(track.uncertain.len() <= 5, "{}", track.uncertain.len());
+        assert!(track.in_flight.is_empty());
+        for s in STATUSES {
+            assert!(track.accepts(s.as_str()), "{s:?}");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! fresh data dir, so the generator's and the server's costs stay apart.
 
 use super::client::blocking_get;
+use super::run::{interrupted, INTERRUPTED_WHY};
 use anyhow::{bail, Context};
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -78,14 +79,24 @@ impl Bundled {
         if keep_data {
             bundled.temp.take().map(tempfile::TempDir::keep);
         }
-        let line = match rx.recv_timeout(START_TIMEOUT) {
-            Ok(line) => line,
-            Err(_) => {
-                bundled.kill();
-                bail!(
-                    "the bundled monitor did not report its address within {START_TIMEOUT:?}{}",
-                    bundled.log_tail()
-                );
+        // Waited for in short steps, so that Ctrl-C is noticed here too.
+        let deadline = Instant::now() + START_TIMEOUT;
+        let line = loop {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(line) => break line,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                    if Instant::now() < deadline && !interrupted() => {}
+                Err(_) if interrupted() => {
+                    bundled.kill();
+                    bail!("{INTERRUPTED_WHY} while starting the bundled monitor");
+                }
+                Err(_) => {
+                    bundled.kill();
+                    bail!(
+                        "the bundled monitor did not report its address within {START_TIMEOUT:?}{}",
+                        bundled.log_tail()
+                    );
+                }
             }
         };
         let Some(url) = line.trim().strip_prefix("listening on ") else {
@@ -112,6 +123,9 @@ impl Bundled {
                     "the bundled monitor exited during start-up ({status}){}",
                     self.log_tail()
                 );
+            }
+            if interrupted() {
+                bail!("{INTERRUPTED_WHY} while starting the bundled monitor");
             }
             if Instant::now() > deadline {
                 bail!("the bundled monitor did not answer /api/health within {START_TIMEOUT:?}");

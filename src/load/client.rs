@@ -203,8 +203,10 @@ impl Conn {
             endpoint,
             timeouts,
             stream: None,
-            out: Vec::with_capacity(512),
-            buf: BytesMut::with_capacity(16 * 1024),
+            // Allocated with the first request, not here: a burst makes one Conn per
+            // request in flight, and a worker pool one per worker, before any is used.
+            out: Vec::new(),
+            buf: BytesMut::new(),
         }
     }
 

@@ -35,18 +35,23 @@ pub enum TransportSpec {
 }
 
 impl TransportSpec {
-    pub fn make(&self) -> AnyTransport {
-        match self {
+    /// A transport whose every call ends as soon as `control` stops the run.
+    pub fn make(&self, control: &Arc<Control>) -> AnyTransport {
+        let inner = match self {
             TransportSpec::Http {
                 endpoint,
                 timeouts,
                 wire,
-            } => AnyTransport::Http(HttpTransport {
+            } => Inner::Http(HttpTransport {
                 conn: Link::new(wire, endpoint, *timeouts),
             }),
-            TransportSpec::Direct(storage) => AnyTransport::Direct(DirectTransport {
+            TransportSpec::Direct(storage) => Inner::Direct(DirectTransport {
                 storage: storage.clone(),
             }),
+        };
+        AnyTransport {
+            inner,
+            control: Arc::clone(control),
         }
     }
 
@@ -59,51 +64,94 @@ impl TransportSpec {
     }
 }
 
-/// Either transport, so executors need no generics.
-pub enum AnyTransport {
+/// Either transport, so executors need no generics; every call is cut short when the run
+/// stops (Ctrl-C, an abort), in set-up, under load and in the read-back alike, so that a
+/// target that stopped answering cannot hold the run for the length of a request timeout.
+pub struct AnyTransport {
+    inner: Inner,
+    control: Arc<Control>,
+}
+
+enum Inner {
     Http(HttpTransport),
     Direct(DirectTransport),
 }
 
+/// `fut`'s outcome, or `CallError::Stopped` as soon as the run stops.
+async fn unless_stopped<T>(
+    control: &Control,
+    fut: impl std::future::Future<Output = Result<T, CallError>>,
+) -> Result<T, CallError> {
+    tokio::select! {
+        biased;
+        r = fut => r,
+        () = control.until_stopped() => Err(CallError::Stopped),
+    }
+}
+
 impl AnyTransport {
     async fn connect(&mut self) -> Result<(), CallError> {
-        match self {
-            AnyTransport::Http(h) => Ok(h.conn.connect().await?),
-            AnyTransport::Direct(_) => Ok(()),
-        }
+        let inner = &mut self.inner;
+        unless_stopped(&self.control, async move {
+            match inner {
+                Inner::Http(h) => Ok(h.conn.connect().await?),
+                Inner::Direct(_) => Ok(()),
+            }
+        })
+        .await
     }
 }
 
 impl Transport for AnyTransport {
     async fn call(&mut self, call: &Call) -> Result<Reply, CallError> {
-        match self {
-            AnyTransport::Http(t) => t.call(call).await,
-            AnyTransport::Direct(t) => t.call(call).await,
-        }
+        let inner = &mut self.inner;
+        unless_stopped(&self.control, async move {
+            match inner {
+                Inner::Http(t) => t.call(call).await,
+                Inner::Direct(t) => t.call(call).await,
+            }
+        })
+        .await
     }
     async fn page(&mut self, limit: u32, offset: u64) -> Result<Page, CallError> {
-        match self {
-            AnyTransport::Http(t) => t.page(limit, offset).await,
-            AnyTransport::Direct(t) => t.page(limit, offset).await,
-        }
+        let inner = &mut self.inner;
+        unless_stopped(&self.control, async move {
+            match inner {
+                Inner::Http(t) => t.page(limit, offset).await,
+                Inner::Direct(t) => t.page(limit, offset).await,
+            }
+        })
+        .await
     }
     async fn execution(&mut self, id: &ExecId) -> Result<ExecutionDetail, CallError> {
-        match self {
-            AnyTransport::Http(t) => t.execution(id).await,
-            AnyTransport::Direct(t) => t.execution(id).await,
-        }
+        let inner = &mut self.inner;
+        unless_stopped(&self.control, async move {
+            match inner {
+                Inner::Http(t) => t.execution(id).await,
+                Inner::Direct(t) => t.execution(id).await,
+            }
+        })
+        .await
     }
     async fn logs(&mut self, id: &ExecId, index: i64) -> Result<Vec<String>, CallError> {
-        match self {
-            AnyTransport::Http(t) => t.logs(id, index).await,
-            AnyTransport::Direct(t) => t.logs(id, index).await,
-        }
+        let inner = &mut self.inner;
+        unless_stopped(&self.control, async move {
+            match inner {
+                Inner::Http(t) => t.logs(id, index).await,
+                Inner::Direct(t) => t.logs(id, index).await,
+            }
+        })
+        .await
     }
     async fn artifacts(&mut self, id: &ExecId) -> Result<Vec<ArtifactRow>, CallError> {
-        match self {
-            AnyTransport::Http(t) => t.artifacts(id).await,
-            AnyTransport::Direct(t) => t.artifacts(id).await,
-        }
+        let inner = &mut self.inner;
+        unless_stopped(&self.control, async move {
+            match inner {
+                Inner::Http(t) => t.artifacts(id).await,
+                Inner::Direct(t) => t.artifacts(id).await,
+            }
+        })
+        .await
     }
 }
 
@@ -151,6 +199,8 @@ pub struct EngineConfig {
 /// Stop flags and live counters shared by the generator threads and the orchestrator.
 pub struct Control {
     stop: AtomicBool,
+    /// Wakes everything waiting in `until_stopped` when the run stops.
+    wake: tokio::sync::Notify,
     abort: Mutex<Option<String>>,
     consecutive_failures: AtomicU64,
     max_consecutive_failures: u64,
@@ -207,6 +257,7 @@ impl Control {
     pub fn new(max_consecutive_failures: u64) -> Control {
         Control {
             stop: AtomicBool::new(false),
+            wake: tokio::sync::Notify::new(),
             abort: Mutex::new(None),
             consecutive_failures: AtomicU64::new(0),
             max_consecutive_failures,
@@ -220,7 +271,22 @@ impl Control {
     }
 
     pub fn stop(&self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.store(true, Ordering::SeqCst);
+        self.wake.notify_waiters();
+    }
+
+    /// Returns once the run has stopped.
+    pub async fn until_stopped(&self) {
+        loop {
+            let woken = self.wake.notified();
+            tokio::pin!(woken);
+            // Registered before the flag is read, so a stop in between is not missed.
+            woken.as_mut().enable();
+            if self.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            woken.await;
+        }
     }
 
     pub fn stopped(&self) -> bool {
@@ -342,7 +408,8 @@ impl Rec {
         done: Instant,
         result: &Result<T, CallError>,
     ) {
-        if intended < self.measure_start {
+        // A request cut short by the run's stop has no outcome to record.
+        if intended < self.measure_start || matches!(result, Err(CallError::Stopped)) {
             return;
         }
         let ok = result.is_ok();
@@ -387,6 +454,14 @@ fn take_rc<T>(rc: Rc<RefCell<T>>) -> T {
 
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// `t + d`, or a century after `t` where that is not representable. Scenario bounds keep
+/// every configured duration far below that; this keeps a slip from being a panic.
+fn later(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(t)
 }
 
 /// What a thread hands back.
@@ -437,6 +512,11 @@ impl Shared {
         }
         self.barrier.wait();
         *self.start.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A transport to the target that stops with the run.
+    fn transport(&self) -> AnyTransport {
+        self.config.transport.make(&self.control)
     }
 
     fn take_request(&self) -> bool {
@@ -512,7 +592,9 @@ pub fn run(config: EngineConfig, control: Arc<Control>, load_done: impl FnOnce()
     }
     if let (Load::Open { .. }, Length::Duration(d)) = (shared.config.load, shared.config.length) {
         let planned = match &shared.config.workload {
-            Workload::PerEndpoint(ops) => d * ops.len() as u32,
+            Workload::PerEndpoint(ops) => {
+                d.saturating_mul(u32::try_from(ops.len()).unwrap_or(u32::MAX))
+            }
             _ => d,
         };
         // A little of answers after the window is requests in flight; more than a tenth of
@@ -676,7 +758,7 @@ async fn seed(i: usize, threads: usize, shared: &Shared, book: &mut Book, ops: &
     if wanted == 0 {
         return;
     }
-    let mut t = shared.config.transport.make();
+    let mut t = shared.transport();
     for n in 0..wanted {
         if shared.control.stopped() {
             return;
@@ -684,6 +766,9 @@ async fn seed(i: usize, threads: usize, shared: &Shared, book: &mut Book, ops: &
         let (call, intent) = book.create_call();
         let r = t.call(&call).await;
         shared.control.note(&r);
+        if matches!(r, Err(CallError::Stopped)) {
+            return;
+        }
         if let Err(e) = &r {
             let request = shared.config.transport.describe("POST", "/api/executions");
             shared.control.abort(format!(
@@ -740,7 +825,7 @@ impl PhaseCtx {
         book: &Rc<RefCell<Book>>,
         start: Instant,
     ) -> PhaseCtx {
-        let measure_start = start + shared.config.warmup;
+        let measure_start = later(start, shared.config.warmup);
         PhaseCtx {
             ops: Rc::clone(ops),
             choice,
@@ -753,7 +838,7 @@ impl PhaseCtx {
             start,
             measure_start,
             end: match shared.config.length {
-                Length::Duration(d) => Some(measure_start + d),
+                Length::Duration(d) => Some(later(measure_start, d)),
                 Length::Requests(_) => None,
             },
         }
@@ -791,7 +876,7 @@ async fn drive(i: usize, threads: usize, shared: &Arc<Shared>, ctx: &Rc<PhaseCtx
                 .map(|w| {
                     let (shared, ctx) = (Arc::clone(shared), Rc::clone(ctx));
                     tokio::task::spawn_local(async move {
-                        let mut t = shared.config.transport.make();
+                        let mut t = shared.transport();
                         let mut rng = Rng::new((i as u64) << 32 | w);
                         loop {
                             let now = Instant::now();
@@ -824,9 +909,19 @@ async fn drive(i: usize, threads: usize, shared: &Arc<Shared>, ctx: &Rc<PhaseCtx
             };
             // Thread i's schedule is shifted by i requests, so that together the threads send
             // evenly spaced requests rather than `threads` at once.
-            let t0 = ctx.start + Duration::from_secs_f64(i as f64 / rate_per_s);
+            let shift = Duration::try_from_secs_f64(i as f64 / rate_per_s).unwrap_or_default();
+            let t0 = later(ctx.start, shift);
             let cap = share(u64::from(max_in_flight), threads, i).max(1) as usize;
             let slots = Rc::new(tokio::sync::Semaphore::new(cap));
+            // Requests due and waiting for a slot are tasks too. At most `cap` of them wait:
+            // past that the dispatcher waits, and the pacer (on its bounded channel) with
+            // it, so that a target that stops answering costs the generator what it has in
+            // flight, not a task per request scheduled. The schedule does not move: a
+            // request sent late counts its latency from when it was due.
+            let queue = Arc::new(tokio::sync::Semaphore::new(cap.saturating_mul(2)));
+            // Requests due before this instant were held back by a full queue: their
+            // lateness is the target's, not the generator's.
+            let mut backlog_until: Option<Instant> = None;
             let pool: Rc<RefCell<Vec<AnyTransport>>> = Rc::new(RefCell::new(Vec::new()));
             let mut rng = Rng::new(i as u64 ^ 0xA5A5);
             let mut max_lag = Duration::ZERO;
@@ -838,11 +933,27 @@ async fn drive(i: usize, threads: usize, shared: &Arc<Shared>, ctx: &Rc<PhaseCtx
                 if shared.control.stopped() {
                     break;
                 }
-                let intended = t0 + pacer.intended_send_time(n);
+                // A schedule past what an Instant holds has no request due in this run.
+                let Some(intended) = t0.checked_add(pacer.intended_send_time(n)) else {
+                    break;
+                };
                 if intended >= ctx.measure_start && !shared.take_request() {
                     break;
                 }
-                max_lag = max_lag.max(Instant::now().saturating_duration_since(intended));
+                let ticket = match Arc::clone(&queue).try_acquire_owned() {
+                    Ok(ticket) => ticket,
+                    Err(_) => {
+                        let ticket = Arc::clone(&queue)
+                            .acquire_owned()
+                            .await
+                            .expect("semaphore open");
+                        backlog_until = Some(Instant::now());
+                        ticket
+                    }
+                };
+                if backlog_until.is_none_or(|b| intended >= b) {
+                    max_lag = max_lag.max(Instant::now().saturating_duration_since(intended));
+                }
                 let op = ctx.choice.pick(&mut rng);
                 let (call, intent) = prepare(&ctx.ops[op], &mut ctx.book.borrow_mut(), &mut rng);
                 let (shared, ctx, slots, pool) = (
@@ -853,11 +964,12 @@ async fn drive(i: usize, threads: usize, shared: &Arc<Shared>, ctx: &Rc<PhaseCtx
                 );
                 while in_flight.try_join_next().is_some() {}
                 in_flight.spawn_local(async move {
+                    let _ticket = ticket;
                     // Waiting for a free slot is part of the latency: it is measured from
                     // the intended send time.
                     let _permit = slots.acquire().await.expect("semaphore open");
                     let popped = pool.borrow_mut().pop();
-                    let mut t = popped.unwrap_or_else(|| shared.config.transport.make());
+                    let mut t = popped.unwrap_or_else(|| shared.transport());
                     ctx.request(&shared, &mut t, op, call, intent, Some(intended))
                         .await;
                     pool.borrow_mut().push(t);
@@ -881,8 +993,10 @@ fn schedule(
     start: Instant,
     end: Option<Instant>,
     shared: Arc<Shared>,
-) -> tokio::sync::mpsc::UnboundedReceiver<u64> {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+) -> tokio::sync::mpsc::Receiver<u64> {
+    // Bounded: while the dispatcher waits for room, the pacer waits too, instead of piling up
+    // announcements (they are numbers: the schedule itself does not depend on them).
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
     std::thread::Builder::new()
         .name("gen-pacer".into())
         .spawn(move || {
@@ -896,8 +1010,9 @@ fn schedule(
                     // Sleeps are short so that a stop is noticed promptly.
                     Pace::Wait(d) => std::thread::sleep(d.min(Duration::from_millis(50))),
                     Pace::SendNow => {
-                        if end.is_some_and(|e| start + pacer.intended_send_time(sent) >= e)
-                            || tx.send(sent).is_err()
+                        let due = start.checked_add(pacer.intended_send_time(sent));
+                        if due.is_none_or(|due| end.is_some_and(|e| due >= e))
+                            || tx.blocking_send(sent).is_err()
                         {
                             break;
                         }
@@ -1048,7 +1163,7 @@ async fn run_burst(i: usize, threads: usize, shared: &Arc<Shared>, count: u32) -
     let slots = Rc::new(tokio::sync::Semaphore::new(256));
     let connects: Vec<_> = (0..mine)
         .map(|_| {
-            let mut t = shared.config.transport.make();
+            let mut t = shared.transport();
             let slots = Rc::clone(&slots);
             tokio::task::spawn_local(async move {
                 let _slot = slots.acquire().await.expect("semaphore open");
@@ -1119,13 +1234,40 @@ async fn run_burst(i: usize, threads: usize, shared: &Arc<Shared>, count: u32) -
     }
 }
 
-/// What one simulated execution wrote, to read back afterwards.
+/// What one simulated execution wrote, to read back afterwards. Names, log lines and
+/// artifact contents follow from the id and the numbers (`flow_step_name`, ...), so they are
+/// made again for the read-back instead of being kept: a record is a few words however many
+/// lines and artifacts the plan asks for.
 #[derive(Debug, Clone)]
 struct FlowRecord {
     id: ExecId,
-    steps: Vec<(String, Vec<String>)>,
-    artifacts: Vec<(String, String)>,
+    /// Steps acknowledged: step-0, step-1, ... in order.
+    steps: u32,
+    /// Of those, the steps whose log append was not acknowledged (it may or may not be
+    /// stored); the others hold `plan.log_lines` lines each.
+    logs_unacknowledged: Vec<u32>,
+    /// Artifacts sent: artifact-0.txt, ...
+    artifacts: u32,
+    /// Of those, the ones not acknowledged.
+    artifacts_unacknowledged: Vec<u32>,
     completed: bool,
+}
+
+fn flow_step_name(s: u32) -> String {
+    format!("step-{s}")
+}
+
+fn flow_log_lines(id: &ExecId, s: u32, lines: u32) -> Vec<String> {
+    (0..lines)
+        .map(|l| format!("execution {id} step {s} line {l}"))
+        .collect()
+}
+
+fn flow_artifact(id: &ExecId, a: u32) -> (String, String) {
+    (
+        format!("artifact-{a}.txt"),
+        format!("output {a} of execution {id}\n").repeat(4),
+    )
 }
 
 /// The real-world flow: executions created, stepped through with status updates and logs,
@@ -1158,7 +1300,7 @@ async fn run_flow(i: usize, threads: usize, shared: &Arc<Shared>, plan: &FlowPla
             *plan,
         );
         tasks.push(tokio::task::spawn_local(async move {
-            let mut t = shared.config.transport.make();
+            let mut t = shared.transport();
             loop {
                 let n = shared.next_flow.fetch_add(1, Ordering::Relaxed);
                 if n >= u64::from(plan.executions) || shared.control.stopped() {
@@ -1166,6 +1308,10 @@ async fn run_flow(i: usize, threads: usize, shared: &Arc<Shared>, plan: &FlowPla
                 }
                 let began = Instant::now();
                 let record = one_flow(n, &plan, &mut t, &shared, &rec).await;
+                // An execution cut short by the stop is neither a success nor a failure.
+                if shared.control.stopped() {
+                    break;
+                }
                 let outcome = match &record {
                     Some(r) if r.completed => Ok(()),
                     _ => Err(CallError::Decode("the execution did not complete".into())),
@@ -1235,13 +1381,15 @@ async fn one_flow(
     };
     let mut record = FlowRecord {
         id: id.clone(),
-        steps: Vec::new(),
-        artifacts: Vec::new(),
+        steps: 0,
+        logs_unacknowledged: Vec::new(),
+        artifacts: 0,
+        artifacts_unacknowledged: Vec::new(),
         completed: false,
     };
     let mut all_ok = true;
     for s in 0..plan.steps {
-        let name = format!("step-{s}");
+        let name = flow_step_name(s);
         let index = match timed_call(
             2,
             t,
@@ -1257,7 +1405,7 @@ async fn one_flow(
             Ok(Reply::StepAdded { index }) => index,
             _ => return Some(record),
         };
-        record.steps.push((name, Vec::new()));
+        record.steps += 1;
         all_ok &= timed_call(
             3,
             t,
@@ -1271,11 +1419,9 @@ async fn one_flow(
         )
         .await
         .is_ok();
-        let lines: Vec<String> = (0..plan.log_lines)
-            .map(|l| format!("execution {id} step {index} line {l}"))
-            .collect();
-        if !lines.is_empty() {
-            if timed_call(
+        if plan.log_lines > 0 {
+            let lines = flow_log_lines(&id, s, plan.log_lines);
+            let appended = timed_call(
                 4,
                 t,
                 shared,
@@ -1283,14 +1429,13 @@ async fn one_flow(
                 Call::AppendLogs {
                     id: id.clone(),
                     index,
-                    lines: lines.clone(),
+                    lines,
                 },
             )
             .await
-            .is_ok()
-            {
-                record.steps.last_mut().expect("pushed").1 = lines;
-            } else {
+            .is_ok();
+            if !appended {
+                record.logs_unacknowledged.push(s);
                 all_ok = false;
             }
         }
@@ -1309,26 +1454,23 @@ async fn one_flow(
         .is_ok();
     }
     for a in 0..plan.artifacts {
-        let (name, content) = (
-            format!("artifact-{a}.txt"),
-            format!("output {a} of execution {id}\n").repeat(4),
-        );
-        if timed_call(
+        let (name, content) = flow_artifact(&id, a);
+        record.artifacts += 1;
+        let added = timed_call(
             5,
             t,
             shared,
             rec,
             Call::AddArtifact {
                 id: id.clone(),
-                name: name.clone(),
-                content: content.clone(),
+                name,
+                content,
             },
         )
         .await
-        .is_ok()
-        {
-            record.artifacts.push((name, content));
-        } else {
+        .is_ok();
+        if !added {
+            record.artifacts_unacknowledged.push(a);
             all_ok = false;
         }
     }
@@ -1362,7 +1504,6 @@ fn finish(
         .build()
         .expect("build runtime");
     let local = tokio::task::LocalSet::new();
-    let spec = &shared.config.transport;
     match &shared.config.workload {
         Workload::Mix(ops) => {
             let writes = ops.iter().any(|o| {
@@ -1378,10 +1519,11 @@ fn finish(
             let checks: Vec<Check> = books.iter().flat_map(|b| b.checks()).collect();
             read_back(shared, acknowledged, warnings, |warnings| {
                 local.block_on(&rt, async {
-                    let (mut integrity, step_counts) = verify_books(spec, &books, warnings).await?;
+                    let (mut integrity, step_counts) =
+                        verify_books(shared, &books, warnings).await?;
                     let mut all = checks;
                     all.extend(step_counts);
-                    let more = run_checks(spec, all).await?;
+                    let more = run_checks(shared, all).await?;
                     integrity.checked += more.checked;
                     integrity.lost_writes += more.lost_writes;
                     integrity.details.extend(more.details);
@@ -1398,7 +1540,7 @@ fn finish(
             extra.insert("requested".into(), (*count).into());
             extra.insert("created".into(), created.len().into());
             read_back(shared, created.len() as u64, warnings, |warnings| {
-                local.block_on(&rt, verify_listed(spec, &created, warnings))
+                local.block_on(&rt, verify_listed(shared, &created, warnings))
             })
         }
         Workload::Flow(plan) => {
@@ -1408,9 +1550,9 @@ fn finish(
                 "executions_completed".into(),
                 flows.iter().filter(|f| f.completed).count().into(),
             );
-            let mut t = spec.make();
+            let mut t = shared.transport();
             read_back(shared, flows.len() as u64, warnings, |warnings| {
-                rt.block_on(verify_flows(&mut t, &flows, warnings))
+                rt.block_on(verify_flows(&mut t, plan, &flows, warnings))
             })
         }
         Workload::PerEndpoint(_) => None,
@@ -1461,8 +1603,8 @@ struct Stored {
 /// Neither ids nor the list's order are assumed to mean anything (a list sorted by a
 /// coarse `created_at` can even shift between pages), so only an answer for the id itself
 /// can say an execution is missing.
-async fn stored_rows(spec: &TransportSpec, wanted: &HashSet<ExecId>) -> Result<Stored, CallError> {
-    let mut t = spec.make();
+async fn stored_rows(shared: &Shared, wanted: &HashSet<ExecId>) -> Result<Stored, CallError> {
+    let mut t = shared.transport();
     let mut stored = Stored::default();
     let mut limit = PAGE_LIMIT;
     let mut offset = 0u64;
@@ -1509,7 +1651,7 @@ async fn stored_rows(spec: &TransportSpec, wanted: &HashSet<ExecId>) -> Result<S
         .filter(|id| !stored.rows.contains_key(*id))
         .cloned()
         .collect();
-    let found = look_up(spec, unseen).await?;
+    let found = look_up(shared, unseen).await?;
     stored.unlisted = found.len() as u64;
     stored
         .rows
@@ -1518,14 +1660,14 @@ async fn stored_rows(spec: &TransportSpec, wanted: &HashSet<ExecId>) -> Result<S
 }
 
 /// Reads each execution on its own, a few connections at once; returns those that exist.
-async fn look_up(spec: &TransportSpec, ids: Vec<ExecId>) -> Result<Vec<ExecutionRow>, CallError> {
+async fn look_up(shared: &Shared, ids: Vec<ExecId>) -> Result<Vec<ExecutionRow>, CallError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let queue = Rc::new(RefCell::new(ids));
     let tasks: Vec<_> = (0..CHECK_CONNECTIONS)
         .map(|_| {
-            let (queue, mut t) = (Rc::clone(&queue), spec.make());
+            let (queue, mut t) = (Rc::clone(&queue), shared.transport());
             tokio::task::spawn_local(async move {
                 let mut found = Vec::new();
                 loop {
@@ -1560,7 +1702,7 @@ fn note_unlisted(stored: &Stored, warnings: &mut Vec<String>) {
 /// The executions' rows against every book; step counts the rows do not show come back as
 /// checks to read from the executions.
 async fn verify_books(
-    spec: &TransportSpec,
+    shared: &Shared,
     books: &[&Book],
     warnings: &mut Vec<String>,
 ) -> Result<(Integrity, Vec<Check>), CallError> {
@@ -1568,7 +1710,7 @@ async fn verify_books(
     if wanted.is_empty() {
         return Ok((Integrity::default(), Vec::new()));
     }
-    let stored = stored_rows(spec, &wanted).await?;
+    let stored = stored_rows(shared, &wanted).await?;
     note_unlisted(&stored, warnings);
     let mut integrity = Integrity::default();
     let mut step_counts = Vec::new();
@@ -1587,11 +1729,11 @@ async fn verify_books(
 const CHECK_CONNECTIONS: usize = 8;
 
 /// Carries out the per-step and per-execution read-backs over a few connections at once.
-async fn run_checks(spec: &TransportSpec, checks: Vec<Check>) -> Result<Integrity, CallError> {
+async fn run_checks(shared: &Shared, checks: Vec<Check>) -> Result<Integrity, CallError> {
     let queue = Rc::new(RefCell::new(checks));
     let tasks: Vec<_> = (0..CHECK_CONNECTIONS)
         .map(|_| {
-            let (queue, mut t) = (Rc::clone(&queue), spec.make());
+            let (queue, mut t) = (Rc::clone(&queue), shared.transport());
             tokio::task::spawn_local(async move {
                 let mut integrity = Integrity::default();
                 loop {
@@ -1622,7 +1764,7 @@ async fn run_checks(spec: &TransportSpec, checks: Vec<Check>) -> Result<Integrit
 /// An answer that arrived (404, wrong content) is evidence; no answer is not.
 fn answered<T>(r: Result<T, CallError>) -> Result<Result<T, CallError>, CallError> {
     match r {
-        Err(CallError::Client(e)) => Err(CallError::Client(e)),
+        Err(e @ (CallError::Client(_) | CallError::Stopped)) => Err(e),
         other => Ok(other),
     }
 }
@@ -1690,7 +1832,7 @@ async fn run_check(t: &mut AnyTransport, check: &Check) -> Result<Option<String>
 }
 
 async fn verify_listed(
-    spec: &TransportSpec,
+    shared: &Shared,
     created: &[ExecId],
     warnings: &mut Vec<String>,
 ) -> Result<Integrity, CallError> {
@@ -1698,7 +1840,7 @@ async fn verify_listed(
     if wanted.is_empty() {
         return Ok(Integrity::default());
     }
-    let stored = stored_rows(spec, &wanted).await?;
+    let stored = stored_rows(shared, &wanted).await?;
     note_unlisted(&stored, warnings);
     let missing: Vec<&ExecId> = created
         .iter()
@@ -1717,6 +1859,7 @@ async fn verify_listed(
 
 async fn verify_flows(
     t: &mut AnyTransport,
+    plan: &FlowPlan,
     flows: &[&FlowRecord],
     warnings: &mut Vec<String>,
 ) -> Result<Integrity, CallError> {
@@ -1745,10 +1888,13 @@ async fn verify_flows(
                 &mut integrity,
             );
         }
-        for (index, (name, lines)) in f.steps.iter().enumerate() {
-            integrity.checked += 1 + lines.len() as u64;
+        for step in 0..f.steps {
+            let index = step as usize;
+            let acknowledged = !f.logs_unacknowledged.contains(&step);
+            let lines = flow_log_lines(&f.id, step, plan.log_lines);
+            integrity.checked += 1 + if acknowledged { lines.len() as u64 } else { 0 };
             match detail.steps.get(index) {
-                Some(s) if &s.name == name => {}
+                Some(s) if s.name == flow_step_name(step) => {}
                 _ => {
                     lost(
                         format!("execution {}: step {index} missing", f.id),
@@ -1757,8 +1903,10 @@ async fn verify_flows(
                     continue;
                 }
             }
-            match answered(t.logs(&f.id, index as i64).await)? {
-                Ok(read) if &read == lines => {}
+            match answered(t.logs(&f.id, i64::from(step)).await)? {
+                Ok(read) if read == lines => {}
+                // An append that failed may or may not have been applied.
+                Ok(read) if !acknowledged && read.is_empty() => {}
                 Ok(read) => lost(
                     format!(
                         "execution {} step {index}: {} log lines stored, {} acknowledged",
@@ -1774,13 +1922,17 @@ async fn verify_flows(
                 ),
             }
         }
-        integrity.checked += f.artifacts.len() as u64;
+        let artifacts: Vec<u32> = (0..f.artifacts)
+            .filter(|a| !f.artifacts_unacknowledged.contains(a))
+            .collect();
+        integrity.checked += artifacts.len() as u64;
         match answered(t.artifacts(&f.id).await)? {
             Ok(read) => {
-                for (name, content) in &f.artifacts {
+                for a in artifacts {
+                    let (name, content) = flow_artifact(&f.id, a);
                     // A list that leaves contents out is matched by name.
                     let stored = read.iter().any(|a| {
-                        &a.name == name && a.content.as_ref().is_none_or(|c| c == content)
+                        a.name == name && a.content.as_ref().is_none_or(|c| *c == content)
                     });
                     if !stored {
                         lost(

@@ -1,6 +1,7 @@
 //! The load generator: scenarios, pacing, the HTTP client, workload executors and runs.
 
 pub mod book;
+pub mod bounds;
 pub mod builtin;
 pub mod bundled;
 pub mod client;

@@ -79,6 +79,9 @@ pub enum CallError {
     StorageNotFound(String),
     #[error("unexpected answer: {0}")]
     Decode(String),
+    /// The run stopped (Ctrl-C, an abort) before an answer came.
+    #[error("stopped before an answer came (the run was stopped)")]
+    Stopped,
 }
 
 impl CallError {

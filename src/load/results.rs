@@ -65,6 +65,32 @@ pub struct Results {
     pub exit_code: u8,
 }
 
+/// Longest time a results file may span, seconds: a run's window (at most a day, see
+/// `bounds`) plus its warm-up, and merges of runs side by side, with room to spare.
+pub const MAX_SPAN_S: f64 = 7.0 * 86_400.0;
+
+impl Results {
+    /// Whether the times in a file read back are ones a run could have written; `compare`
+    /// and `merge` compute with them (a series of 10^18 seconds would be laid out second by
+    /// second).
+    pub fn check_plausible(&self) -> Result<(), String> {
+        for (name, v) in [("duration_s", self.duration_s), ("warmup_s", self.warmup_s)] {
+            if !(v.is_finite() && (0.0..=MAX_SPAN_S).contains(&v)) {
+                return Err(format!(
+                    "{name} {v} is not a time a run measures (0 to {MAX_SPAN_S} seconds)"
+                ));
+            }
+        }
+        if let Some(p) = self.timeseries.iter().find(|p| p.t_s as f64 > MAX_SPAN_S) {
+            return Err(format!(
+                "timeseries point t_s {} is past any run's window ({MAX_SPAN_S} seconds)",
+                p.t_s
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "model", rename_all = "lowercase")]
 pub enum LoadInfo {

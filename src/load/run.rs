@@ -1,6 +1,7 @@
 //! One run of a scenario from start to results: pick or start the target, run the executor
 //! with a live progress line, collect the server's figures, judge targets, write the JSON.
 
+use super::bounds;
 use super::bundled::Bundled;
 use super::client::{Endpoint, Timeouts, Wire};
 use super::engine::{self, Control, EngineConfig, Length, Load, TransportSpec, Workload};
@@ -41,9 +42,34 @@ pub struct RunOptions {
     /// Default concurrency and length when the scenario leaves them to the command.
     pub default_concurrency: u32,
     pub default_length: Length,
+    /// The open model's in-flight cap when the scenario sets none.
+    pub default_max_in_flight: u32,
 }
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether Ctrl-C (SIGINT) or SIGTERM has arrived since the handlers were installed.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::Relaxed)
+}
+
+/// What an interrupted run records as the reason it stopped.
+pub const INTERRUPTED_WHY: &str = "interrupted (Ctrl-C / SIGTERM)";
+
+/// `fut`'s output, or None as soon as Ctrl-C (or SIGTERM) arrives: for the steps before
+/// the load, which have no `Control` to stop them yet.
+async fn unless_interrupted<T>(fut: impl std::future::Future<Output = T>) -> Option<T> {
+    let interrupt = async {
+        while !interrupted() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::select! {
+        biased;
+        r = fut => Some(r),
+        () = interrupt => None,
+    }
+}
 
 extern "C" fn on_signal(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::Relaxed);
@@ -81,6 +107,70 @@ pub fn raise_open_files_limit() -> u64 {
     }
 }
 
+/// How many connections to one target this process can hold open at once: one open file
+/// each (the limit raised to its hard maximum first, as a run does), less a reserve for the
+/// files a run needs besides (the runtimes' event fds, the bundled monitor's pipes, the
+/// read-back's connections), and one local port each (a target address takes as many
+/// connections from one source address as there are ephemeral ports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionBudget {
+    /// The open-files limit (`ulimit -n`) after raising it.
+    pub open_files: u64,
+    /// Ephemeral ports (net.ipv4.ip_local_port_range), when known.
+    pub local_ports: Option<u64>,
+    /// Connections a run may hold open.
+    pub usable: u64,
+}
+
+impl ConnectionBudget {
+    pub fn detect(threads: usize) -> ConnectionBudget {
+        let open_files = raise_open_files_limit();
+        let local_ports = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|text| {
+                let mut it = text.split_whitespace().map(|n| n.parse::<u64>().ok());
+                let (low, high) = (it.next()??, it.next()??);
+                high.checked_sub(low).map(|n| n + 1)
+            });
+        let reserve = 64 + 4 * threads as u64;
+        // Unknown (getrlimit failed): no claim is made.
+        let files = if open_files == 0 {
+            u64::MAX
+        } else {
+            open_files.saturating_sub(reserve)
+        };
+        ConnectionBudget {
+            open_files,
+            local_ports,
+            usable: files.min(local_ports.unwrap_or(u64::MAX)),
+        }
+    }
+
+    /// Why `wanted` connections do not fit, for a message that names where the number came
+    /// from; None when they fit.
+    pub fn refuse(&self, wanted: u64) -> Option<String> {
+        if wanted <= self.usable {
+            return None;
+        }
+        let ports = self
+            .local_ports
+            .map(|p| {
+                format!(
+                    " and {} local ports per target address",
+                    bounds::thousands(p)
+                )
+            })
+            .unwrap_or_default();
+        Some(format!(
+            "that many connections held open at once is more than this machine allows: the \
+             open-files limit is {} (ulimit -n, raised to its hard limit){ports}, so at most \
+             {} here; lower it, or raise the hard open-files limit",
+            bounds::thousands(self.open_files),
+            bounds::thousands(self.usable),
+        ))
+    }
+}
+
 enum Sut {
     Bundled(Bundled),
     External(String),
@@ -101,7 +191,7 @@ fn resolve_load(scenario: &Scenario, opts: &RunOptions) -> Load {
             max_in_flight,
         } => Load::Open {
             rate_per_s,
-            max_in_flight: max_in_flight.unwrap_or(10_000).max(1),
+            max_in_flight: max_in_flight.unwrap_or(opts.default_max_in_flight).max(1),
         },
     }
 }
@@ -116,16 +206,22 @@ fn resolve_length(scenario: &Scenario, opts: &RunOptions) -> Length {
 
 /// Checks that something accepts connections at the target before any load is sent; the
 /// error says what to do.
-fn check_reachable(endpoint: &Endpoint, timeout: Duration) -> Result<(), String> {
-    std::net::TcpStream::connect_timeout(&endpoint.addr, timeout)
-        .map(drop)
-        .map_err(|e| {
-            format!(
-                "could not reach {} ({e}): is the service running? pass --target with its URL, \
+async fn check_reachable(endpoint: &Endpoint, timeout: Duration) -> Result<(), String> {
+    let connect = tokio::net::TcpStream::connect(endpoint.addr);
+    let connected = match tokio::time::timeout(timeout, connect).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no connection within {timeout:?}"),
+        )),
+    };
+    connected.map(drop).map_err(|e| {
+        format!(
+            "could not reach {} ({e}): is the service running? pass --target with its URL, \
                  or omit --target to start the bundled monitor",
-                endpoint.url
-            )
-        })
+            endpoint.url
+        )
+    })
 }
 
 fn load_info(load: Load) -> LoadInfo {
@@ -288,8 +384,22 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
                 }
                 Err(e) => return Err(exit::usage(e)),
             };
-            if let Err(why) = check_reachable(&endpoint, opts.timeouts.connect) {
-                return Ok(preamble.not_started(endpoint.url.clone(), why));
+            // The checks before the load stop at Ctrl-C like the load does.
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the set-up runtime")?;
+            let interrupted_in = |step: &str| format!("{INTERRUPTED_WHY} while {step}");
+            match rt.block_on(unless_interrupted(check_reachable(
+                &endpoint,
+                opts.timeouts.connect,
+            ))) {
+                Some(Ok(())) => {}
+                Some(Err(why)) => return Ok(preamble.not_started(endpoint.url.clone(), why)),
+                None => {
+                    let why = interrupted_in("connecting to the target");
+                    return Ok(preamble.not_started(endpoint.url.clone(), why));
+                }
             }
             let endpoint = Arc::new(endpoint);
             // Another service is checked for the StepFlow API before any load (the bundled
@@ -300,13 +410,14 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
             };
             let needs = Needs::of(&workload);
             if matches!(sut, Sut::External(_)) && needs.any() {
-                let probe = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .context("cannot start the probe's runtime")?
-                    .block_on(probe::check(&endpoint, &wire, opts.timeouts, needs));
-                if let Err(why) = probe {
-                    return Ok(preamble.not_started(endpoint.url.clone(), why));
+                let probe = probe::check(&endpoint, &wire, opts.timeouts, needs);
+                match rt.block_on(unless_interrupted(probe)) {
+                    Some(Ok(())) => {}
+                    Some(Err(why)) => return Ok(preamble.not_started(endpoint.url.clone(), why)),
+                    None => {
+                        let why = interrupted_in("checking that the target is a StepFlow service");
+                        return Ok(preamble.not_started(endpoint.url.clone(), why));
+                    }
                 }
             }
             let name = endpoint.url.clone();
@@ -377,8 +488,8 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
     let mut tick = Instant::now();
     while !engine.is_finished() {
         std::thread::sleep(Duration::from_millis(50));
-        if INTERRUPTED.load(Ordering::Relaxed) {
-            control.abort("interrupted (Ctrl-C / SIGTERM)".into());
+        if interrupted() {
+            control.abort(INTERRUPTED_WHY.into());
         }
         if let Sut::Bundled(b) = &mut sut {
             if let Some(status) = b.exited() {
@@ -395,9 +506,14 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
     if progress {
         eprint!("\r\x1b[2K");
     }
-    let measured = engine
-        .join()
-        .map_err(|_| anyhow::anyhow!("the generator panicked"))?;
+    // A panic is a bug; the run still leaves results saying so (the bundled monitor is
+    // stopped when `sut` drops).
+    let Ok(measured) = engine.join() else {
+        return Ok(preamble.not_started(
+            target_name,
+            "the generator panicked (a bug in stepflow-bench; its message is above)".into(),
+        ));
+    };
     let machine = cpu_at_start.and_then(|start| {
         let end = CpuSnapshot::take(monitor_pid)?;
         machine::between(&start, &end, machine::load_avg_1m()?)

@@ -12,6 +12,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::bounds::{self, Count, Number, Span};
 use super::duration::parse_duration;
 use crate::gate::targets::{Figure, Target, TargetError};
 
@@ -165,8 +166,7 @@ pub struct Operation {
 }
 
 /// The shape of the `flow` simulation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowPlan {
     /// Executions to create, at least 1.
     pub executions: u32,
@@ -187,6 +187,18 @@ pub struct GateLimits {
     pub p99: Option<f64>,
     pub throughput: Option<f64>,
     pub error_rate: Option<f64>,
+}
+
+impl FlowPlan {
+    /// Whether the whole flow stays within `bounds::FLOW_REQUESTS` requests.
+    pub fn check_total(&self) -> Result<(), String> {
+        bounds::check_flow_total(
+            u64::from(self.executions),
+            u64::from(self.steps),
+            u64::from(self.artifacts),
+            u64::from(self.log_lines),
+        )
+    }
 }
 
 impl GateLimits {
@@ -282,14 +294,14 @@ struct RawScenario {
     name: Spanned<String>,
     description: Option<String>,
     duration: Option<Spanned<DurationValue>>,
-    requests: Option<Spanned<u64>>,
-    warmup: Option<DurationValue>,
-    seed: Option<u32>,
+    requests: Option<Spanned<i64>>,
+    warmup: Option<Spanned<DurationValue>>,
+    seed: Option<Spanned<i64>>,
     kind: Option<Spanned<ScenarioKind>>,
     load: Option<RawLoad>,
     #[serde(default)]
     operations: Vec<RawOperation>,
-    flow: Option<FlowPlan>,
+    flow: Option<Spanned<RawFlow>>,
     #[serde(default)]
     targets: BTreeMap<Spanned<String>, Spanned<String>>,
     gate: Option<RawGate>,
@@ -306,7 +318,7 @@ enum ModelName {
 #[serde(deny_unknown_fields)]
 struct RawLoad {
     model: Option<Spanned<ModelName>>,
-    concurrency: Option<Spanned<u32>>,
+    concurrency: Option<Spanned<i64>>,
     rate: Option<Spanned<f64>>,
 }
 
@@ -320,9 +332,18 @@ struct RawOperation {
     body: Option<Spanned<String>>,
     headers: Option<Spanned<BTreeMap<String, String>>>,
     expect_status: Option<Spanned<Vec<Spanned<i64>>>>,
-    weight: Option<Spanned<u32>>,
-    limit: Option<Spanned<u32>>,
-    lines: Option<Spanned<u32>>,
+    weight: Option<Spanned<i64>>,
+    limit: Option<Spanned<i64>>,
+    lines: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFlow {
+    executions: Spanned<i64>,
+    steps: Spanned<i64>,
+    artifacts: Spanned<i64>,
+    log_lines: Spanned<i64>,
 }
 
 #[derive(Deserialize)]
@@ -397,6 +418,41 @@ impl Ctx<'_> {
 
     fn at(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> ScenarioError {
         self.error(Some(self.line_at(span.start)), Some(key), message.into())
+    }
+
+    /// A whole number of the file checked against its bound (`bounds`).
+    fn count(&self, value: &Spanned<i64>, key: &str, bound: Count) -> Result<u64, ScenarioError> {
+        bound
+            .check(*value.get_ref())
+            .map_err(|message| self.at(value.span(), key, message))
+    }
+
+    /// `count` for keys held as u32 (every bound that fits one).
+    fn count_u32(
+        &self,
+        value: &Spanned<i64>,
+        key: &str,
+        bound: Count,
+    ) -> Result<u32, ScenarioError> {
+        self.count(value, key, bound)
+            .map(|v| u32::try_from(v).expect("the bound fits u32"))
+    }
+
+    fn number(&self, value: &Spanned<f64>, key: &str, bound: Number) -> Result<f64, ScenarioError> {
+        bound
+            .check(*value.get_ref())
+            .map_err(|message| self.at(value.span(), key, message))
+    }
+
+    fn span(
+        &self,
+        value: &Spanned<DurationValue>,
+        key: &str,
+        bound: Span,
+    ) -> Result<Duration, ScenarioError> {
+        bound
+            .check(value.get_ref().0)
+            .map_err(|message| self.at(value.span(), key, message))
     }
 
     /// For problems with no span at hand: the first line where `key` is defined, either as
@@ -476,14 +532,11 @@ impl Ctx<'_> {
                     "set either `duration` or `requests`, not both",
                 ))
             }
-            (Some(duration), None) if duration.get_ref().0.is_zero() => {
-                return Err(self.at(duration.span(), "duration", "must be more than 0"));
+            (Some(duration), None) => {
+                RunLength::Duration(self.span(duration, "duration", bounds::DURATION)?)
             }
-            (Some(duration), None) => RunLength::Duration(duration.get_ref().0),
             (None, Some(requests)) => {
-                if *requests.get_ref() == 0 {
-                    return Err(self.at(requests.span(), "requests", "must be at least 1"));
-                }
+                let n = self.count(requests, "requests", bounds::REQUESTS)?;
                 if matches!(kind, ScenarioKind::Burst | ScenarioKind::Flow) {
                     return Err(self.at(
                         requests.span(),
@@ -492,11 +545,19 @@ impl Ctx<'_> {
                          `load.concurrency` requests and a flow runs `flow.executions`",
                     ));
                 }
-                RunLength::Requests(*requests.get_ref())
+                RunLength::Requests(n)
             }
             (None, None) => RunLength::KindDefault,
         };
 
+        let warmup = match &raw.warmup {
+            Some(w) => self.span(w, "warmup", bounds::WARMUP)?,
+            None => Duration::ZERO,
+        };
+        let seed = match &raw.seed {
+            Some(n) => self.count_u32(n, "seed", bounds::SEED)?,
+            None => 0,
+        };
         let load = self.validate_load(raw.load, kind)?;
 
         let mut operations = Vec::with_capacity(raw.operations.len());
@@ -515,9 +576,28 @@ impl Ctx<'_> {
                 return Err(self.at_key("kind", "a `flow` scenario needs a [flow] table"))
             }
             (ScenarioKind::Flow, Some(flow)) => {
-                if flow.executions == 0 {
-                    return Err(self.at_key("executions", "must be at least 1"));
-                }
+                let span = flow.span();
+                let flow = flow.into_inner();
+                let plan = FlowPlan {
+                    executions: self.count_u32(
+                        &flow.executions,
+                        "executions",
+                        bounds::FLOW_EXECUTIONS,
+                    )?,
+                    steps: self.count_u32(&flow.steps, "steps", bounds::FLOW_STEPS)?,
+                    artifacts: self.count_u32(
+                        &flow.artifacts,
+                        "artifacts",
+                        bounds::FLOW_ARTIFACTS,
+                    )?,
+                    log_lines: self.count_u32(
+                        &flow.log_lines,
+                        "log_lines",
+                        bounds::FLOW_LOG_LINES,
+                    )?,
+                };
+                plan.check_total()
+                    .map_err(|message| self.at(span, "flow", message))?;
                 if !operations.is_empty() {
                     return Err(self.at_key(
                         "operations",
@@ -525,7 +605,7 @@ impl Ctx<'_> {
                          remove [[operations]]",
                     ));
                 }
-                Some(flow)
+                Some(plan)
             }
             (_, Some(_)) => {
                 return Err(self.at_key("flow", "[flow] applies only to kind = \"flow\""))
@@ -563,8 +643,8 @@ impl Ctx<'_> {
             description: raw.description,
             kind,
             length,
-            warmup: raw.warmup.map_or(Duration::ZERO, |w| w.0),
-            seed: raw.seed.unwrap_or(0),
+            warmup,
+            seed,
             load,
             operations,
             flow,
@@ -581,12 +661,11 @@ impl Ctx<'_> {
         let Some(raw) = raw else {
             return Ok(LoadModel::Closed { concurrency: None });
         };
-        let concurrency = match &raw.concurrency {
-            Some(c) if *c.get_ref() == 0 => {
-                return Err(self.at(c.span(), "concurrency", "must be at least 1"))
-            }
-            c => c.as_ref().map(|c| *c.get_ref()),
-        };
+        let concurrency = raw
+            .concurrency
+            .as_ref()
+            .map(|c| self.count_u32(c, "concurrency", bounds::CONCURRENCY))
+            .transpose()?;
         let model = raw
             .model
             .as_ref()
@@ -607,14 +686,7 @@ impl Ctx<'_> {
                 ))
             }
             (ModelName::Open, Some(rate)) => {
-                let rate_per_s = *rate.get_ref();
-                if !(rate_per_s.is_finite() && rate_per_s > 0.0) {
-                    return Err(self.at(
-                        rate.span(),
-                        "rate",
-                        "must be a positive number of requests per second",
-                    ));
-                }
+                let rate_per_s = self.number(&rate, "rate", bounds::RATE)?;
                 if kind == ScenarioKind::Burst {
                     let span = raw.model.map(|m| m.span()).unwrap_or_default();
                     return Err(self.at(
@@ -647,11 +719,8 @@ impl Ctx<'_> {
             let message = format!("\"{name}\" is reserved or contains '.'; choose another name");
             return Err(self.at(name_span, "name", message));
         }
-        let weight = match raw.weight {
-            Some(w) if *w.get_ref() == 0 => {
-                return Err(self.at(w.span(), "weight", "must be at least 1"))
-            }
-            Some(w) => w.into_inner(),
+        let weight = match &raw.weight {
+            Some(w) => self.count_u32(w, "weight", bounds::WEIGHT)?,
             None => 1,
         };
 
@@ -708,8 +777,8 @@ impl Ctx<'_> {
     fn validate_params(
         &self,
         kind: OpKind,
-        limit: Option<Spanned<u32>>,
-        lines: Option<Spanned<u32>>,
+        limit: Option<Spanned<i64>>,
+        lines: Option<Spanned<i64>>,
     ) -> Result<OpParams, ScenarioError> {
         let mut params = OpParams::default();
         if let Some(limit) = limit {
@@ -720,10 +789,7 @@ impl Ctx<'_> {
                     "applies only to kind = \"list_executions\"",
                 ));
             }
-            if !(1..=1000).contains(limit.get_ref()) {
-                return Err(self.at(limit.span(), "limit", "must be between 1 and 1000"));
-            }
-            params.limit = Some(limit.into_inner());
+            params.limit = Some(self.count_u32(&limit, "limit", bounds::LIST_LIMIT)?);
         }
         if let Some(lines) = lines {
             if kind != OpKind::AppendLogs {
@@ -733,10 +799,7 @@ impl Ctx<'_> {
                     "applies only to kind = \"append_logs\"",
                 ));
             }
-            if *lines.get_ref() == 0 {
-                return Err(self.at(lines.span(), "lines", "must be at least 1"));
-            }
-            params.lines = Some(lines.into_inner());
+            params.lines = Some(self.count_u32(&lines, "lines", bounds::LOG_LINES)?);
         }
         Ok(params)
     }
@@ -863,18 +926,20 @@ impl Ctx<'_> {
     }
 
     fn validate_gate(&self, raw: RawGate) -> Result<GateLimits, ScenarioError> {
-        let check = |value: Option<Spanned<f64>>, key: &str| match value {
-            Some(v) if !v.get_ref().is_finite() => {
-                Err(self.at(v.span(), key, "must be a finite number of percent"))
-            }
-            v => Ok(v.map(Spanned::into_inner)),
+        // The sign is free (`throughput = -10` is a 10 % drop, as `10` is); the size is not.
+        let check = |value: Option<Spanned<f64>>, key: &str, bound: Number| match value {
+            Some(v) => bound
+                .check(v.get_ref().abs())
+                .map(|_| Some(*v.get_ref()))
+                .map_err(|message| self.at(v.span(), key, message)),
+            None => Ok(None),
         };
         Ok(GateLimits {
-            p50: check(raw.p50, "p50")?,
-            p90: check(raw.p90, "p90")?,
-            p99: check(raw.p99, "p99")?,
-            throughput: check(raw.throughput, "throughput")?,
-            error_rate: check(raw.error_rate, "error_rate")?,
+            p50: check(raw.p50, "p50", bounds::GATE_PERCENT)?,
+            p90: check(raw.p90, "p90", bounds::GATE_PERCENT)?,
+            p99: check(raw.p99, "p99", bounds::GATE_PERCENT)?,
+            throughput: check(raw.throughput, "throughput", bounds::GATE_PERCENT)?,
+            error_rate: check(raw.error_rate, "error_rate", bounds::GATE_ERROR_RATE)?,
         })
     }
 }
@@ -1144,14 +1209,14 @@ p99 = 20.0
                 file(&format!("{OP}[load]\nmodel = \"open\"\nrate = 0\n")),
                 Some(7),
                 Some("rate"),
-                "positive",
+                "must be from 0.001 to 10,000,000 requests per second, got 0",
             ),
             (
                 "zero concurrency",
                 file(&format!("{OP}[load]\nconcurrency = 0\n")),
                 Some(6),
                 Some("concurrency"),
-                "at least 1",
+                "must be from 1 to 100,000, got 0",
             ),
             (
                 "unknown model",
@@ -1263,14 +1328,14 @@ p99 = 20.0
                 file(&format!("{OP}weight = 0\n")),
                 Some(5),
                 Some("weight"),
-                "at least 1",
+                "must be from 1 to 1,000,000, got 0",
             ),
             (
                 "negative weight",
                 file(&format!("{OP}weight = -1\n")),
                 Some(5),
                 Some("weight"),
-                "expected u32",
+                "must be from 1 to 1,000,000, got -1",
             ),
             (
                 "unknown operation kind",
@@ -1356,7 +1421,7 @@ p99 = 20.0
                 file(&format!("{OP}[gate]\np99 = nan\n")),
                 Some(6),
                 Some("p99"),
-                "finite",
+                "must be more than 0 and at most 1,000 percent, got NaN",
             ),
             (
                 "unknown gate figure",
@@ -1364,6 +1429,141 @@ p99 = 20.0
                 Some(6),
                 Some("p98"),
                 "unknown field",
+            ),
+            // Hostile numbers (issue 8, item 6): each once panicked or ran out of memory.
+            (
+                "duration of centuries",
+                file(&format!("duration = \"10000000000000000000s\"\n{OP}")),
+                Some(2),
+                Some("duration"),
+                "must be at most 24h, got 10000000000000000000s",
+            ),
+            (
+                "warmup of centuries",
+                file(&format!("warmup = \"10000000000000000000s\"\n{OP}")),
+                Some(2),
+                Some("warmup"),
+                "must be at most 1h",
+            ),
+            (
+                "rate too small to schedule",
+                file(&format!("{OP}[load]\nmodel = \"open\"\nrate = 1e-300\n")),
+                Some(7),
+                Some("rate"),
+                "must be from 0.001 to 10,000,000 requests per second, got 1e-300",
+            ),
+            (
+                "rate too large",
+                file(&format!("{OP}[load]\nmodel = \"open\"\nrate = 1e12\n")),
+                Some(7),
+                Some("rate"),
+                "from 0.001 to 10,000,000",
+            ),
+            (
+                "ten million workers",
+                file(&format!("{OP}[load]\nconcurrency = 10000000\n")),
+                Some(6),
+                Some("concurrency"),
+                "must be from 1 to 100,000, got 10000000",
+            ),
+            (
+                "burst of ten million",
+                file("kind = \"burst\"\n[load]\nconcurrency = 10000000\n"),
+                Some(4),
+                Some("concurrency"),
+                "from 1 to 100,000",
+            ),
+            (
+                "four billion log lines per request",
+                file("[[operations]]\nname = \"a\"\nkind = \"append_logs\"\nlines = 4000000000\n"),
+                Some(5),
+                Some("lines"),
+                "must be from 1 to 10,000, got 4000000000",
+            ),
+            (
+                "four billion flow executions",
+                file(
+                    "kind = \"flow\"\n[flow]\nexecutions = 4000000000\nsteps = 1\n\
+                     artifacts = 0\nlog_lines = 0\n",
+                ),
+                Some(4),
+                Some("executions"),
+                "must be from 1 to 1,000,000, got 4000000000",
+            ),
+            (
+                "four billion log lines per flow step",
+                file(
+                    "kind = \"flow\"\n[flow]\nexecutions = 1\nsteps = 1\n\
+                     artifacts = 0\nlog_lines = 4000000000\n",
+                ),
+                Some(7),
+                Some("log_lines"),
+                "at most 10,000",
+            ),
+            (
+                "flow steps past the bound",
+                file(
+                    "kind = \"flow\"\n[flow]\nexecutions = 1\nsteps = 4000000000\n\
+                     artifacts = 0\nlog_lines = 0\n",
+                ),
+                Some(5),
+                Some("steps"),
+                "at most 1,000",
+            ),
+            (
+                "flow artifacts past the bound",
+                file(
+                    "kind = \"flow\"\n[flow]\nexecutions = 1\nsteps = 1\n\
+                     artifacts = 4000000000\nlog_lines = 0\n",
+                ),
+                Some(6),
+                Some("artifacts"),
+                "at most 1,000",
+            ),
+            (
+                "a flow of more than a billion requests",
+                file(
+                    "kind = \"flow\"\n[flow]\nexecutions = 1000000\nsteps = 1000\n\
+                     artifacts = 0\nlog_lines = 0\n",
+                ),
+                Some(3),
+                Some("flow"),
+                "more than 1,000,000,000 requests",
+            ),
+            (
+                "seed of millions",
+                file(&format!("seed = 4000000000\n{OP}")),
+                Some(2),
+                Some("seed"),
+                "must be at most 1,000,000, got 4000000000",
+            ),
+            (
+                "requests past a billion",
+                file(&format!("requests = 10000000000\n{OP}")),
+                Some(2),
+                Some("requests"),
+                "must be from 1 to 1,000,000,000",
+            ),
+            (
+                "weight past a million",
+                file(&format!("{OP}weight = 4000000000\n")),
+                Some(5),
+                Some("weight"),
+                "must be from 1 to 1,000,000",
+            ),
+            (
+                "gate limit past 1000 percent",
+                file(&format!("{OP}[gate]\np99 = 1e300\n")),
+                Some(6),
+                Some("p99"),
+                "more than 0 and at most 1,000 percent",
+            ),
+            (
+                "gate error rate past 100 points",
+                file(&format!("{OP}[gate]\nerror_rate = 150.0\n")),
+                Some(6),
+                Some("error_rate"),
+                "at most 100 percentage points",
             ),
             (
                 "mix without operations",

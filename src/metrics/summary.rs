@@ -152,8 +152,9 @@ impl OpStats {
                 (None, _) if part.errors > 0 => merged_errors = None,
                 _ => {}
             }
-            count += part.count;
-            errors += part.errors;
+            // Counts come from files, which may hold anything: saturate, never wrap or panic.
+            count = count.saturating_add(part.count);
+            errors = errors.saturating_add(part.errors);
         }
         let stats = OpStats::from_histogram(&merged, count, errors, duration_s);
         Ok(match merged_errors {
