@@ -247,11 +247,11 @@ pub struct ServeArgs {
     pub workers: Option<usize>,
     /// Longest a connection may take to send a request head, or to sit idle between requests,
     /// and a request its body; then it is closed (a body gets 408 first), e.g. 30s.
-    #[arg(long, value_parser = parse_nonzero_duration_arg, default_value = "30s")]
+    #[arg(long, value_parser = |s: &str| bounds::TIMEOUT.parse(s), default_value = "30s")]
     pub read_timeout: Duration,
     /// After SIGTERM/SIGINT, how long in-flight requests may take before every connection still
     /// open is closed, e.g. 5s.
-    #[arg(long, value_parser = parse_nonzero_duration_arg, default_value = "5s")]
+    #[arg(long, value_parser = |s: &str| bounds::TIMEOUT.parse(s), default_value = "5s")]
     pub shutdown_timeout: Duration,
 }
 
