@@ -329,3 +329,34 @@ fn implausible_times_in_results_files_are_bad_input() {
         assert!(!merged.exists());
     }
 }
+
+/// `compare --junit FILE` and `merge --out FILE` into a place that cannot be written are bad
+/// usage, found before any work (exit 2): 3 means inconclusive for compare.
+#[test]
+fn unwritable_report_files_are_bad_usage() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = run_ci(dir.path(), "real", "optimized");
+    // A second run of the same moment, as another generator would have written it.
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&real).unwrap()).unwrap();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("run_id".into(), "0123456789abcdef0123456789abcdef".into());
+    }
+    // Started a tenth of a millisecond later ("...06.029Z" becomes "...06.0291Z").
+    let started = v["started_at"].as_str().unwrap().replacen('Z', "1Z", 1);
+    v["started_at"] = started.into();
+    let other = dir.path().join("other.json");
+    std::fs::write(&other, v.to_string()).unwrap();
+    let (real, other) = (real.to_str().unwrap(), other.to_str().unwrap());
+    for place in ["/proc/report.xml", "/proc/no-such-dir/report.xml"] {
+        for args in [
+            vec!["compare", real, other, "--junit", place],
+            vec!["merge", real, other, "--out", place],
+        ] {
+            let o = bench(&args);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+            assert!(err.contains(place), "{args:?}: {err}");
+            assert!(o.stdout.is_empty(), "{args:?} reported before refusing");
+        }
+    }
+}
