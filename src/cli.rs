@@ -344,7 +344,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|f| read_results(f))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let merged = crate::gate::merge::merge_results(&parts).map_err(exit::usage)?;
+            use crate::gate::merge::{merge_results, MergeError};
+            let merged = merge_results(&parts).map_err(|e| match &e {
+                // Name the files, not their places in the list.
+                MergeError::SameRun { first, second, by } => exit::usage(anyhow::anyhow!(
+                    "{} and {} are the same run ({by}): merging it twice would count its load \
+                     twice; merge each run once",
+                    files[first - 1].display(),
+                    files[second - 1].display()
+                )),
+                _ => exit::usage(e),
+            })?;
             write_results(&merged, &out).map_err(exit::usage)?;
             print!("{}", report::render(&merged, format.into()));
             eprintln!("merged {} results into {}", parts.len(), out.display());

@@ -512,9 +512,20 @@ fn results_of_run_ci_match_the_published_schema() {
         );
     }
 
+    // Every run has an id of its own, 128 random bits in hex.
+    let id = string(r, "/run_id");
+    assert!(
+        id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "run_id {id:?}"
+    );
+
     // The schema is not vacuous: documents that break the contract are rejected.
     type Breaks = fn(&mut Value);
-    let broken: [(&str, Breaks); 9] = [
+    let broken: [(&str, Breaks); 11] = [
+        ("run_id not hex", |v| v["run_id"] = "not an id".into()),
+        ("run_ids not a list of ids", |v| {
+            v["run_ids"] = serde_json::json!(["x"]);
+        }),
         ("machine without other_cpu_pct", |v| {
             v["machine"] = serde_json::json!({"steal_pct": 0.0, "load_avg_1m": 1.0});
         }),
