@@ -350,12 +350,24 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )
         }
         Command::Merge { files, out, format } => {
+            check_writable(&out)
+                .map_err(|why| exit::usage(anyhow::anyhow!("--out {}: {why}", out.display())))?;
             let parts = files
                 .iter()
                 .map(|f| read_results(f))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let merged = crate::gate::merge::merge_results(&parts).map_err(exit::usage)?;
-            write_results(&merged, &out)?;
+            use crate::gate::merge::{merge_results, MergeError};
+            let merged = merge_results(&parts).map_err(|e| match &e {
+                // Name the files, not their places in the list.
+                MergeError::SameRun { first, second, by } => exit::usage(anyhow::anyhow!(
+                    "{} and {} are the same run ({by}): merging it twice would count its load \
+                     twice; merge each run once",
+                    files[first - 1].display(),
+                    files[second - 1].display()
+                )),
+                _ => exit::usage(e),
+            })?;
+            write_results(&merged, &out).map_err(exit::usage)?;
             print!("{}", report::render(&merged, format.into()));
             eprintln!("merged {} results into {}", parts.len(), out.display());
             Ok(ExitCode::from(merged.exit_code))
@@ -538,6 +550,10 @@ fn compare_cmd(
     junit: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     use crate::gate::compare::{compare, CompareOptions, Limits, Metric, Pairing};
+    if let Some(path) = junit {
+        check_writable(path)
+            .map_err(|why| exit::usage(anyhow::anyhow!("--junit {}: {why}", path.display())))?;
+    }
     // Flags first: a bad one is found without reading any file.
     let mut limit_overrides = Vec::new();
     for flag in limit_flags {
@@ -618,8 +634,11 @@ fn compare_cmd(
     // what is printed and the exit code cannot disagree.
     print!("{rendered}");
     if let Some(path) = junit {
+        // Found writable before; failing now is still the file's fault, not an
+        // inconclusive comparison (exit 3 is that).
         std::fs::write(path, report::render_junit(&comparison))
-            .with_context(|| format!("cannot write JUnit report {}", path.display()))?;
+            .with_context(|| format!("cannot write JUnit report {}", path.display()))
+            .map_err(exit::usage)?;
     }
     Ok(ExitCode::from(comparison.exit_code))
 }
@@ -627,6 +646,56 @@ fn compare_cmd(
 fn default_out(results: &Results) -> PathBuf {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     PathBuf::from("results").join(format!("{}-{stamp}.json", results.scenario))
+}
+
+/// Finds out before any work whether a file can be written at `path` the way
+/// `write_results` (or the JUnit report) will write it, so that an unwritable place is bad
+/// usage (exit 2) rather than a run or comparison thrown away at its end. Nothing is left
+/// behind: the one file made to try is removed.
+fn check_writable(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => return Err("is a directory; give a file name".into()),
+        // A device or a FIFO is written to as it is: open it so, without blocking on a
+        // FIFO that has no reader yet (ENXIO), and without truncating anything.
+        Ok(m) if !m.is_file() => {
+            return match std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(path)
+            {
+                Ok(_) => Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Ok(()),
+                Err(e) => Err(format!("cannot be opened for writing ({e})")),
+            };
+        }
+        _ => {}
+    }
+    // The file is written beside itself (a temporary file, then renamed), through a
+    // symlink beside the file it points to, in a directory made if missing.
+    let resolved = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut dir = resolved
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    while std::fs::symlink_metadata(&dir).is_err() {
+        match dir.parent() {
+            Some(up) if !up.as_os_str().is_empty() => dir = up.to_path_buf(),
+            _ => {
+                dir = PathBuf::from(".");
+                break;
+            }
+        }
+    }
+    if !dir.is_dir() {
+        return Err(format!("{} is not a directory", dir.display()));
+    }
+    tempfile::Builder::new()
+        .prefix(".stepflow-bench-write-check-")
+        .tempfile_in(&dir)
+        .map(drop)
+        .map_err(|e| format!("no file can be created in {} ({e})", dir.display()))
 }
 
 fn write_results(results: &Results, out: &Path) -> anyhow::Result<()> {
@@ -801,6 +870,20 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
             out.display(),
             out.join("results.json").display()
         )));
+    }
+    // Where the results will go, checked before any load (several scenarios' files go
+    // beside each other, so one check does for all).
+    if !common.out_is_stdout() {
+        let out = common
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("results").join("results.json"));
+        check_writable(&out).map_err(|why| {
+            exit::usage(anyhow::anyhow!(
+                "--out {}: {why}",
+                common.out.as_deref().unwrap_or(&out).display()
+            ))
+        })?;
     }
     let program = std::env::current_exe().context("cannot find this executable")?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -329,3 +329,116 @@ fn implausible_times_in_results_files_are_bad_input() {
         assert!(!merged.exists());
     }
 }
+
+/// `compare --junit FILE` and `merge --out FILE` into a place that cannot be written are bad
+/// usage, found before any work (exit 2): 3 means inconclusive for compare.
+#[test]
+fn unwritable_report_files_are_bad_usage() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = run_ci(dir.path(), "real", "optimized");
+    // A second run of the same moment, as another generator would have written it.
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&real).unwrap()).unwrap();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("run_id".into(), "0123456789abcdef0123456789abcdef".into());
+    }
+    // Started a tenth of a millisecond later ("...06.029Z" becomes "...06.0291Z").
+    let started = v["started_at"].as_str().unwrap().replacen('Z', "1Z", 1);
+    v["started_at"] = started.into();
+    let other = dir.path().join("other.json");
+    std::fs::write(&other, v.to_string()).unwrap();
+    let (real, other) = (real.to_str().unwrap(), other.to_str().unwrap());
+    for place in ["/proc/report.xml", "/proc/no-such-dir/report.xml"] {
+        for args in [
+            vec!["compare", real, other, "--junit", place],
+            vec!["merge", real, other, "--out", place],
+        ] {
+            let o = bench(&args);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+            assert!(err.contains(place), "{args:?}: {err}");
+            assert!(o.stdout.is_empty(), "{args:?} reported before refusing");
+        }
+    }
+}
+
+/// Merging adds throughputs, so a run merged with itself would count its load twice: each
+/// results file carries a `run_id`, and the same run given twice (by id, or for files
+/// written before ids by identical start, target and totals) is refused naming both files.
+/// A merge gets its own id and lists the runs it merged.
+#[test]
+fn merging_the_same_run_twice_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = run_ci(dir.path(), "real", "optimized");
+    let text = std::fs::read_to_string(&real).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let id = v["run_id"].as_str().unwrap_or_default().to_string();
+    assert_eq!(id.len(), 32, "run_id {:?}", v["run_id"]);
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    let write = |name: &str, v: &Value| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, v.to_string()).unwrap();
+        p
+    };
+    let copy = write("copy.json", &v);
+    // Written before run ids: no run_id, and otherwise the same run.
+    let mut old = v.clone();
+    old.as_object_mut().unwrap().remove("run_id");
+    let old_a = write("old-a.json", &old);
+    let old_b = write("old-b.json", &old);
+    let merged = dir.path().join("merged.json");
+    for (a, b) in [(&real, &copy), (&old_a, &old_b), (&real, &old_b)] {
+        let o = bench(&[
+            "merge",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--out",
+            merged.to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{a:?} {b:?}: {err}");
+        for p in [a, b] {
+            assert!(err.contains(p.to_str().unwrap()), "{p:?} not named: {err}");
+        }
+        assert!(err.contains("same run"), "{err}");
+        assert!(!merged.exists());
+    }
+
+    // Another run of the same moment merges; the merge has an id of its own and lists both,
+    // and merging the merge with one of its runs again is refused as well.
+    let mut other = v.clone();
+    other["run_id"] = "0123456789abcdef0123456789abcdef".into();
+    let other = write("other.json", &other);
+    let o = bench(&[
+        "merge",
+        real.to_str().unwrap(),
+        other.to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+    ]);
+    assert!(
+        o.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let m: Value = serde_json::from_str(&std::fs::read_to_string(&merged).unwrap()).unwrap();
+    let merged_id = m["run_id"].as_str().unwrap();
+    assert!(merged_id != id && merged_id != "0123456789abcdef0123456789abcdef");
+    assert_eq!(
+        m["run_ids"],
+        serde_json::json!([id, "0123456789abcdef0123456789abcdef"])
+    );
+    let again = dir.path().join("again.json");
+    let o = bench(&[
+        "merge",
+        merged.to_str().unwrap(),
+        real.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

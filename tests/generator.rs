@@ -512,9 +512,20 @@ fn results_of_run_ci_match_the_published_schema() {
         );
     }
 
+    // Every run has an id of its own, 128 random bits in hex.
+    let id = string(r, "/run_id");
+    assert!(
+        id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "run_id {id:?}"
+    );
+
     // The schema is not vacuous: documents that break the contract are rejected.
     type Breaks = fn(&mut Value);
-    let broken: [(&str, Breaks); 9] = [
+    let broken: [(&str, Breaks); 11] = [
+        ("run_id not hex", |v| v["run_id"] = "not an id".into()),
+        ("run_ids not a list of ids", |v| {
+            v["run_ids"] = serde_json::json!(["x"]);
+        }),
         ("machine without other_cpu_pct", |v| {
             v["machine"] = serde_json::json!({"steal_pct": 0.0, "load_avg_1m": 1.0});
         }),
@@ -2001,4 +2012,91 @@ fn a_stalled_target_neither_grows_the_open_model_nor_keeps_it_from_stopping() {
     );
     let r = read_results(&out);
     assert!(string(&r, "/aborted").contains("interrupted"), "{r:#}");
+}
+
+/// An `--out` that cannot be written is found before any load (exit 2), not after the whole
+/// run (exit 3); the check leaves nothing behind where it can write.
+#[test]
+fn unwritable_out_is_refused_before_any_load() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let monitor = Monitor::start("optimized", &dir.path().join("data"));
+    let url = format!("http://{}", monitor.addr);
+    for out in [
+        "/proc/r.json",
+        "/proc/no-such-dir/r.json",
+        "/dev/null/r.json",
+    ] {
+        let fin = run_in(
+            dir.path(),
+            &[
+                "stress",
+                "--duration",
+                "1s",
+                "--target",
+                &url,
+                "--no-progress",
+                "--out",
+                out,
+            ],
+            REFUSE_TIMEOUT,
+        );
+        assert_eq!(fin.code, 2, "--out {out}: stderr: {}", fin.stderr);
+        assert!(fin.stderr.contains(out), "--out {out}: {}", fin.stderr);
+        assert!(fin.stderr.contains("--out"), "--out {out}: {}", fin.stderr);
+    }
+    let list = common::expect(monitor.addr, "GET", "/api/executions?limit=1", None, 200);
+    assert_eq!(list["total"], 0, "a refused run reached the target: {list}");
+
+    // Where it can write, the check leaves no file of its own: only the results appear.
+    let closed = format!("http://127.0.0.1:{}", closed_port());
+    let results_dir = dir.path().join("results-here");
+    std::fs::create_dir(&results_dir).expect("mkdir");
+    let out = results_dir.join("x.json");
+    let fin = run_in(
+        dir.path(),
+        &[
+            "stress",
+            "--target",
+            &closed,
+            "--no-progress",
+            "--out",
+            path_arg(&out),
+        ],
+        REFUSE_TIMEOUT,
+    );
+    assert_eq!(fin.code, 3, "stderr: {}", fin.stderr);
+    let names: Vec<String> = std::fs::read_dir(&results_dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["x.json"]);
+}
+
+/// A `--target` that is not a URL of a host and port is bad usage (exit 2), named as such,
+/// not a host that "cannot be resolved" (exit 3).
+#[test]
+fn malformed_targets_are_bad_usage() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("x.json");
+    // (URL, a piece of the message besides the URL)
+    let cases = [
+        ("http://127.0.0.1:99999", "port"),
+        ("http://127.0.0.1:0", "port"),
+        ("http://127.0.0.1:8a", "port"),
+        ("http://[::1", "]"),
+        ("http://u:p@127.0.0.1:8080", "user"),
+        ("http://", "host"),
+        ("http://:8080", "host"),
+        ("http://exa mple.com", "host"),
+        ("http://127.0.0.1:8080?x=1", "query"),
+        ("ftp://x", "http://"),
+    ];
+    for (url, piece) in cases {
+        assert_refused(
+            dir.path(),
+            &["stress", "--target", url],
+            &out,
+            &[url, piece],
+        );
+    }
 }

@@ -1699,6 +1699,8 @@ pub(crate) mod tests {
         let stats = op_stats(ok, errors, latency_us, 10.0);
         Results {
             schema_version: SCHEMA_VERSION,
+            run_id: Some(crate::load::results::new_run_id()),
+            run_ids: Vec::new(),
             scenario: scenario.into(),
             kind: "mix".into(),
             target: "http://127.0.0.1:1".into(),

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use crate::load::engine::Integrity;
-use crate::load::results::{LoadInfo, Results, ServerInfo, SCHEMA_VERSION};
+use crate::load::results::{new_run_id, LoadInfo, Results, ServerInfo, SCHEMA_VERSION};
 use crate::metrics::{MetricsError, OpStats, TimeSeriesPoint};
 
 use super::compare::start_ms;
@@ -55,6 +55,16 @@ pub enum MergeError {
         earlier: usize,
         later: usize,
         gap_s: f64,
+    },
+    #[error(
+        "runs {first} and {second} are the same run ({by}): merging it twice would count its \
+         load twice"
+    )]
+    SameRun {
+        first: usize,
+        second: usize,
+        /// How they were found to be one: the shared run_id, or the matching fields.
+        by: String,
     },
     #[error("run {index} has started_at {found:?}, which is not an RFC 3339 time")]
     StartedAt { index: usize, found: String },
@@ -200,6 +210,8 @@ pub fn merge_results(parts: &[Results]) -> Result<Results, MergeError> {
 
     Ok(Results {
         schema_version: SCHEMA_VERSION,
+        run_id: Some(new_run_id()),
+        run_ids: parts.iter().flat_map(Results::constituent_runs).collect(),
         scenario: first.scenario.clone(),
         kind: first.kind.clone(),
         target: targets.join(", "),
@@ -239,8 +251,41 @@ pub fn merge_results(parts: &[Results]) -> Result<Results, MergeError> {
     })
 }
 
+/// The first pair of parts that are one run: sharing a run id (their own, or one a merge
+/// lists), or, where a part has no id (written before ids), the same start, target and
+/// totals.
+fn same_run(parts: &[Results]) -> Option<MergeError> {
+    for (i, a) in parts.iter().enumerate() {
+        let ids = a.constituent_runs();
+        for (j, b) in parts.iter().enumerate().skip(i + 1) {
+            let (first, second) = (i + 1, j + 1);
+            if let Some(id) = b.constituent_runs().iter().find(|id| ids.contains(id)) {
+                let by = format!("both hold run_id {id}");
+                return Some(MergeError::SameRun { first, second, by });
+            }
+            let unidentified = a.run_id.is_none() || b.run_id.is_none();
+            if unidentified
+                && a.started_at == b.started_at
+                && a.target == b.target
+                && a.totals == b.totals
+            {
+                let by = format!(
+                    "a file without run_id, and both started at {} against {} with the same \
+                     totals",
+                    a.started_at, a.target
+                );
+                return Some(MergeError::SameRun { first, second, by });
+            }
+        }
+    }
+    None
+}
+
 /// Checks versions and sameness; returns each run's `started_at` in epoch milliseconds.
 fn check(parts: &[Results]) -> Result<Vec<i64>, MergeError> {
+    if let Some(e) = same_run(parts) {
+        return Err(e);
+    }
     let first = &parts[0];
     parts
         .iter()
@@ -616,7 +661,12 @@ mod tests {
         assert_eq!(m.schema_version, SCHEMA_VERSION);
 
         // Merging a merge with a third run counts three runs.
-        let again = merge_results(&[merge_results(&[a.clone(), a.clone()]).unwrap(), a]).unwrap();
+        let another = |r: &Results| Results {
+            run_id: Some(new_run_id()),
+            ..r.clone()
+        };
+        let pair = merge_results(&[a.clone(), another(&a)]).unwrap();
+        let again = merge_results(&[pair, another(&a)]).unwrap();
         assert_eq!(again.extra["merged_runs"], 3);
         assert_eq!(again.totals.count, 3 * 1000);
     }
@@ -708,6 +758,56 @@ mod tests {
     }
 
     #[test]
+    fn the_same_run_given_twice_is_refused_and_a_merge_lists_its_runs() {
+        let (a, b) = two_runs();
+        // The same run_id, directly or inside a merge.
+        assert!(matches!(
+            merge_results(&[a.clone(), b.clone(), a.clone()]),
+            Err(MergeError::SameRun {
+                first: 1,
+                second: 3,
+                ..
+            })
+        ));
+        let m = merge_results(&[a.clone(), b.clone()]).unwrap();
+        let ids = |r: &Results| r.run_id.clone().unwrap();
+        assert_eq!(m.run_ids, [ids(&a), ids(&b)]);
+        assert!(m.run_id.is_some() && m.run_id != a.run_id && m.run_id != b.run_id);
+        assert!(matches!(
+            merge_results(&[m.clone(), b.clone()]),
+            Err(MergeError::SameRun {
+                first: 1,
+                second: 2,
+                ..
+            })
+        ));
+        // A merge of merges lists every run once.
+        let (c, d) = two_runs();
+        let mm = merge_results(&[m, merge_results(&[c.clone(), d.clone()]).unwrap()]).unwrap();
+        assert_eq!(mm.run_ids, [ids(&a), ids(&b), ids(&c), ids(&d)]);
+
+        // Files from before run ids: the same start, target and totals are the same run;
+        // another start is not.
+        let old = Results {
+            run_id: None,
+            ..a.clone()
+        };
+        let e = merge_results(&[old.clone(), old.clone()]).unwrap_err();
+        assert!(matches!(e, MergeError::SameRun { .. }), "{e}");
+        assert!(e.to_string().contains("without run_id"), "{e}");
+        assert!(matches!(
+            merge_results(&[a.clone(), old.clone()]),
+            Err(MergeError::SameRun { .. })
+        ));
+        let later = Results {
+            started_at: "2024-05-01T10:00:00.500Z".into(),
+            ..old.clone()
+        };
+        let m = merge_results(&[old, later]).unwrap();
+        assert!(m.run_ids.is_empty() && m.run_id.is_some());
+    }
+
+    #[test]
     fn merged_results_round_trip_through_json() {
         let (a, b) = two_runs();
         let m = merge_results(&[a, b]).unwrap();
@@ -723,8 +823,10 @@ mod tests {
             (m.totals.count, m.totals.errors, &m.totals.histogram)
         );
         assert_eq!(back.timeseries.len(), m.timeseries.len());
+        assert_eq!((&back.run_id, &back.run_ids), (&m.run_id, &m.run_ids));
         // An empty recorder's stats merge with the rest without changing them.
         let mut empty = m.clone();
+        (empty.run_id, empty.run_ids) = (Some(new_run_id()), Vec::new());
         empty.operations.clear();
         empty.totals = Recorder::new().summarize(1.0);
         let merged = merge_results(&[m.clone(), empty]).unwrap();

@@ -25,8 +25,66 @@ pub struct Endpoint {
 pub enum EndpointError {
     #[error("{url}: only http:// and https:// URLs are supported{hint}")]
     Scheme { url: String, hint: String },
+    /// Not a URL of a host and a port: bad usage, unlike a host that does not resolve.
+    #[error("{url} is not a usable target URL: {reason}")]
+    Malformed { url: String, reason: String },
     #[error("{url}: cannot resolve host: {reason}")]
     Resolve { url: String, reason: String },
+}
+
+/// Splits `authority` (`host`, `host:port`, `[v6]`, `[v6]:port`) into the host to resolve and
+/// the port; the error says what is wrong with it.
+fn host_and_port(authority: &str, default_port: u16) -> Result<(String, u16), String> {
+    if authority.is_empty() {
+        return Err("it names no host, e.g. http://127.0.0.1:8080".into());
+    }
+    if authority.contains('@') {
+        return Err("a user name or password in the URL (user info) is not supported".into());
+    }
+    let (host, port) = if let Some(inner) = authority.strip_prefix('[') {
+        let (v6, after) = inner
+            .split_once(']')
+            .ok_or("an IPv6 address opened with '[' is not closed with ']'")?;
+        v6.parse::<std::net::Ipv6Addr>()
+            .map_err(|_| format!("host [{v6}] is not an IPv6 address"))?;
+        let port = match after {
+            "" => None,
+            _ => Some(
+                after
+                    .strip_prefix(':')
+                    .ok_or_else(|| format!("{after:?} after ']' is not a :port"))?,
+            ),
+        };
+        (format!("[{v6}]"), port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, _)) if h.contains(':') => {
+                return Err("an IPv6 address goes in brackets, e.g. http://[::1]:8080".into())
+            }
+            Some((h, p)) => (h.to_string(), Some(p)),
+            None => (authority.to_string(), None),
+        }
+    };
+    let valid_host = |h: &str| {
+        h.starts_with('[')
+            || (!h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)))
+    };
+    if host.is_empty() {
+        return Err("it names no host, e.g. http://127.0.0.1:8080".into());
+    }
+    if !valid_host(&host) {
+        return Err(format!("host {host:?} is not a host name or IP address"));
+    }
+    let port = match port {
+        None => default_port,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 => n,
+            _ => return Err(format!("port {p:?} is not a port number (1 to 65535)")),
+        },
+    };
+    Ok((host, port))
 }
 
 impl Endpoint {
@@ -46,18 +104,26 @@ impl Endpoint {
                 },
             });
         };
+        let malformed = |reason: String| EndpointError::Malformed {
+            url: url.to_string(),
+            reason,
+        };
+        if rest.contains(['?', '#']) {
+            return Err(malformed(
+                "a query or fragment has no place in the base URL of a target".into(),
+            ));
+        }
+        if rest.contains(|c: char| c.is_whitespace() || c.is_control()) {
+            return Err(malformed(
+                "it contains spaces or control characters, which no host name has".into(),
+            ));
+        }
         let (authority, base) = match rest.find('/') {
             Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
             None => (rest, ""),
         };
-        let with_port = if authority
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        {
-            authority.to_string()
-        } else {
-            format!("{authority}:{default_port}")
-        };
+        let (host, port) = host_and_port(authority, default_port).map_err(malformed)?;
+        let with_port = format!("{host}:{port}");
         let resolve_err = |reason: String| EndpointError::Resolve {
             url: url.to_string(),
             reason,
@@ -521,6 +587,28 @@ mod tests {
         ));
         let e = Endpoint::parse("127.0.0.1:80").unwrap_err().to_string();
         assert!(e.ends_with("did you mean http://127.0.0.1:80?"), "{e}");
+        let ep = Endpoint::parse("http://[::1]:8080/").unwrap();
+        assert_eq!(ep.addr, "[::1]:8080".parse().unwrap());
+        assert_eq!(Endpoint::parse("http://[::1]").unwrap().addr.port(), 80);
+        for bad in [
+            "http://127.0.0.1:99999",
+            "http://127.0.0.1:0",
+            "http://127.0.0.1:",
+            "http://[::1",
+            "http://[::1]x",
+            "http://::1",
+            "http://u:p@host",
+            "http://",
+            "http://:80",
+            "http://a b",
+            "http://host/?q=1",
+        ] {
+            assert!(
+                matches!(Endpoint::parse(bad), Err(EndpointError::Malformed { .. })),
+                "{bad}: {:?}",
+                Endpoint::parse(bad).map(|e| e.addr)
+            );
+        }
     }
 
     /// A raw server that answers with chunked encoding, then closes after the second request.

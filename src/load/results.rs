@@ -9,10 +9,45 @@ use std::collections::BTreeMap;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// A new run id: 128 bits from the kernel's random source, as 32 lower-case hex digits.
+pub fn new_run_id() -> String {
+    let mut bytes = [0u8; 16];
+    // SAFETY: getrandom writes at most `bytes.len()` bytes into the buffer it is given.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if usize::try_from(n).ok() != Some(bytes.len()) {
+        // No getrandom (very old kernels): time, process and a counter, mixed. Unique on
+        // one machine, which is what merging needs.
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mix = |mut z: u64| {
+            z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        let a = mix(nanos ^ u64::from(std::process::id()) << 32);
+        let b = mix(a ^ count);
+        bytes[..8].copy_from_slice(&a.to_le_bytes());
+        bytes[8..].copy_from_slice(&b.to_le_bytes());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 /// One run's results; scripts and CI read these field names.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Results {
     pub schema_version: u32,
+    /// This run's own id, 128 random bits as 32 hex digits, made when it starts (a merge
+    /// gets a new one); absent in files written before ids. `merge` refuses a run given
+    /// twice by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// A merge: the ids of the runs merged into it, in order (the runs of merged merges
+    /// included).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub run_ids: Vec<String>,
     /// Scenario name.
     pub scenario: String,
     /// What kind of executor ran: mix, per_endpoint, burst or flow.
@@ -73,6 +108,16 @@ impl Results {
     /// Whether the times in a file read back are ones a run could have written; `compare`
     /// and `merge` compute with them (a series of 10^18 seconds would be laid out second by
     /// second).
+    /// The runs this file stands for: a merge's `run_ids`, else its own id (none for a file
+    /// written before ids).
+    pub fn constituent_runs(&self) -> Vec<String> {
+        if self.run_ids.is_empty() {
+            self.run_id.iter().cloned().collect()
+        } else {
+            self.run_ids.clone()
+        }
+    }
+
     pub fn check_plausible(&self) -> Result<(), String> {
         for (name, v) in [("duration_s", self.duration_s), ("warmup_s", self.warmup_s)] {
             if !(v.is_finite() && (0.0..=MAX_SPAN_S).contains(&v)) {
@@ -147,6 +192,24 @@ impl Environment {
             version: env!("CARGO_PKG_VERSION").to_string(),
             git,
             generator_threads,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_are_128_bit_hex_and_differ() {
+        let ids: std::collections::HashSet<String> = (0..1000).map(|_| new_run_id()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in &ids {
+            assert_eq!(id.len(), 32, "{id}");
+            assert!(
+                id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+                "{id}"
+            );
         }
     }
 }

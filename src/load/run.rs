@@ -244,6 +244,8 @@ struct Preamble<'a> {
     load: Load,
     /// Bursts and flows have no warm-up phase.
     warmup_s: f64,
+    /// Made when the run starts.
+    run_id: String,
 }
 
 impl Preamble<'_> {
@@ -251,6 +253,8 @@ impl Preamble<'_> {
     fn not_started(&self, target: String, why: String) -> Results {
         Results {
             schema_version: SCHEMA_VERSION,
+            run_id: Some(self.run_id.clone()),
+            run_ids: Vec::new(),
             scenario: self.scenario.name.clone(),
             kind: kind_name(self.scenario.kind).to_string(),
             target,
@@ -335,6 +339,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
             Workload::Burst { .. } | Workload::Flow(_) => 0.0,
             _ => scenario.warmup.as_secs_f64(),
         },
+        run_id: super::results::new_run_id(),
     };
 
     let mut sut = if opts.direct {
@@ -604,6 +609,8 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
     };
     Ok(Results {
         schema_version: SCHEMA_VERSION,
+        run_id: Some(preamble.run_id.clone()),
+        run_ids: Vec::new(),
         scenario: scenario.name.clone(),
         kind: kind_name(scenario.kind).to_string(),
         target: target_name,
