@@ -605,10 +605,10 @@ fn checkpoint_loop(
             default(IDLE_CHECKPOINT) => {},
         }
         let started = Instant::now();
-        let outcome = checkpoint(conn, "PASSIVE");
+        let outcome = checkpoint(conn, "PRAGMA wal_checkpoint(PASSIVE)");
         stats.record(DbOp::Checkpoint, started.elapsed());
         match outcome {
-            Ok((wal, done)) => stats.record_checkpoint(wal, wal - done, false),
+            Ok((_, wal, done)) => stats.record_checkpoint(wal, wal - done, false),
             Err(e) => eprintln!("stepflow-monitor: background checkpoint failed: {e}"),
         }
     }
@@ -622,14 +622,8 @@ fn checkpoint_loop(
 fn bound_wal(conn: &Connection, pages: i64, wal_pages: &AtomicI64, stats: &DbStats) {
     let started = Instant::now();
     let outcome = loop {
-        match conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        }) {
-            Ok((0, wal, done)) => break Ok((wal.max(0), done.max(0))),
+        match checkpoint(conn, "PRAGMA wal_checkpoint(RESTART)") {
+            Ok((false, wal, done)) => break Ok((wal, done)),
             Ok(_) if started.elapsed() < sql::BUSY_TIMEOUT => {
                 std::thread::sleep(std::time::Duration::from_micros(50));
             }
@@ -649,10 +643,15 @@ fn bound_wal(conn: &Connection, pages: i64, wal_pages: &AtomicI64, stats: &DbSta
     }
 }
 
-/// Runs one checkpoint; returns the WAL's size and how much of it is now in the database, pages.
-fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(i64, i64)> {
-    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
-        Ok((r.get::<_, i64>(1)?.max(0), r.get::<_, i64>(2)?.max(0)))
+/// Runs one checkpoint PRAGMA; returns whether it was blocked (busy), the WAL's size and how
+/// much of it is now in the database, pages.
+fn checkpoint(conn: &Connection, pragma: &'static str) -> rusqlite::Result<(bool, i64, i64)> {
+    conn.query_row(pragma, [], |r| {
+        Ok((
+            r.get::<_, i64>(0)? != 0,
+            r.get::<_, i64>(1)?.max(0),
+            r.get::<_, i64>(2)?.max(0),
+        ))
     })
 }
 
