@@ -55,10 +55,11 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::gate::targets::Figure;
-use crate::load::machine::MachineLoad;
-use crate::load::results::{Results, SCHEMA_VERSION};
-use crate::load::scenario::GateLimits;
+use crate::results::names::TOTALS;
+use crate::results::targets::Figure;
+use crate::results::{MachineLoad, Results, SCHEMA_VERSION};
+use crate::results::start_ms;
+use crate::results::targets::GateLimits;
 use crate::metrics::OpStats;
 
 /// How many limits wide the runs' own spread may be before a metric cannot be judged.
@@ -67,8 +68,6 @@ use crate::metrics::OpStats;
 /// unjudgeable against a 10 % limit, while a real 10 % change still shows in the interval.
 const INCONCLUSIVE_SPREAD: f64 = 2.0;
 
-/// Name of the all-operations row, as in results JSON.
-pub const TOTALS: &str = "totals";
 
 /// The noise floor and the warning threshold, as fractions of a metric's limit.
 const NOISE_FLOOR_FRACTION: f64 = 0.5;
@@ -1046,13 +1045,6 @@ fn interleaved<'a>(
     })
 }
 
-/// Milliseconds since the epoch of an RFC 3339 timestamp.
-pub(crate) fn start_ms(rfc3339: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(rfc3339)
-        .ok()
-        .map(|t| t.timestamp_millis())
-}
-
 /// Operations present in every run of both sides, by name; the others are named in a warning.
 fn common_operations(
     baseline: &[&Results],
@@ -1669,7 +1661,7 @@ fn headline(c: &Comparison) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::load::results::{Environment, LoadInfo};
+    use crate::results::{Environment, LoadInfo};
     use crate::metrics::Recorder;
 
     /// Stats of `ok` successes around `latency_us` (spread ±10 %) and `errors` failures over
@@ -1699,7 +1691,7 @@ pub(crate) mod tests {
         let stats = op_stats(ok, errors, latency_us, 10.0);
         Results {
             schema_version: SCHEMA_VERSION,
-            run_id: Some(crate::load::results::new_run_id()),
+            run_id: Some(crate::results::new_run_id()),
             run_ids: Vec::new(),
             scenario: scenario.into(),
             kind: "mix".into(),
@@ -2175,7 +2167,7 @@ pub(crate) mod tests {
 
     /// `r` with the scenario target `totals.throughput >= 20000/s`, met or missed.
     fn with_throughput_target(mut r: Results, passed: bool) -> Results {
-        r.targets.push(crate::gate::targets::TargetResult {
+        r.targets.push(crate::results::targets::TargetResult {
             metric: "totals.throughput".into(),
             target: ">= 20000/s".into(),
             measured: r.totals.throughput,
@@ -2223,7 +2215,7 @@ pub(crate) mod tests {
     fn lost_writes_and_regressions_are_named_in_the_verdict() {
         let base = runs(&[1000.0, 1010.0, 990.0, 1005.0, 995.0], 0);
         let mut cand = runs(&[1000.0, 1010.0, 990.0, 1005.0, 995.0], 30);
-        cand[1].integrity = Some(crate::load::engine::Integrity {
+        cand[1].integrity = Some(crate::results::Integrity {
             checked: 100,
             lost_writes: 3,
             details: Vec::new(),

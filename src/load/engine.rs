@@ -13,6 +13,8 @@ use super::ops::{
 use super::pacer::{ConstantPacer, Pace};
 use super::scenario::{FlowPlan, OpKind, Operation, OperationSpec};
 use crate::metrics::{Recorder, TimeSeries};
+use crate::results::names::FLOW_OPS;
+use crate::results::Integrity;
 use crate::monitor::model::Status;
 use crate::monitor::storage::Storage;
 use hdrhistogram::Histogram;
@@ -343,18 +345,6 @@ pub struct Measured {
     pub started: bool,
 }
 
-/// Result of reading every acknowledged write back.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct Integrity {
-    /// Acknowledged writes (or records) checked.
-    pub checked: u64,
-    /// Acknowledged writes missing or different when read back.
-    pub lost_writes: u64,
-    /// The first few discrepancies, for diagnosis.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub details: Vec<String>,
-}
-
 /// Names of the recorded operations for a workload.
 pub fn op_names(workload: &Workload) -> Vec<String> {
     match workload {
@@ -366,15 +356,6 @@ pub fn op_names(workload: &Workload) -> Vec<String> {
     }
 }
 
-const FLOW_OPS: [&str; 7] = [
-    "execution",
-    "create_execution",
-    "add_step",
-    "update_step",
-    "append_logs",
-    "add_artifact",
-    "update_status",
-];
 
 /// Per-thread recording.
 struct Rec {

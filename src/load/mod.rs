@@ -13,6 +13,5 @@ pub mod machine;
 pub mod ops;
 pub mod pacer;
 pub mod probe;
-pub mod results;
 pub mod run;
 pub mod scenario;

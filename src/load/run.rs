@@ -1,5 +1,6 @@
 //! One run of a scenario from start to results: pick or start the target, run the executor
-//! with a live progress line, collect the server's figures, judge targets, write the JSON.
+//! with a live progress line, collect the server's figures. What it returns is only what was
+//! measured: `gate::judge` checks the targets and sets the exit code.
 
 use super::bounds;
 use super::bundled::Bundled;
@@ -7,11 +8,12 @@ use super::client::{Endpoint, Timeouts, Wire};
 use super::engine::{self, Control, EngineConfig, Length, Load, TransportSpec, Workload};
 use super::machine::{self, CpuSnapshot};
 use super::probe::{self, Needs};
-use super::results::{Environment, LoadInfo, Results, ServerInfo, SCHEMA_VERSION};
+use crate::results::names::FLOW_EXECUTION;
+use crate::results::targets;
+use crate::results::{Environment, LoadInfo, Results, ServerInfo, SCHEMA_VERSION};
 use super::scenario::{LoadModel, RunLength, Scenario, ScenarioKind};
 use crate::exit;
-use crate::gate::targets;
-use crate::metrics::{OpStats, Recorder};
+use crate::metrics::Recorder;
 use crate::monitor::storage::{Profile, Storage, StorageConfig};
 use anyhow::Context;
 use std::collections::BTreeMap;
@@ -339,7 +341,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
             Workload::Burst { .. } | Workload::Flow(_) => 0.0,
             _ => scenario.warmup.as_secs_f64(),
         },
-        run_id: super::results::new_run_id(),
+        run_id: crate::results::new_run_id(),
     };
 
     let mut sut = if opts.direct {
@@ -563,7 +565,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
     let mut total = Recorder::new();
     let mut service_time_us = BTreeMap::new();
     for (i, (name, rec)) in measured.ops.iter().enumerate() {
-        if name != "execution" {
+        if name != FLOW_EXECUTION {
             total.merge(rec);
         }
         if matches!(load, Load::Open { .. }) {
@@ -576,37 +578,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         operations.insert(name.clone(), rec.summarize(window));
     }
     let totals = total.summarize(duration_s);
-    let implied = targets::implied_targets(&scenario.targets);
-    let targets = scenario
-        .targets
-        .iter()
-        .chain(&implied)
-        .map(|t| {
-            let stats: Option<&OpStats> = if t.subject == "totals" {
-                Some(&totals)
-            } else {
-                operations.get(&t.subject)
-            };
-            let mut result = match stats {
-                Some(s) => t.check(s),
-                None => t.result(f64::NAN),
-            };
-            result.implied = implied.contains(t);
-            result
-        })
-        .collect::<Vec<_>>();
     let aborted = control.abort_reason();
-    let lost = measured
-        .integrity
-        .as_ref()
-        .is_some_and(|i| i.lost_writes > 0);
-    let exit_code = if aborted.is_some() {
-        exit::ABORTED
-    } else if lost || targets.iter().any(|t| !t.passed) {
-        exit::FAILED
-    } else {
-        exit::OK
-    };
     Ok(Results {
         schema_version: SCHEMA_VERSION,
         run_id: Some(preamble.run_id.clone()),
@@ -627,7 +599,8 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         operations,
         totals,
         service_time_us,
-        targets,
+        // Judged afterwards (`gate::judge`): measuring reports only what it measured.
+        targets: Vec::new(),
         integrity: measured.integrity,
         server,
         environment: Environment::detect(threads),
@@ -636,8 +609,12 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         extra: measured.extra,
         errors: measured.errors,
         warnings,
+        exit_code: if aborted.is_some() {
+            exit::ABORTED
+        } else {
+            exit::OK
+        },
         aborted,
-        exit_code,
     })
 }
 

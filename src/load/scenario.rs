@@ -14,10 +14,11 @@ use toml::Spanned;
 
 use super::bounds::{self, Count, Number, Span};
 use super::duration::parse_duration;
-use crate::gate::targets::{Figure, Target, TargetError};
+use crate::results::names::{FLOW_EXECUTION, TOTALS};
+pub use crate::results::targets::GateLimits;
+use crate::results::targets::{Target, TargetError};
 
 /// The flow's end-to-end operation: one whole simulated execution.
-pub const FLOW_EXECUTION: &str = "execution";
 
 /// What a scenario does with its operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -178,17 +179,6 @@ pub struct FlowPlan {
     pub log_lines: u32,
 }
 
-/// Regression limits for `compare`, in percent, as written in `[gate]`; `None` when not set.
-/// Only the figures `compare` judges can be set. Their sign convention belongs to `compare`.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct GateLimits {
-    pub p50: Option<f64>,
-    pub p90: Option<f64>,
-    pub p99: Option<f64>,
-    pub throughput: Option<f64>,
-    pub error_rate: Option<f64>,
-}
-
 impl FlowPlan {
     /// Whether the whole flow stays within `bounds::FLOW_REQUESTS` requests.
     pub fn check_total(&self) -> Result<(), String> {
@@ -198,20 +188,6 @@ impl FlowPlan {
             u64::from(self.artifacts),
             u64::from(self.log_lines),
         )
-    }
-}
-
-impl GateLimits {
-    /// The limit set for `figure`, percent.
-    pub fn get(&self, figure: Figure) -> Option<f64> {
-        match figure {
-            Figure::P50 => self.p50,
-            Figure::P90 => self.p90,
-            Figure::P99 => self.p99,
-            Figure::Throughput => self.throughput,
-            Figure::ErrorRate => self.error_rate,
-            Figure::Min | Figure::Mean | Figure::P95 | Figure::P999 | Figure::Max => None,
-        }
     }
 }
 
@@ -390,7 +366,6 @@ fn both_kinds_of_operation(name: &str) -> String {
 
 // ---- validation --------------------------------------------------------------------------
 
-const TOTALS: &str = "totals";
 
 struct Ctx<'a> {
     src: &'a str,
@@ -947,7 +922,7 @@ impl Ctx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gate::targets::{Comparison, Unit};
+    use crate::results::targets::{Comparison, Unit};
 
     const FULL: &str = r#"name = "stress"
 description = "mixed read/write"

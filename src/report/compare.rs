@@ -534,8 +534,8 @@ mod tests {
     fn a_missed_target_reads_the_same_in_every_rendering() {
         // Every row unchanged, the absolute target missed in every candidate run: the
         // old table said "PASS: 10 unchanged" above "gate failed: ...", and exited 1.
-        let with_target = |mut r: crate::load::results::Results| {
-            r.targets.push(crate::gate::targets::TargetResult {
+        let with_target = |mut r: crate::results::Results| {
+            r.targets.push(crate::results::targets::TargetResult {
                 metric: "totals.throughput".into(),
                 target: ">= 20000/s".into(),
                 measured: r.totals.throughput,

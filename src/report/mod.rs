@@ -9,9 +9,9 @@ pub use compare::{render_compare_markdown, render_compare_table, render_junit};
 pub use markdown::render_markdown;
 pub use table::render_table;
 
-use crate::gate::compare::TOTALS;
-use crate::gate::targets::{Figure, Target, TargetResult};
-use crate::load::results::{LoadInfo, Results};
+use crate::results::names::TOTALS;
+use crate::results::targets::{Figure, Target, TargetResult};
+use crate::results::{LoadInfo, Results};
 use crate::metrics::OpStats;
 
 /// Output formats of the command line.
@@ -26,11 +26,7 @@ pub fn render(results: &Results, format: Format) -> String {
     match format {
         Format::Table => render_table(results),
         Format::Markdown => render_markdown(results),
-        Format::Json => {
-            let mut s = serde_json::to_string_pretty(results).expect("results serialize");
-            s.push('\n');
-            s
-        }
+        Format::Json => crate::results::io::to_json(results),
     }
 }
 

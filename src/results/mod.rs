@@ -1,8 +1,15 @@
-//! The results of a run as plain data: the results JSON contract (schema_version 1).
+//! The results contract, below both the generator and the gate: a run's results as plain
+//! data (schema_version 1), the integrity and target verdicts they carry, the names they
+//! spell, reading and writing them whole, and merging runs made side by side.
 
-use super::engine::Integrity;
-use super::machine::MachineLoad;
-use crate::gate::targets::TargetResult;
+pub mod integrity;
+pub mod io;
+pub mod merge;
+pub mod names;
+pub mod targets;
+
+pub use integrity::Integrity;
+use targets::TargetResult;
 use crate::metrics::{LatencySummary, OpStats, TimeSeriesPoint};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -134,6 +141,26 @@ impl Results {
         }
         Ok(())
     }
+}
+
+/// The machine during one run (set-up and warm-up included), so that a run disturbed by other
+/// work can be told apart from one disturbed by the code under test.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MachineLoad {
+    /// CPU time used by processes other than the generator and the bundled monitor, percent of
+    /// all cores' time over the run; an external `--target` on this machine counts here.
+    pub other_cpu_pct: f64,
+    /// CPU time the hypervisor gave to other guests (steal), percent of all cores' time.
+    pub steal_pct: f64,
+    /// 1-minute load average when the load ended (the run's own threads included).
+    pub load_avg_1m: f64,
+}
+
+/// Milliseconds since the epoch of an RFC 3339 timestamp.
+pub fn start_ms(rfc3339: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .ok()
+        .map(|t| t.timestamp_millis())
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

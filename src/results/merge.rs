@@ -16,11 +16,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::load::engine::Integrity;
-use crate::load::results::{new_run_id, LoadInfo, Results, ServerInfo, SCHEMA_VERSION};
+use super::names::TOTALS;
+use super::{new_run_id, start_ms, Integrity, LoadInfo, Results, ServerInfo, SCHEMA_VERSION};
 use crate::metrics::{MetricsError, OpStats, TimeSeriesPoint};
 
-use super::compare::start_ms;
 
 /// How far after another run's estimated end a run may start and still count as made at the
 /// same time, seconds: set-up time and clock differences between machines.
@@ -144,7 +143,7 @@ pub fn merge_results(parts: &[Results]) -> Result<Results, MergeError> {
         operations.insert(name.clone(), merge_op(name, &present, end_s)?);
     }
     let totals: Vec<(usize, &OpStats)> = parts.iter().map(|r| &r.totals).enumerate().collect();
-    let totals = merge_op("totals", &totals, end_s)?;
+    let totals = merge_op(TOTALS, &totals, end_s)?;
 
     let load = merge_load(parts)?;
     let integrity = merge_integrity(parts);
@@ -530,7 +529,7 @@ fn merge_timeseries(parts: &[Results], offsets_ms: &[i64]) -> Vec<TimeSeriesPoin
 mod tests {
     use super::*;
     use crate::gate::compare::tests::run;
-    use crate::gate::targets::TargetResult;
+    use crate::results::targets::TargetResult;
     use crate::metrics::Recorder;
 
     fn point(t_s: u64, ops: u64, errors: u64, p50_us: f64, p99_us: f64) -> TimeSeriesPoint {
