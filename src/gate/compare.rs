@@ -55,19 +55,18 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::results::names::TOTALS;
-use crate::results::targets::Figure;
-use crate::results::{MachineLoad, Results, SCHEMA_VERSION};
-use crate::results::start_ms;
-use crate::results::targets::GateLimits;
 use crate::metrics::OpStats;
+use crate::results::names::TOTALS;
+use crate::results::start_ms;
+use crate::results::targets::Figure;
+use crate::results::targets::GateLimits;
+use crate::results::{MachineLoad, Results, SCHEMA_VERSION};
 
 /// How many limits wide the runs' own spread may be before a metric cannot be judged.
 /// The range of 5 runs is about 2.3 standard deviations of one run: at one limit, a
 /// metric with a 4 % run-to-run deviation (common on a shared 2-core machine) would be
 /// unjudgeable against a 10 % limit, while a real 10 % change still shows in the interval.
 const INCONCLUSIVE_SPREAD: f64 = 2.0;
-
 
 /// The noise floor and the warning threshold, as fractions of a metric's limit.
 const NOISE_FLOOR_FRACTION: f64 = 0.5;
@@ -1661,8 +1660,8 @@ fn headline(c: &Comparison) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::results::{Environment, LoadInfo};
     use crate::metrics::Recorder;
+    use crate::results::{Environment, LoadInfo};
 
     /// Stats of `ok` successes around `latency_us` (spread ±10 %) and `errors` failures over
     /// `duration_s`; `throughput` comes out as ok / duration_s.

@@ -2,8 +2,8 @@
 //! set, so later operations have targets and the integrity check knows what must be stored.
 
 use super::id::ExecId;
-use super::ops::{Call, CallError, ExecutionRow, Reply};
 use super::scenario::{OpKind, OpParams};
+use super::transport::{Call, CallError, ExecutionRow, Reply};
 use crate::monitor::model::Status;
 use std::collections::HashMap;
 

@@ -5,16 +5,19 @@
 use super::bounds;
 use super::bundled::Bundled;
 use super::client::{Endpoint, Timeouts, Wire};
-use super::engine::{self, Control, EngineConfig, Length, Load, TransportSpec, Workload};
+use super::engine::{self, Control, EngineConfig, Length, Load, Workload};
 use super::machine::{self, CpuSnapshot};
 use super::probe::{self, Needs};
-use crate::results::names::FLOW_EXECUTION;
-use crate::results::targets;
-use crate::results::{Environment, LoadInfo, Results, ServerInfo, SCHEMA_VERSION};
 use super::scenario::{LoadModel, RunLength, Scenario, ScenarioKind};
+use super::transport::direct::DirectTransport;
+use super::transport::http::HttpConnector;
+use super::transport::Connector;
 use crate::exit;
 use crate::metrics::Recorder;
 use crate::monitor::storage::{Profile, Storage, StorageConfig};
+use crate::results::names::FLOW_EXECUTION;
+use crate::results::targets;
+use crate::results::{Environment, LoadInfo, Results, ServerInfo, SCHEMA_VERSION};
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -379,9 +382,12 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         Sut::Bundled(bundled)
     };
     let (transport, target_name) = match &sut {
-        Sut::Direct { storage, .. } => {
-            (TransportSpec::Direct(storage.clone()), "direct".to_string())
-        }
+        Sut::Direct { storage, .. } => (
+            Arc::new(DirectTransport {
+                storage: storage.clone(),
+            }) as Arc<dyn Connector>,
+            "direct".to_string(),
+        ),
         Sut::External(url) | Sut::Bundled(Bundled { url, .. }) => {
             let endpoint = match Endpoint::parse(url) {
                 Ok(endpoint) => endpoint,
@@ -429,11 +435,11 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
             }
             let name = endpoint.url.clone();
             (
-                TransportSpec::Http {
+                Arc::new(HttpConnector {
                     endpoint,
                     timeouts: opts.timeouts,
                     wire,
-                },
+                }) as Arc<dyn Connector>,
                 name,
             )
         }

@@ -18,8 +18,6 @@ use crate::results::names::{FLOW_EXECUTION, TOTALS};
 pub use crate::results::targets::GateLimits;
 use crate::results::targets::{Target, TargetError};
 
-/// The flow's end-to-end operation: one whole simulated execution.
-
 /// What a scenario does with its operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -365,7 +363,6 @@ fn both_kinds_of_operation(name: &str) -> String {
 }
 
 // ---- validation --------------------------------------------------------------------------
-
 
 struct Ctx<'a> {
     src: &'a str,
@@ -922,7 +919,7 @@ impl Ctx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::targets::{Comparison, Unit};
+    use crate::results::targets::{Figure, Relation, Unit};
 
     const FULL: &str = r#"name = "stress"
 description = "mixed read/write"
@@ -1014,14 +1011,14 @@ p99 = 20.0
                 Target {
                     subject: "totals".into(),
                     figure: Figure::Throughput,
-                    cmp: Comparison::GreaterOrEqual,
+                    cmp: Relation::GreaterOrEqual,
                     value: 1000.0,
                     unit: Unit::PerSecond,
                 },
                 Target {
                     subject: "get_execution".into(),
                     figure: Figure::P99,
-                    cmp: Comparison::Less,
+                    cmp: Relation::Less,
                     value: 5000.0,
                     unit: Unit::Millis,
                 },

@@ -9,10 +9,10 @@ pub use compare::{render_compare_markdown, render_compare_table, render_junit};
 pub use markdown::render_markdown;
 pub use table::render_table;
 
+use crate::metrics::OpStats;
 use crate::results::names::TOTALS;
 use crate::results::targets::{Figure, Target, TargetResult};
 use crate::results::{LoadInfo, Results};
-use crate::metrics::OpStats;
 
 /// Output formats of the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

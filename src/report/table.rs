@@ -4,8 +4,8 @@ use super::{
     failed_latency_parts, fmt_bytes, fmt_latency_us, fmt_rate, fmt_success_latency_us,
     nothing_measured, verdict_line,
 };
-use crate::results::{LoadInfo, Results};
 use crate::metrics::OpStats;
+use crate::results::{LoadInfo, Results};
 use comfy_table::presets::UTF8_BORDERS_ONLY;
 use comfy_table::{Cell, CellAlignment, Color, Table};
 

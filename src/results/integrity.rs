@@ -12,7 +12,6 @@ pub struct Integrity {
     pub details: Vec<String>,
 }
 
-
 /// At most this many discrepancies are kept in `details`.
 pub const MAX_DETAILS: usize = 10;
 

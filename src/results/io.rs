@@ -100,4 +100,3 @@ pub fn write_results(results: &Results, out: &Path) -> anyhow::Result<()> {
     std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))?;
     Ok(())
 }
-

@@ -20,7 +20,6 @@ use super::names::TOTALS;
 use super::{new_run_id, start_ms, Integrity, LoadInfo, Results, ServerInfo, SCHEMA_VERSION};
 use crate::metrics::{MetricsError, OpStats, TimeSeriesPoint};
 
-
 /// How far after another run's estimated end a run may start and still count as made at the
 /// same time, seconds: set-up time and clock differences between machines.
 const DISJOINT_TOLERANCE_S: f64 = 2.0;
@@ -529,8 +528,8 @@ fn merge_timeseries(parts: &[Results], offsets_ms: &[i64]) -> Vec<TimeSeriesPoin
 mod tests {
     use super::*;
     use crate::gate::compare::tests::run;
-    use crate::results::targets::TargetResult;
     use crate::metrics::Recorder;
+    use crate::results::targets::TargetResult;
 
     fn point(t_s: u64, ops: u64, errors: u64, p50_us: f64, p99_us: f64) -> TimeSeriesPoint {
         TimeSeriesPoint {

@@ -8,11 +8,11 @@ pub mod merge;
 pub mod names;
 pub mod targets;
 
-pub use integrity::Integrity;
-use targets::TargetResult;
 use crate::metrics::{LatencySummary, OpStats, TimeSeriesPoint};
+pub use integrity::Integrity;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use targets::TargetResult;
 
 pub const SCHEMA_VERSION: u32 = 1;
 

@@ -323,7 +323,6 @@ impl Target {
             implied: false,
         }
     }
-
 }
 
 impl fmt::Display for Target {
