@@ -15,11 +15,26 @@ pub(super) struct FlowRecord {
     /// Of those, the steps whose log append was not acknowledged (it may or may not be
     /// stored); the others hold `plan.log_lines` lines each.
     pub(super) logs_unacknowledged: Vec<u32>,
+    /// Of those, the steps whose update to `completed` was not acknowledged.
+    pub(super) steps_unfinished: Vec<u32>,
     /// Artifacts sent: artifact-0.txt, ...
     pub(super) artifacts: u32,
     /// Of those, the ones not acknowledged.
     pub(super) artifacts_unacknowledged: Vec<u32>,
     pub(super) completed: bool,
+}
+
+/// What a flow records, as indices into `FLOW_OPS` (the same order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FlowOp {
+    /// One whole execution, created to completed.
+    Execution,
+    Create,
+    AddStep,
+    UpdateStep,
+    AppendLogs,
+    AddArtifact,
+    UpdateStatus,
 }
 
 pub(super) fn flow_step_name(s: u32) -> String {
@@ -90,8 +105,13 @@ pub(super) async fn run_flow(
                     Some(r) if r.completed => Ok(()),
                     _ => Err(CallError::Decode("the execution did not complete".into())),
                 };
-                rec.borrow_mut()
-                    .record(0, began, began, Instant::now(), &outcome);
+                rec.borrow_mut().record(
+                    FlowOp::Execution as usize,
+                    began,
+                    began,
+                    Instant::now(),
+                    &outcome,
+                );
                 if let Some(r) = record {
                     flows.borrow_mut().push(r);
                 }
@@ -118,7 +138,7 @@ pub(super) async fn run_flow(
 }
 
 pub(super) async fn timed_call(
-    op: usize,
+    op: FlowOp,
     t: &mut RunTransport,
     shared: &Shared,
     rec: &RefCell<Rec>,
@@ -127,7 +147,8 @@ pub(super) async fn timed_call(
     let sent = Instant::now();
     let r = t.call(&call).await;
     shared.control.note(&r);
-    rec.borrow_mut().record(op, sent, sent, Instant::now(), &r);
+    rec.borrow_mut()
+        .record(op as usize, sent, sent, Instant::now(), &r);
     r
 }
 
@@ -140,7 +161,7 @@ pub(super) async fn one_flow(
     rec: &RefCell<Rec>,
 ) -> Option<FlowRecord> {
     let id = match timed_call(
-        1,
+        FlowOp::Create,
         t,
         shared,
         rec,
@@ -157,6 +178,7 @@ pub(super) async fn one_flow(
         id: id.clone(),
         steps: 0,
         logs_unacknowledged: Vec::new(),
+        steps_unfinished: Vec::new(),
         artifacts: 0,
         artifacts_unacknowledged: Vec::new(),
         completed: false,
@@ -165,7 +187,7 @@ pub(super) async fn one_flow(
     for s in 0..plan.steps {
         let name = flow_step_name(s);
         let index = match timed_call(
-            2,
+            FlowOp::AddStep,
             t,
             shared,
             rec,
@@ -181,7 +203,7 @@ pub(super) async fn one_flow(
         };
         record.steps += 1;
         all_ok &= timed_call(
-            3,
+            FlowOp::UpdateStep,
             t,
             shared,
             rec,
@@ -196,7 +218,7 @@ pub(super) async fn one_flow(
         if plan.log_lines > 0 {
             let lines = flow_log_lines(&id, s, plan.log_lines);
             let appended = timed_call(
-                4,
+                FlowOp::AppendLogs,
                 t,
                 shared,
                 rec,
@@ -213,8 +235,8 @@ pub(super) async fn one_flow(
                 all_ok = false;
             }
         }
-        all_ok &= timed_call(
-            3,
+        let finished = timed_call(
+            FlowOp::UpdateStep,
             t,
             shared,
             rec,
@@ -226,12 +248,16 @@ pub(super) async fn one_flow(
         )
         .await
         .is_ok();
+        if !finished {
+            record.steps_unfinished.push(s);
+            all_ok = false;
+        }
     }
     for a in 0..plan.artifacts {
         let (name, content) = flow_artifact(&id, a);
         record.artifacts += 1;
         let added = timed_call(
-            5,
+            FlowOp::AddArtifact,
             t,
             shared,
             rec,
@@ -249,7 +275,7 @@ pub(super) async fn one_flow(
         }
     }
     if timed_call(
-        6,
+        FlowOp::UpdateStatus,
         t,
         shared,
         rec,

@@ -295,35 +295,4 @@ fn thread_main(i: usize, threads: usize, shared: &Arc<Shared>) -> ThreadOut {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn measured_windows_by_model() {
-        let open = Load::Open {
-            rate_per_s: 100.0,
-            max_in_flight: 10,
-        };
-        let closed = Load::Closed { concurrency: 4 };
-        let s = Duration::from_secs_f64;
-        // (load, planned, until the last answer, cut short, window)
-        for (load, planned, last, cut, want) in [
-            (open, 10.0, 14.0, false, 14.0), // answers lagging: counted until the last
-            (open, 10.0, 10.01, false, 10.01),
-            (open, 10.0, 4.0, true, 4.0), // Ctrl-C after 4 s: not the planned 10
-            (closed, 10.0, 10.2, false, 10.0), // each worker's last request is incidental
-            (closed, 10.0, 4.0, true, 4.0),
-        ] {
-            assert_eq!(measured_window(load, s(planned), s(last), cut), s(want));
-        }
-    }
-
-    #[test]
-    fn shares_add_up_and_differ_by_at_most_one() {
-        for (total, parts) in [(10, 3), (1, 4), (0, 2), (10_000, 2), (7, 7)] {
-            let s: Vec<u64> = (0..parts).map(|i| share(total, parts, i)).collect();
-            assert_eq!(s.iter().sum::<u64>(), total, "{s:?}");
-            assert!(s.iter().max().unwrap() - s.iter().min().unwrap() <= 1);
-        }
-    }
-}
+mod tests;

@@ -415,9 +415,22 @@ pub(super) async fn verify_flows(
             let index = step as usize;
             let acknowledged = !f.logs_unacknowledged.contains(&step);
             let lines = flow_log_lines(&f.id, step, plan.log_lines);
-            integrity.checked += 1 + if acknowledged { lines.len() as u64 } else { 0 };
+            let finished = !f.steps_unfinished.contains(&step);
+            integrity.checked +=
+                1 + u64::from(finished) + if acknowledged { lines.len() as u64 } else { 0 };
             match detail.steps.get(index) {
-                Some(s) if s.name == flow_step_name(step) => {}
+                Some(s) if s.name == flow_step_name(step) => {
+                    if finished && s.status != "completed" {
+                        lost(
+                            format!(
+                                "execution {} step {index}: status completed acknowledged, {} \
+                                 stored",
+                                f.id, s.status
+                            ),
+                            &mut integrity,
+                        );
+                    }
+                }
                 _ => {
                     lost(
                         format!("execution {}: step {index} missing", f.id),
