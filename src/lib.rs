@@ -8,3 +8,4 @@ pub mod metrics;
 pub mod monitor;
 pub mod report;
 pub mod results;
+pub mod rng;
