@@ -267,7 +267,7 @@ pub(super) fn judge(
 }
 
 /// Sets the verdict and reason of `row` from the judged change `point`, its interval, the
-/// baseline's `spread` and the run counts; see the module doc for the rules.
+/// baseline's `spread` and the run counts: the first of `RULES` that applies decides.
 pub(super) fn judge_change(
     row: &mut Row,
     point: f64,
@@ -277,19 +277,9 @@ pub(super) fn judge_change(
     n_cand: usize,
 ) {
     let metric = row.metric;
-    let operation = row.operation.as_str();
-    let noise = row.noise;
-    let signed_limit = row.limit;
-    let limit = signed_limit.abs();
     let sign = if metric.higher_is_worse() { 1.0 } else { -1.0 };
     let unit = metric.change_unit();
-    let shown = |v: f64| format!("{v:+.2}{unit}");
-    // The judged change in words: which estimate it is, when it is not the medians'.
-    let said = match row.judged_on {
-        Estimate::Pairs => format!("the per-pair change {}", shown(point)),
-        Estimate::Medians => shown(point),
-    };
-    let worse = sign * point;
+    let limit = row.limit.abs();
     // The interval's ends in the worse direction: `near` is the one closest to "no change"
     // when the change is for the worse, `far` when it is for the better.
     let (near, far) = if sign > 0.0 {
@@ -297,123 +287,241 @@ pub(super) fn judge_change(
     } else {
         (-high, -low)
     };
-    let floor = limit * NOISE_FLOOR_FRACTION;
-    let warn_at = limit * WARN_FRACTION;
-    let worse_shown = |v: f64| shown(sign * v);
-
-    let what = if noise < spread {
-        "per-pair changes"
-    } else {
-        "baseline runs"
+    let facts = Facts {
+        said: match row.judged_on {
+            Estimate::Pairs => format!("the per-pair change {point:+.2}{unit}"),
+            Estimate::Medians => format!("{point:+.2}{unit}"),
+        },
+        limit_shown: format!("{:+.2}{unit}", row.limit),
+        limit,
+        worse: sign * point,
+        near,
+        far,
+        floor: limit * NOISE_FLOOR_FRACTION,
+        warn_at: limit * WARN_FRACTION,
+        noise: row.noise,
+        what: if row.noise < spread {
+            "per-pair changes"
+        } else {
+            "baseline runs"
+        },
+        unit,
+        sign,
+        // Errors are not timing noise (a sound service on loopback has none): judged from
+        // any number of runs.
+        few: (too_few_runs(n_base, n_cand) && !metric.is_absolute())
+            .then(|| format!("{n_base} against {n_cand} runs")),
+        totals: row.operation == TOTALS,
     };
-    // Errors are not timing noise (a sound service on loopback has none): judged from any
-    // number of runs.
-    if too_few_runs(n_base, n_cand) && !metric.is_absolute() {
-        // Few runs: only a change beyond twice the limit (and beyond the runs' own spread,
-        // when that is wider) is judged, and only on the totals; see the module doc. Gains
-        // and losses meet the same bar: one pair that "improved" by noise is no more
-        // evidence than one that "regressed".
-        let gross = (limit * INCONCLUSIVE_SPREAD).max(noise);
-        let runs = format!("{n_base} against {n_cand} runs");
-        if operation == TOTALS && worse > limit && near > gross {
-            row.verdict = Verdict::Regressed;
-            row.reason = format!(
-                "{} is past the {} limit and, with only {runs}, the whole interval is past \
-                 twice the limit and the runs' spread",
-                said,
-                shown(signed_limit)
-            );
-            return;
-        }
-        if operation == TOTALS && -worse > limit && -far > gross {
-            row.verdict = Verdict::Improved;
-            row.reason = format!(
-                "{said}, and with only {runs} the whole interval is better than twice the \
-                 limit and the runs' spread"
-            );
-            return;
-        }
-        if worse.abs() > limit {
-            let which = if operation == TOTALS {
-                "a change under twice the limit"
-            } else {
-                "one operation's change"
-            };
-            let past = if worse > 0.0 { "past" } else { "a gain beyond" };
-            row.verdict = Verdict::Inconclusive;
-            row.reason = format!(
-                "{said} is {past} the {} limit, but {runs} cannot tell {which} from noise; \
-                 rerun with at least {MIN_RUNS} runs a side",
-                shown(signed_limit)
-            );
-            return;
-        }
-        // A gain within the limit but past half of it stays "unchanged" unless the runs are
-        // too noisy to say even that (judged below, as is anything smaller).
-        if -worse > warn_at && noise <= limit * INCONCLUSIVE_SPREAD {
-            row.reason = format!(
-                "{said} is better than half the limit, but {runs} cannot confirm a gain this size"
-            );
-            return;
-        }
+    let (verdict, reason) = RULES
+        .iter()
+        .find_map(|(_, rule)| rule(&facts))
+        .expect("the last rule always applies");
+    row.verdict = verdict;
+    row.reason = reason;
+}
+
+/// What the verdict rules look at: one row's judged change, its interval and the noise, all
+/// in the worse direction (positive is worse, whatever the metric's direction).
+struct Facts {
+    /// The judged change in words (which estimate it is, when not the medians').
+    said: String,
+    /// The signed limit as the row shows it, e.g. "+10.00%".
+    limit_shown: String,
+    /// The limit, positive.
+    limit: f64,
+    /// The judged change, positive when worse.
+    worse: f64,
+    /// The interval's end nearest to "no change" for a change for the worse, and the other.
+    near: f64,
+    far: f64,
+    /// The noise floor and the warning threshold (fractions of the limit).
+    floor: f64,
+    warn_at: f64,
+    /// The runs' own spread, and whose it is ("baseline runs" or "per-pair changes").
+    noise: f64,
+    what: &'static str,
+    unit: &'static str,
+    sign: f64,
+    /// Too few runs to judge changes near the limit: "N against M runs".
+    few: Option<String>,
+    /// The row is the totals' (few runs judge only those).
+    totals: bool,
+}
+
+impl Facts {
+    /// A value in the worse direction shown as the metric's change: "+12.00%".
+    fn worse_shown(&self, v: f64) -> String {
+        format!("{:+.2}{}", self.sign * v, self.unit)
     }
-    if noise > limit * INCONCLUSIVE_SPREAD {
-        // Too noisy to judge a change of one limit: judge only what stands out beyond it.
-        if worse > limit && near > noise {
-            row.verdict = Verdict::Regressed;
-            row.reason = format!(
-                "{} is past the {} limit, and the interval stays beyond the {what}' \
-                 spread of {noise:.2}{unit}",
-                said,
-                shown(signed_limit)
-            );
-        } else if -far > noise.max(warn_at) {
-            row.verdict = Verdict::Improved;
-            row.reason = format!(
-                "{} improves beyond the {what}' spread of {noise:.2}{unit}",
-                said
-            );
-        } else {
-            row.verdict = Verdict::Inconclusive;
-            row.reason = format!(
-                "{what} spread {noise:.2}{unit}, more than {INCONCLUSIVE_SPREAD}× the {} limit; \
-                 rerun with more runs or on a quieter machine",
-                shown(signed_limit)
-            );
-        }
-    } else if worse > limit && near > floor {
-        row.verdict = Verdict::Regressed;
-        row.reason = format!(
-            "{} is past the {} limit and the interval's near end {} is past the noise floor {}",
-            said,
-            shown(signed_limit),
-            worse_shown(near),
-            worse_shown(floor)
-        );
-    } else if worse > warn_at {
-        row.verdict = Verdict::Warn;
-        row.reason = if worse > limit {
-            format!(
-                "{} is past the {} limit, but the interval reaches {}, within the noise floor {}",
-                said,
-                shown(signed_limit),
-                worse_shown(near),
-                worse_shown(floor)
-            )
-        } else {
-            format!("{} is past half the {} limit", said, shown(signed_limit))
-        };
-    } else if -far > floor && -worse > warn_at {
-        row.verdict = Verdict::Improved;
-        row.reason = format!(
-            "{}, the whole interval better than {}",
-            said,
-            worse_shown(-floor)
-        );
-    } else {
-        row.reason = format!("{} is within the {} limit", said, shown(signed_limit));
+
+    /// Too noisy to judge a change of one limit.
+    fn noisy(&self) -> bool {
+        self.noise > self.limit * INCONCLUSIVE_SPREAD
+    }
+
+    /// With few runs, what a change must exceed to be judged: twice the limit, and the
+    /// runs' spread when that is wider.
+    fn gross(&self) -> f64 {
+        (self.limit * INCONCLUSIVE_SPREAD).max(self.noise)
     }
 }
+
+/// A rule: the verdict and its reason when the rule applies.
+type Rule = fn(&Facts) -> Option<(Verdict, String)>;
+
+/// The verdict rules, tried in order; the first that applies decides (see the module doc).
+/// With few runs gains and losses meet the same bar: one pair that improved by noise is no
+/// more evidence than one that regressed.
+const RULES: [(&str, Rule); 11] = [
+    (
+        "few runs: the totals worse by twice the limit and the spread",
+        |f| {
+            let runs = f.few.as_ref()?;
+            (f.totals && f.worse > f.limit && f.near > f.gross()).then(|| {
+                let reason = format!(
+                    "{} is past the {} limit and, with only {runs}, the whole interval is past \
+                 twice the limit and the runs' spread",
+                    f.said, f.limit_shown
+                );
+                (Verdict::Regressed, reason)
+            })
+        },
+    ),
+    (
+        "few runs: the totals better by twice the limit and the spread",
+        |f| {
+            let runs = f.few.as_ref()?;
+            (f.totals && -f.worse > f.limit && -f.far > f.gross()).then(|| {
+                let reason = format!(
+                    "{}, and with only {runs} the whole interval is better than twice the limit \
+                 and the runs' spread",
+                    f.said
+                );
+                (Verdict::Improved, reason)
+            })
+        },
+    ),
+    (
+        "few runs: any other change past the limit cannot be judged",
+        |f| {
+            let runs = f.few.as_ref()?;
+            (f.worse.abs() > f.limit).then(|| {
+                let which = if f.totals {
+                    "a change under twice the limit"
+                } else {
+                    "one operation's change"
+                };
+                let past = if f.worse > 0.0 {
+                    "past"
+                } else {
+                    "a gain beyond"
+                };
+                let reason = format!(
+                    "{} is {past} the {} limit, but {runs} cannot tell {which} from noise; rerun \
+                 with at least {MIN_RUNS} runs a side",
+                    f.said, f.limit_shown
+                );
+                (Verdict::Inconclusive, reason)
+            })
+        },
+    ),
+    (
+        "few runs: a gain past half the limit is not confirmed",
+        |f| {
+            let runs = f.few.as_ref()?;
+            (-f.worse > f.warn_at && !f.noisy()).then(|| {
+                let reason = format!(
+                    "{} is better than half the limit, but {runs} cannot confirm a gain this size",
+                    f.said
+                );
+                (Verdict::Unchanged, reason)
+            })
+        },
+    ),
+    (
+        "noisy: worse than the limit with the interval beyond the spread",
+        |f| {
+            (f.noisy() && f.worse > f.limit && f.near > f.noise).then(|| {
+                let reason = format!(
+                    "{} is past the {} limit, and the interval stays beyond the {}' spread of \
+                 {:.2}{}",
+                    f.said, f.limit_shown, f.what, f.noise, f.unit
+                );
+                (Verdict::Regressed, reason)
+            })
+        },
+    ),
+    ("noisy: the whole interval better than the spread", |f| {
+        (f.noisy() && -f.far > f.noise.max(f.warn_at)).then(|| {
+            let reason = format!(
+                "{} improves beyond the {}' spread of {:.2}{}",
+                f.said, f.what, f.noise, f.unit
+            );
+            (Verdict::Improved, reason)
+        })
+    }),
+    ("noisy: anything else cannot be judged", |f| {
+        f.noisy().then(|| {
+            let reason = format!(
+                "{} spread {:.2}{}, more than {INCONCLUSIVE_SPREAD}× the {} limit; rerun with \
+                 more runs or on a quieter machine",
+                f.what, f.noise, f.unit, f.limit_shown
+            );
+            (Verdict::Inconclusive, reason)
+        })
+    }),
+    (
+        "worse than the limit, the interval's near end past the noise floor",
+        |f| {
+            (f.worse > f.limit && f.near > f.floor).then(|| {
+                let reason = format!(
+                    "{} is past the {} limit and the interval's near end {} is past the noise \
+                 floor {}",
+                    f.said,
+                    f.limit_shown,
+                    f.worse_shown(f.near),
+                    f.worse_shown(f.floor)
+                );
+                (Verdict::Regressed, reason)
+            })
+        },
+    ),
+    ("worse than half the limit", |f| {
+        (f.worse > f.warn_at).then(|| {
+            let reason = if f.worse > f.limit {
+                format!(
+                    "{} is past the {} limit, but the interval reaches {}, within the noise \
+                     floor {}",
+                    f.said,
+                    f.limit_shown,
+                    f.worse_shown(f.near),
+                    f.worse_shown(f.floor)
+                )
+            } else {
+                format!("{} is past half the {} limit", f.said, f.limit_shown)
+            };
+            (Verdict::Warn, reason)
+        })
+    }),
+    (
+        "better than half the limit, the whole interval past the noise floor",
+        |f| {
+            (-f.far > f.floor && -f.worse > f.warn_at).then(|| {
+                let reason = format!(
+                    "{}, the whole interval better than {}",
+                    f.said,
+                    f.worse_shown(-f.floor)
+                );
+                (Verdict::Improved, reason)
+            })
+        },
+    ),
+    ("otherwise: within the limit", |f| {
+        let reason = format!("{} is within the {} limit", f.said, f.limit_shown);
+        Some((Verdict::Unchanged, reason))
+    }),
+];
 
 /// "1 regression · 2 warnings · 14 unchanged": the verdicts that occur, worst first.
 pub(super) fn headline(c: &Comparison) -> String {
