@@ -6,8 +6,8 @@ use crate::load::builtin;
 use crate::load::client::{Timeouts, Wire};
 use crate::load::engine::Length;
 use crate::load::https::TlsOptions;
-use crate::load::run::{kind_name, run_scenario, ConnectionBudget, RunOptions};
-use crate::load::scenario::{LoadModel, OpKind, OperationSpec, RunLength, Scenario, ScenarioKind};
+use crate::load::run::{run_scenario, ConnectionBudget, RunOptions};
+use crate::load::scenario::{LoadModel, OperationSpec, RunLength, Scenario, ScenarioKind};
 use crate::monitor::{self, storage::Profile, ServeConfig, ServeError};
 use crate::report::{self, Format};
 use crate::results::io::{check_writable, read_results, write_results};
@@ -395,7 +395,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                              sends `load.concurrency` requests and a flow runs \
                              `flow.executions`; run it without --duration",
                             s.name,
-                            kind_name(s.kind)
+                            s.kind.name()
                         )));
                     }
                     s.length = RunLength::Duration(d);
@@ -427,8 +427,8 @@ fn scenario_for(common: &Common, command: &str, builtin_name: &str) -> anyhow::R
              run it with `stepflow-bench run {}`",
             common.scenario.as_deref().unwrap_or_default(),
             s.name,
-            kind_name(s.kind),
-            kind_name(wanted),
+            s.kind.name(),
+            wanted.name(),
             common.scenario.as_deref().unwrap_or_default(),
         )));
     }
@@ -444,7 +444,7 @@ fn apply_common(s: &mut Scenario, common: &Common) -> anyhow::Result<()> {
             exit::usage(anyhow::anyhow!(
                 "{flag} does not apply to scenario {} (kind {}){instead}",
                 s.name,
-                kind_name(s.kind)
+                s.kind.name()
             ))
         };
         if common.rate.is_some() {
@@ -475,20 +475,6 @@ fn apply_common(s: &mut Scenario, common: &Common) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn is_read(spec: &OperationSpec) -> bool {
-    match spec {
-        OperationSpec::BuiltIn { kind, .. } => matches!(
-            kind,
-            OpKind::Health
-                | OpKind::GetExecution
-                | OpKind::ListExecutions
-                | OpKind::GetLogs
-                | OpKind::ListArtifacts
-        ),
-        OperationSpec::Request(r) => r.method == "GET" || r.method == "HEAD",
-    }
-}
-
 /// Rescales weights so reads make up `ratio` of the mix, keeping proportions within each side.
 fn apply_read_ratio(s: &mut Scenario, ratio: f64) -> anyhow::Result<()> {
     bounds::READ_RATIO
@@ -497,7 +483,7 @@ fn apply_read_ratio(s: &mut Scenario, ratio: f64) -> anyhow::Result<()> {
     let sum = |reads: bool| -> u64 {
         s.operations
             .iter()
-            .filter(|o| is_read(&o.spec) == reads)
+            .filter(|o| o.spec.is_read() == reads)
             .map(|o| u64::from(o.weight))
             .sum()
     };
@@ -510,11 +496,11 @@ fn apply_read_ratio(s: &mut Scenario, ratio: f64) -> anyhow::Result<()> {
     }
     let scale = 10_000.0;
     s.operations.retain(|o| {
-        let side = is_read(&o.spec);
+        let side = o.spec.is_read();
         !(side && ratio == 0.0 || !side && ratio == 1.0)
     });
     for o in &mut s.operations {
-        let (side_sum, share) = if is_read(&o.spec) {
+        let (side_sum, share) = if o.spec.is_read() {
             (reads, ratio)
         } else {
             (writes, 1.0 - ratio)

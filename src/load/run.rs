@@ -261,7 +261,7 @@ impl Preamble<'_> {
             run_id: Some(self.run_id.clone()),
             run_ids: Vec::new(),
             scenario: self.scenario.name.clone(),
-            kind: kind_name(self.scenario.kind).to_string(),
+            kind: self.scenario.kind.name().to_string(),
             target,
             profile: self.profile(),
             started_at: now_rfc3339(),
@@ -590,7 +590,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         run_id: Some(preamble.run_id.clone()),
         run_ids: Vec::new(),
         scenario: scenario.name.clone(),
-        kind: kind_name(scenario.kind).to_string(),
+        kind: scenario.kind.name().to_string(),
         target: target_name,
         profile: preamble.profile(),
         started_at,
@@ -622,15 +622,6 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         },
         aborted,
     })
-}
-
-pub fn kind_name(kind: ScenarioKind) -> &'static str {
-    match kind {
-        ScenarioKind::Mix => "mix",
-        ScenarioKind::PerEndpoint => "per_endpoint",
-        ScenarioKind::Burst => "burst",
-        ScenarioKind::Flow => "flow",
-    }
 }
 
 fn print_progress(control: &Control, last: (Instant, u64), length: &Length) -> (Instant, u64) {

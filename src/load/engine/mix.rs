@@ -37,10 +37,8 @@ pub(super) fn prepare(op: &Operation, book: &mut Book, rng: &mut Rng) -> (Call, 
 }
 
 pub(super) fn needs_executions(ops: &[Operation]) -> bool {
-    ops.iter().any(|o| {
-        matches!(&o.spec, OperationSpec::BuiltIn { kind, .. }
-            if !matches!(kind, OpKind::Health | OpKind::ListExecutions | OpKind::CreateExecution))
-    })
+    ops.iter()
+        .any(|o| matches!(&o.spec, OperationSpec::BuiltIn { kind, .. } if kind.needs_execution()))
 }
 
 /// Whether any operation uses the StepFlow executions API (so seeding has a purpose).

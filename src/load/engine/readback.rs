@@ -17,11 +17,7 @@ pub(super) fn finish(
     let local = tokio::task::LocalSet::new();
     match &shared.config.workload {
         Workload::Mix(ops) => {
-            let writes = ops.iter().any(|o| {
-                matches!(&o.spec, OperationSpec::BuiltIn { kind, .. } if matches!(kind,
-                    OpKind::CreateExecution | OpKind::UpdateStatus | OpKind::AddStep
-                    | OpKind::UpdateStep | OpKind::AppendLogs | OpKind::AddArtifact))
-            });
+            let writes = ops.iter().any(|o| o.spec.is_builtin_write());
             if !writes {
                 return None;
             }
