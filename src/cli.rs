@@ -4,10 +4,9 @@ use crate::exit;
 use crate::load::bounds;
 use crate::load::builtin;
 use crate::load::client::{Timeouts, Wire};
-use crate::load::engine::Length;
 use crate::load::https::TlsOptions;
 use crate::load::run::{run_scenario, ConnectionBudget, RunOptions};
-use crate::load::scenario::{LoadModel, OperationSpec, RunLength, Scenario, ScenarioKind};
+use crate::load::scenario::{Length, LoadModel, OperationSpec, Scenario, ScenarioKind};
 use crate::monitor::{self, storage::Profile, ServeConfig, ServeError};
 use crate::report::{self, Format};
 use crate::results::io::{check_writable, read_results, write_results};
@@ -281,10 +280,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let mut s = scenario_for(&common, "api", "api-latency")?;
             if let Some(n) = requests {
-                s.length = RunLength::Requests(n);
+                s.length = Some(Length::Requests(n));
             }
             if let Some(d) = duration {
-                s.length = RunLength::Duration(d);
+                s.length = Some(Length::Duration(d));
             }
             run_all(vec![s], &common, false)
         }
@@ -300,7 +299,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let mut s = scenario_for(&common, "stress", "stress")?;
             if let Some(d) = duration {
-                s.length = RunLength::Duration(d);
+                s.length = Some(Length::Duration(d));
             }
             if let Some(r) = read_ratio {
                 apply_read_ratio(&mut s, r)?;
@@ -398,7 +397,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             s.kind.name()
                         )));
                     }
-                    s.length = RunLength::Duration(d);
+                    s.length = Some(Length::Duration(d));
                 }
                 plans.push(s);
             }

@@ -8,7 +8,7 @@ use super::client::{Endpoint, Timeouts, Wire};
 use super::engine::{self, Control, EngineConfig, Length, Load, Workload};
 use super::machine::{self, CpuSnapshot};
 use super::probe::{self, Needs};
-use super::scenario::{LoadModel, RunLength, Scenario, ScenarioKind};
+use super::scenario::{LoadModel, Scenario, ScenarioKind};
 use super::transport::direct::DirectTransport;
 use super::transport::http::HttpConnector;
 use super::transport::Connector;
@@ -17,7 +17,7 @@ use crate::metrics::Recorder;
 use crate::monitor::storage::{Profile, Storage, StorageConfig};
 use crate::results::names::FLOW_EXECUTION;
 use crate::results::targets;
-use crate::results::{Environment, LoadInfo, Results, ServerInfo, SCHEMA_VERSION};
+use crate::results::{Environment, Results, ServerInfo, SCHEMA_VERSION};
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -202,11 +202,7 @@ fn resolve_load(scenario: &Scenario, opts: &RunOptions) -> Load {
 }
 
 fn resolve_length(scenario: &Scenario, opts: &RunOptions) -> Length {
-    match scenario.length {
-        RunLength::Duration(d) => Length::Duration(d),
-        RunLength::Requests(n) => Length::Requests(n),
-        RunLength::KindDefault => opts.default_length,
-    }
+    scenario.length.unwrap_or(opts.default_length)
 }
 
 /// Checks that something accepts connections at the target before any load is sent; the
@@ -227,19 +223,6 @@ async fn check_reachable(endpoint: &Endpoint, timeout: Duration) -> Result<(), S
             endpoint.url
         )
     })
-}
-
-fn load_info(load: Load) -> LoadInfo {
-    match load {
-        Load::Closed { concurrency } => LoadInfo::Closed { concurrency },
-        Load::Open {
-            rate_per_s,
-            max_in_flight,
-        } => LoadInfo::Open {
-            rate: rate_per_s,
-            max_in_flight,
-        },
-    }
 }
 
 /// The parts of a run's results known before it starts; the rest is empty.
@@ -267,7 +250,7 @@ impl Preamble<'_> {
             started_at: now_rfc3339(),
             duration_s: 0.0,
             warmup_s: 0.0,
-            load: load_info(self.load),
+            load: self.load,
             operations: BTreeMap::new(),
             totals: Recorder::new().summarize(0.0),
             service_time_us: BTreeMap::new(),
@@ -601,7 +584,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         } else {
             0.0
         },
-        load: load_info(load),
+        load,
         operations,
         totals,
         service_time_us,

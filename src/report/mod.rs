@@ -12,7 +12,7 @@ pub use table::render_table;
 use crate::metrics::OpStats;
 use crate::results::names::TOTALS;
 use crate::results::targets::{Figure, Target, TargetResult};
-use crate::results::{LoadInfo, Results};
+use crate::results::{Load, Results};
 
 /// Output formats of the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,14 +149,14 @@ pub fn miss_hint(results: &Results, target: &TargetResult) -> Option<String> {
         Figure::Throughput => {
             let t = &results.totals;
             match results.load {
-                LoadInfo::Closed { concurrency } if t.latency_us.mean > 0.0 => hint.push_str(
+                Load::Closed { concurrency } if t.latency_us.mean > 0.0 => hint.push_str(
                     &format!(
                         "; {concurrency} workers at a mean latency of {} can do at most {}/s: raise --concurrency, or see what makes answers slow",
                         fmt_latency_us(t.latency_us.mean),
                         fmt_rate(f64::from(concurrency) * 1e6 / t.latency_us.mean)
                     ),
                 ),
-                LoadInfo::Open { rate, .. } => {
+                Load::Open { rate_per_s: rate, .. } => {
                     hint.push_str(&format!("; the offered rate was {}/s", fmt_rate(rate)))
                 }
                 _ => {}

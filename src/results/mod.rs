@@ -71,7 +71,7 @@ pub struct Results {
     pub duration_s: f64,
     /// Warm-up before the measured window, seconds.
     pub warmup_s: f64,
-    pub load: LoadInfo,
+    pub load: Load,
     /// Per-operation figures, by operation name.
     pub operations: BTreeMap<String, OpStats>,
     /// All operations together (end-to-end figures such as a flow's `execution` excluded).
@@ -163,11 +163,28 @@ pub fn start_ms(rfc3339: &str) -> Option<i64> {
         .map(|t| t.timestamp_millis())
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// How load was offered, resolved from the scenario and the flags: what the engine runs and
+/// what results record.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "model", rename_all = "lowercase")]
-pub enum LoadInfo {
+pub enum Load {
+    /// Workers each send, await, record, repeat.
     Closed { concurrency: u32 },
-    Open { rate: f64, max_in_flight: u32 },
+    /// Requests sent on a fixed schedule, at most `max_in_flight` at once.
+    Open {
+        #[serde(rename = "rate")]
+        rate_per_s: f64,
+        max_in_flight: u32,
+    },
+}
+
+impl Load {
+    pub fn model_name(&self) -> &'static str {
+        match self {
+            Load::Closed { .. } => "closed",
+            Load::Open { .. } => "open",
+        }
+    }
 }
 
 /// The bundled monitor's resource use and its own DB timings.

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::metrics::Recorder;
-use crate::results::{Environment, LoadInfo};
+use crate::results::{Environment, Load};
 
 /// Stats of `ok` successes around `latency_us` (spread ±10 %) and `errors` failures over
 /// `duration_s`; `throughput` comes out as ok / duration_s.
@@ -41,7 +41,7 @@ pub(crate) fn run(
         started_at: started_at.into(),
         duration_s: 10.0,
         warmup_s: 1.0,
-        load: LoadInfo::Closed { concurrency: 4 },
+        load: Load::Closed { concurrency: 4 },
         operations: BTreeMap::from([("get_execution".to_string(), stats.clone())]),
         totals: stats,
         service_time_us: BTreeMap::new(),

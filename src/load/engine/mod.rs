@@ -19,6 +19,7 @@ use self::{burst::*, flow::*, mix::*, readback::*, record::*};
 use super::book::{Book, Check, Intent, Rng};
 use super::id::ExecId;
 use super::pacer::{ConstantPacer, Pace};
+pub use super::scenario::Length;
 use super::scenario::{FlowPlan, OpKind, Operation, OperationSpec};
 use super::transport::{
     ArtifactRow, Call, CallError, Connector, ExecutionDetail, ExecutionRow, Page, Reply, Transport,
@@ -27,6 +28,7 @@ use crate::metrics::{Recorder, TimeSeries};
 use crate::monitor::model::Status;
 use crate::results::names::FLOW_OPS;
 use crate::results::Integrity;
+pub use crate::results::Load;
 use hdrhistogram::Histogram;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -34,21 +36,6 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
-
-/// How load is offered, resolved from the scenario and the flags.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Load {
-    Closed { concurrency: u32 },
-    Open { rate_per_s: f64, max_in_flight: u32 },
-}
-
-/// How long each measured phase lasts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Length {
-    Duration(Duration),
-    /// Requests in total (mix) or per operation (per-endpoint).
-    Requests(u64),
-}
 
 /// What an executor does.
 #[derive(Debug, Clone)]

@@ -166,14 +166,11 @@ impl fmt::Display for OpKind {
     }
 }
 
-/// How long a scenario runs.
+/// How long each measured phase of a run lasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunLength {
-    /// Neither `duration` nor `requests` was set: the command's default for the kind applies.
-    KindDefault,
-    /// Measured time after warm-up.
+pub enum Length {
     Duration(Duration),
-    /// Requests per operation (count mode, for `per_endpoint`).
+    /// Requests in total (mix) or per operation (per-endpoint).
     Requests(u64),
 }
 
@@ -288,7 +285,9 @@ pub struct Scenario {
     pub name: String,
     pub description: Option<String>,
     pub kind: ScenarioKind,
-    pub length: RunLength,
+    /// None: neither `duration` nor `requests` was set, and the command's default for the
+    /// kind applies.
+    pub length: Option<Length>,
     /// Time run before measuring; excluded from everything reported.
     pub warmup: Duration,
     /// Executions created before anything is measured, so reads find data.

@@ -49,7 +49,7 @@ fn full_file_parses_to_the_expected_plan() {
         name: "stress".into(),
         description: Some("mixed read/write".into()),
         kind: ScenarioKind::Mix,
-        length: RunLength::Duration(Duration::from_secs(30)),
+        length: Some(Length::Duration(Duration::from_secs(30))),
         warmup: Duration::from_secs(2),
         seed: 0,
         load: LoadModel::Open {
@@ -122,7 +122,7 @@ fn small_files_get_documented_defaults() {
     let cases: [(&str, String, Check); 7] = [
         ("minimal", minimal.to_string(), |s| {
             s.kind == ScenarioKind::Mix
-                && s.length == RunLength::KindDefault
+                && s.length == None
                 && s.warmup == Duration::ZERO
                 && s.load == LoadModel::Closed { concurrency: None }
                 && s.operations[0].weight == 1
@@ -132,17 +132,17 @@ fn small_files_get_documented_defaults() {
         (
             "duration as bare number",
             format!("duration = 30\n{minimal}"),
-            |s| s.length == RunLength::Duration(Duration::from_secs(30)),
+            |s| s.length == Some(Length::Duration(Duration::from_secs(30))),
         ),
         (
             "duration as bare string",
             format!("duration = \"45\"\n{minimal}"),
-            |s| s.length == RunLength::Duration(Duration::from_secs(45)),
+            |s| s.length == Some(Length::Duration(Duration::from_secs(45))),
         ),
         (
             "requests count mode",
             format!("requests = 10\n{minimal}"),
-            |s| s.length == RunLength::Requests(10),
+            |s| s.length == Some(Length::Requests(10)),
         ),
         (
             "closed with concurrency",

@@ -21,9 +21,11 @@ impl Ctx<'_> {
                     "set either `duration` or `requests`, not both",
                 ))
             }
-            (Some(duration), None) => {
-                RunLength::Duration(self.span(duration, "duration", bounds::DURATION)?)
-            }
+            (Some(duration), None) => Some(Length::Duration(self.span(
+                duration,
+                "duration",
+                bounds::DURATION,
+            )?)),
             (None, Some(requests)) => {
                 let n = self.count(requests, "requests", bounds::REQUESTS)?;
                 if matches!(kind, ScenarioKind::Burst | ScenarioKind::Flow) {
@@ -34,9 +36,9 @@ impl Ctx<'_> {
                          `load.concurrency` requests and a flow runs `flow.executions`",
                     ));
                 }
-                RunLength::Requests(n)
+                Some(Length::Requests(n))
             }
-            (None, None) => RunLength::KindDefault,
+            (None, None) => None,
         };
 
         let warmup = match &raw.warmup {
