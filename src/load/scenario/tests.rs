@@ -122,7 +122,7 @@ fn small_files_get_documented_defaults() {
     let cases: [(&str, String, Check); 7] = [
         ("minimal", minimal.to_string(), |s| {
             s.kind == ScenarioKind::Mix
-                && s.length == None
+                && s.length.is_none()
                 && s.warmup == Duration::ZERO
                 && s.load == LoadModel::Closed { concurrency: None }
                 && s.operations[0].weight == 1
