@@ -19,12 +19,14 @@ pub use crate::results::targets::GateLimits;
 use crate::results::targets::{Target, TargetError};
 
 mod locate;
+mod overrides;
 mod raw;
 #[cfg(test)]
 mod tests;
 mod validate;
 
 use locate::*;
+pub use overrides::LoadFlags;
 use raw::*;
 
 /// What a scenario does with its operations.
