@@ -12,6 +12,8 @@ pub mod id;
 pub mod machine;
 pub mod pacer;
 pub mod probe;
+pub mod progress;
 pub mod run;
 pub mod scenario;
+pub mod sys;
 pub mod transport;
