@@ -180,6 +180,10 @@ pub struct Common {
     /// What to print on stdout.
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,
+    /// Also write a JUnit XML report here: a test case per target and one for the read-back
+    /// (several scenarios: one file each, named as for --out).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
     /// No live progress line on stderr.
     #[arg(long)]
     pub no_progress: bool,

@@ -5,7 +5,7 @@ use super::args::{FormatArg, PairingArg};
 use crate::exit;
 use crate::load::bounds;
 use crate::load::builtin;
-use crate::report;
+use crate::report::{self, Format};
 use crate::results::io::{check_writable, read_results};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
@@ -112,22 +112,19 @@ pub fn compare(
             "{e} (baseline: {baseline:?}, candidate: {candidate:?})"
         ))
     })?;
-    let rendered = match format {
-        FormatArg::Table => report::render_compare_table(&comparison),
-        FormatArg::Markdown => report::render_compare_markdown(&comparison),
-        FormatArg::Json => {
-            serde_json::to_string_pretty(&comparison).expect("comparison serializes") + "\n"
-        }
-    };
+    let rendered = report::exporter(format.into()).comparison(&comparison);
     // The comparison carries the whole verdict (regressions, lost writes, missed targets):
     // what is printed and the exit code cannot disagree.
     print!("{rendered}");
     if let Some(path) = junit {
         // Found writable before; failing now is still the file's fault, not an
         // inconclusive comparison (exit 3 is that).
-        std::fs::write(path, report::render_junit(&comparison))
-            .with_context(|| format!("cannot write JUnit report {}", path.display()))
-            .map_err(exit::usage)?;
+        std::fs::write(
+            path,
+            report::exporter(Format::Junit).comparison(&comparison),
+        )
+        .with_context(|| format!("cannot write JUnit report {}", path.display()))
+        .map_err(exit::usage)?;
     }
     Ok(ExitCode::from(comparison.exit_code))
 }

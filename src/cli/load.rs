@@ -139,6 +139,14 @@ fn scenario_for(common: &Common, command: &str, builtin_name: &str) -> anyhow::R
     Ok(s)
 }
 
+/// `path` for one of several scenarios: `r.json` → `r-stress.json`.
+fn per_scenario(path: &std::path::Path, scenario: &str, extension: &str) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map_or("results".into(), |s| s.to_string_lossy().into_owned());
+    path.with_file_name(format!("{stem}-{scenario}.{extension}"))
+}
+
 fn default_out(results: &Results) -> PathBuf {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     PathBuf::from("results").join(format!("{}-{stamp}.json", results.scenario))
@@ -308,6 +316,10 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
             ))
         })?;
     }
+    if let Some(path) = &common.junit {
+        check_writable(path)
+            .map_err(|why| exit::usage(anyhow::anyhow!("--junit {}: {why}", path.display())))?;
+    }
     let program = std::env::current_exe().context("cannot find this executable")?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = common.threads.unwrap_or(cores);
@@ -361,17 +373,23 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
         };
         let written = (!to_stdout).then(|| {
             let out = match &common.out {
-                Some(p) if many => {
-                    let stem = p
-                        .file_stem()
-                        .map_or("results".into(), |s| s.to_string_lossy().into_owned());
-                    p.with_file_name(format!("{stem}-{}.json", results.scenario))
-                }
+                Some(p) if many => per_scenario(p, &results.scenario, "json"),
                 Some(p) => p.clone(),
                 None => default_out(&results),
             };
             let written = write_results(&results, &out);
             (out, written)
+        });
+        let junit = common.junit.as_ref().map(|p| {
+            let path = if many {
+                per_scenario(p, &results.scenario, "xml")
+            } else {
+                p.clone()
+            };
+            let xml = report::exporter(Format::Junit).results(&results);
+            let written = std::fs::write(&path, xml)
+                .with_context(|| format!("cannot write JUnit report {}", path.display()));
+            (path, written)
         });
         let mut rendered = if json_on_stdout {
             report::render(&results, Format::Json)
@@ -390,6 +408,14 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
         let _ = stdout.flush();
         match written {
             Some((out, Ok(()))) => eprintln!("results written to {}", out.display()),
+            Some((_, Err(e))) => {
+                eprintln!("Error: {e:#}");
+                worst = worst.max(exit::ABORTED);
+            }
+            None => {}
+        }
+        match junit {
+            Some((path, Ok(()))) => eprintln!("JUnit report written to {}", path.display()),
             Some((_, Err(e))) => {
                 eprintln!("Error: {e:#}");
                 worst = worst.max(exit::ABORTED);

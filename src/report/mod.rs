@@ -1,11 +1,16 @@
-//! Renders results for people (a terminal table, markdown) and machines (JSON). Rendering
-//! never measures: everything shown comes from a [`Results`] value.
+//! Renders results and comparisons for people (a terminal table, markdown) and machines
+//! (JSON, JUnit), each format one `Exporter`. Rendering never measures: everything shown
+//! comes from a [`Results`] or a `Comparison` value.
 
 pub mod compare;
+pub mod export;
+pub mod junit;
 mod markdown;
 mod table;
 
-pub use compare::{render_compare_markdown, render_compare_table, render_junit};
+pub use compare::{render_compare_markdown, render_compare_table};
+pub use export::{exporter, Exporter};
+pub use junit::{render_junit, render_junit_results};
 pub use markdown::render_markdown;
 pub use table::render_table;
 
@@ -20,14 +25,12 @@ pub enum Format {
     Table,
     Json,
     Markdown,
+    Junit,
 }
 
+/// A run's results in `format`.
 pub fn render(results: &Results, format: Format) -> String {
-    match format {
-        Format::Table => render_table(results),
-        Format::Markdown => render_markdown(results),
-        Format::Json => crate::results::io::to_json(results),
-    }
+    exporter(format).results(results)
 }
 
 /// A latency in microseconds with a unit that keeps 3 significant digits readable.
