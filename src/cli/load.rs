@@ -406,21 +406,16 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(rendered.as_bytes());
         let _ = stdout.flush();
-        match written {
-            Some((out, Ok(()))) => eprintln!("results written to {}", out.display()),
-            Some((_, Err(e))) => {
-                eprintln!("Error: {e:#}");
-                worst = worst.max(exit::ABORTED);
+        for (what, file) in [("results", written), ("JUnit report", junit)] {
+            match file {
+                Some((path, Ok(()))) => eprintln!("{what} written to {}", path.display()),
+                // The run happened; a file it could not write makes it inconclusive.
+                Some((_, Err(e))) => {
+                    eprintln!("Error: {e:#}");
+                    worst = worst.max(exit::ABORTED);
+                }
+                None => {}
             }
-            None => {}
-        }
-        match junit {
-            Some((path, Ok(()))) => eprintln!("JUnit report written to {}", path.display()),
-            Some((_, Err(e))) => {
-                eprintln!("Error: {e:#}");
-                worst = worst.max(exit::ABORTED);
-            }
-            None => {}
         }
         let built_in = builtin::BUILTIN.iter().any(|(n, _)| *n == results.scenario);
         if built_in && common.format == FormatArg::Table && results.aborted.is_none() {
