@@ -15,7 +15,7 @@ pub use markdown::render_markdown;
 pub use table::render_table;
 
 use crate::metrics::OpStats;
-use crate::results::names::TOTALS;
+use crate::results::names::{FLOW_EXECUTION, TOTALS};
 use crate::results::targets::{Figure, Target, TargetResult};
 use crate::results::{Load, Results};
 
@@ -131,7 +131,7 @@ pub fn miss_hint(results: &Results, target: &TargetResult) -> Option<String> {
     let ops = results
         .operations
         .iter()
-        .filter(|(name, _)| name.as_str() != "execution");
+        .filter(|(name, _)| name.as_str() != FLOW_EXECUTION);
     match written.figure {
         f if f.is_latency() => {
             if written.subject == TOTALS {
