@@ -125,6 +125,21 @@ fn a_run_writes_a_page_that_chromium_draws_offline() {
         fin.stderr
     );
     let results = read_results(&out);
+    // The bundled monitor was sampled each second, and its files measured at the end.
+    let samples = results["server"]["timeseries"]
+        .as_array()
+        .expect("server.timeseries");
+    assert!(
+        samples.iter().any(|p| p["phase"] == "measured"),
+        "{samples:?}"
+    );
+    assert!(
+        samples.iter().all(|p| p["rss_bytes"].as_u64() > Some(0)),
+        "{samples:?}"
+    );
+    let storage = &results["server"]["storage"];
+    assert!(storage["db_bytes"].as_u64() > Some(0), "{storage}");
+    assert!(storage["executions"].as_u64() > Some(0), "{storage}");
     let html = std::fs::read_to_string(&page).expect("the page");
     // Self-contained: nothing in it would fetch anything (an address in the text, such as
     // the target's, fetches nothing).
@@ -141,10 +156,19 @@ fn a_run_writes_a_page_that_chromium_draws_offline() {
     {
         assert!(html.contains(name.as_str()), "{name} missing from the page");
     }
+    assert!(html.contains("Memory by phase") && html.contains("Storage efficiency"));
     let Some((dom, png)) = render(&page, dir.path()) else {
         return;
     };
-    for id in ["throughput", "latency", "spectrum", "distribution"] {
+    for id in [
+        "throughput",
+        "latency",
+        "spectrum",
+        "distribution",
+        "server-memory",
+        "server-cpu",
+        "server-writer",
+    ] {
         assert_drawn(&dom, id);
     }
     // A blank or failed page compresses to a few kilobytes.
