@@ -204,6 +204,11 @@ pub struct Common {
     /// scenarios: one file each, named as for --out).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// While the run goes, one JSON line per second here (`-`: stdout, and the report moves
+    /// to stderr): the second's requests, errors and latency per operation and in all, and
+    /// the server's latest figures; the last line is the judged run's summary.
+    #[arg(long, value_name = "FILE|-")]
+    pub stream: Option<PathBuf>,
     /// No live progress line on stderr.
     #[arg(long)]
     pub no_progress: bool,

@@ -9,6 +9,7 @@ use crate::load::client::{Timeouts, Wire};
 use crate::load::https::TlsOptions;
 use crate::load::run::{run_scenario, ConnectionBudget, RunOptions};
 use crate::load::scenario::{Length, LoadModel, OperationSpec, Scenario, ScenarioKind};
+use crate::load::stream::{write_line, StreamSink};
 use crate::monitor::storage::Profile;
 use crate::report::{self, Format};
 use crate::results::io::{check_writable, write_results};
@@ -17,6 +18,7 @@ use anyhow::Context;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// `api`: per-endpoint latency, optionally a request count or a time per endpoint.
@@ -137,6 +139,27 @@ fn scenario_for(common: &Common, command: &str, builtin_name: &str) -> anyhow::R
     s.apply_flags(&common.load_flags())
         .map_err(|e| exit::usage(anyhow::anyhow!(e)))?;
     Ok(s)
+}
+
+/// The stream's last line for a run: how it was judged, and its headline figures.
+fn summary_line(r: &Results) -> serde_json::Value {
+    let t = &r.totals;
+    serde_json::json!({"summary": {
+        "scenario": r.scenario,
+        "run_id": r.run_id,
+        "exit_code": r.exit_code,
+        "aborted": r.aborted,
+        "duration_s": r.duration_s,
+        "totals": {
+            "count": t.count,
+            "errors": t.errors,
+            "throughput": t.throughput,
+            "p50_us": t.latency_us.p50,
+            "p99_us": t.latency_us.p99,
+        },
+        "targets": r.targets,
+        "integrity": r.integrity,
+    }})
 }
 
 /// `path` for one of several scenarios: `r.json` → `r-stress.json`.
@@ -322,6 +345,25 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
                 .map_err(|why| exit::usage(anyhow::anyhow!("{flag} {}: {why}", path.display())))?;
         }
     }
+    let stream_to_stdout = common.stream.as_deref() == Some(std::path::Path::new("-"));
+    if stream_to_stdout && common.out_is_stdout() {
+        return Err(exit::usage(anyhow::anyhow!(
+            "--stream - and --out - both want stdout; send one of them to a file"
+        )));
+    }
+    let stream: Option<StreamSink> = match &common.stream {
+        None => None,
+        Some(_) if stream_to_stdout => Some(Arc::new(Mutex::new(Box::new(std::io::stdout())))),
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|e| {
+                exit::usage(anyhow::anyhow!(
+                    "--stream {}: cannot be written ({e})",
+                    path.display()
+                ))
+            })?;
+            Some(Arc::new(Mutex::new(Box::new(file))))
+        }
+    };
     let program = std::env::current_exe().context("cannot find this executable")?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = common.threads.unwrap_or(cores);
@@ -346,6 +388,7 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
         default_length: Length::Duration(Duration::from_secs(10)),
         // The open model's cap adapts to the machine when the user set none.
         default_max_in_flight: u32::try_from(budget.usable.clamp(1, 10_000)).unwrap_or(10_000),
+        stream: stream.clone(),
     };
     let many = scenarios.len() > 1;
     // `--out -`: the results JSON is stdout's, and the report of another format goes to
@@ -364,6 +407,9 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
         let results = match run_scenario(scenario, &opts) {
             Ok(mut results) => {
                 judge::judge(&scenario.targets, &mut results);
+                if let Some(sink) = &stream {
+                    let _ = write_line(sink, &summary_line(&results));
+                }
                 results
             }
             Err(e) => {
@@ -409,9 +455,14 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
         if to_stdout && common.format != FormatArg::Json {
             eprint!("{}", report::render(&results, common.format.into()));
         }
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(rendered.as_bytes());
-        let _ = stdout.flush();
+        // With `--stream -` stdout is the stream's: the report goes to stderr.
+        let mut report_out: Box<dyn Write> = if stream_to_stdout {
+            Box::new(std::io::stderr().lock())
+        } else {
+            Box::new(std::io::stdout().lock())
+        };
+        let _ = report_out.write_all(rendered.as_bytes());
+        let _ = report_out.flush();
         for (what, file) in [
             ("results", written),
             ("JUnit report", junit),

@@ -16,5 +16,6 @@ pub mod progress;
 pub mod run;
 pub mod sampler;
 pub mod scenario;
+pub mod stream;
 pub mod sys;
 pub mod transport;

@@ -10,6 +10,7 @@ use super::probe::{self, Needs};
 use super::progress::print_progress;
 use super::sampler::{self, Sampler};
 use super::scenario::{LoadModel, Scenario, ScenarioKind};
+use super::stream::Streamer;
 pub use super::sys::ConnectionBudget;
 use super::sys::{
     install_signal_handlers, interrupted, raise_open_files_limit, unless_interrupted,
@@ -32,7 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Everything a run needs besides the scenario.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RunOptions {
     /// External service to load; None starts the bundled monitor.
     pub target: Option<String>,
@@ -43,6 +44,8 @@ pub struct RunOptions {
     /// Generator threads, each with its own runtime.
     pub threads: usize,
     pub progress: bool,
+    /// `--stream`: a JSON line per second of the run goes here.
+    pub stream: Option<super::stream::StreamSink>,
     /// The executable started as the bundled monitor (`<program> serve ...`).
     pub program: PathBuf,
     pub timeouts: Timeouts,
@@ -374,8 +377,13 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         .clone()
         .map(|url| Sampler::start(url, Arc::clone(&control)));
     let progress = opts.progress && std::io::stderr().is_terminal();
+    let mut streamer = opts
+        .stream
+        .clone()
+        .map(|sink| Streamer::new(sink, engine::op_names(&workload)));
     let mut last = (Instant::now(), 0u64);
     let mut tick = Instant::now();
+    let mut stream_tick = Instant::now();
     while !engine.is_finished() {
         std::thread::sleep(Duration::from_millis(50));
         if interrupted() {
@@ -388,10 +396,24 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
                 ));
             }
         }
+        if stream_tick.elapsed() >= Duration::from_secs(1) {
+            stream_tick += Duration::from_secs(1);
+            let server = sampler.as_ref().and_then(Sampler::latest);
+            if let Some(s) = &streamer {
+                if !s.tick(&control, server) {
+                    // A reader that went away (a closed pipe) stops the stream, not the run.
+                    streamer = None;
+                }
+            }
+        }
         if progress && tick.elapsed() >= Duration::from_secs(1) {
             tick = Instant::now();
             last = print_progress(&control, last, &length);
         }
+    }
+    // The last, partial second: every measured request is on some line.
+    if let Some(s) = &streamer {
+        s.tick(&control, sampler.as_ref().and_then(Sampler::latest));
     }
     if progress {
         eprint!("\r\x1b[2K");

@@ -7,7 +7,7 @@ use super::engine::Control;
 use crate::results::{ServerSample, StorageFootprint};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,7 @@ const MAX_SAMPLES: usize = 86_400;
 /// Samples the server's stats until finished.
 pub struct Sampler {
     stop: Arc<AtomicBool>,
+    latest: Arc<Mutex<Option<ServerSample>>>,
     handle: JoinHandle<Vec<ServerSample>>,
 }
 
@@ -24,12 +25,25 @@ impl Sampler {
     /// Starts sampling `url` (http://HOST:PORT) each second; `control` tells the phase.
     pub fn start(url: String, control: Arc<Control>) -> Sampler {
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
+        let latest = Arc::new(Mutex::new(None));
+        let (flag, last) = (Arc::clone(&stop), Arc::clone(&latest));
         let handle = std::thread::Builder::new()
             .name("gen-sampler".into())
-            .spawn(move || sample(&url, &control, &flag))
+            .spawn(move || sample(&url, &control, &flag, &last))
             .expect("spawn sampler thread");
-        Sampler { stop, handle }
+        Sampler {
+            stop,
+            latest,
+            handle,
+        }
+    }
+
+    /// The newest sample, for the live stream.
+    pub fn latest(&self) -> Option<ServerSample> {
+        self.latest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Stops sampling; the samples so far.
@@ -39,7 +53,12 @@ impl Sampler {
     }
 }
 
-fn sample(url: &str, control: &Control, stop: &AtomicBool) -> Vec<ServerSample> {
+fn sample(
+    url: &str,
+    control: &Control,
+    stop: &AtomicBool,
+    latest: &Mutex<Option<ServerSample>>,
+) -> Vec<ServerSample> {
     let started = Instant::now();
     let mut samples = Vec::new();
     let mut previous: Option<(Instant, f64, u64, u64)> = None;
@@ -57,19 +76,11 @@ fn sample(url: &str, control: &Control, stop: &AtomicBool) -> Vec<ServerSample> 
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let (t_s, name) = match (phase.measure_start, phase.warmup_until, phase.verifying) {
-            (_, _, Some(_)) => (None, "read-back"),
-            (_, Some(w), _) if now < w => (None, "warm-up"),
-            (Some(m), _, _) if now >= m => (Some(now - m), "measured"),
-            _ => (None, "set-up"),
-        };
-        // Before the measured window: seconds before it, negative.
-        let t_s = match (t_s, phase.measure_start) {
-            (Some(d), _) => d.as_secs_f64(),
-            (None, Some(m)) if now < m => -(m - now).as_secs_f64(),
-            (None, Some(m)) => (now - m).as_secs_f64(),
-            (None, None) => -(now - started).as_secs_f64().max(0.0),
-        };
+        let name = phase.name_at(now);
+        // Before the start is known: seconds since sampling began, negative.
+        let t_s = phase
+            .seconds_at(now)
+            .unwrap_or_else(|| -(now - started).as_secs_f64());
         let cpu_s = stats["cpu_s"].as_f64().unwrap_or(0.0);
         let batches = stats
             .pointer("/group_commit/batches")
@@ -94,7 +105,7 @@ fn sample(url: &str, control: &Control, stop: &AtomicBool) -> Vec<ServerSample> 
             None => (0.0, 0.0),
         };
         previous = Some((now, cpu_s, batches, writes));
-        samples.push(ServerSample {
+        let sample = ServerSample {
             t_s: (t_s * 1000.0).round() / 1000.0,
             phase: name.to_string(),
             rss_bytes: stats["rss_bytes"].as_u64().unwrap_or(0),
@@ -106,7 +117,9 @@ fn sample(url: &str, control: &Control, stop: &AtomicBool) -> Vec<ServerSample> 
                 .pointer("/db/commit/p99_us")
                 .and_then(|v| v.as_f64())
                 .unwrap_or(0.0),
-        });
+        };
+        *latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(sample.clone());
+        samples.push(sample);
     }
     samples
 }

@@ -28,21 +28,79 @@ pub struct Phase {
     pub verifying: Option<(Instant, u64)>,
 }
 
-/// Counters the progress line reads while the run goes on.
+impl Phase {
+    /// The run's phase at `now`: set-up, warm-up, measured or read-back.
+    pub fn name_at(&self, now: Instant) -> &'static str {
+        match (self.measure_start, self.warmup_until, self.verifying) {
+            (_, _, Some(_)) => "read-back",
+            (_, Some(w), _) if now < w => "warm-up",
+            (Some(m), _, _) if now >= m => "measured",
+            _ => "set-up",
+        }
+    }
+
+    /// Seconds from the measured window's start to `now` (negative before it); None before
+    /// the start is known.
+    pub fn seconds_at(&self, now: Instant) -> Option<f64> {
+        let m = self.measure_start?;
+        Some(if now >= m {
+            (now - m).as_secs_f64()
+        } else {
+            -(m - now).as_secs_f64()
+        })
+    }
+}
+
+/// Counters the progress line and the live stream read while the run goes on.
 pub struct Live {
     pub ops: AtomicU64,
     pub errors: AtomicU64,
-    /// Latencies so far, microseconds, 2 significant digits: one histogram per recorder,
-    /// so a generator thread never waits for another's lock.
-    pub(super) hists: Mutex<Vec<Arc<Mutex<Histogram<u64>>>>>,
+    /// One per recorder, so a generator thread never waits for another's lock (the reader
+    /// takes each once a second).
+    pub(super) recs: Mutex<Vec<Arc<Mutex<LiveRec>>>>,
+}
+
+/// What one recorder has measured so far, microseconds, 2 significant digits.
+pub struct LiveRec {
+    /// Every measured latency so far.
+    pub(super) all: Histogram<u64>,
+    /// Since the stream last took them: each operation's successes and error count.
+    pub(super) second: Vec<Histogram<u64>>,
+    pub(super) second_errors: Vec<u64>,
+}
+
+fn live_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("valid bounds")
+}
+
+impl LiveRec {
+    pub(super) fn record(&mut self, op: usize, latency_us: u64, ok: bool) {
+        self.all.saturating_record(latency_us);
+        if ok {
+            if let Some(h) = self.second.get_mut(op) {
+                h.saturating_record(latency_us);
+            }
+        } else if let Some(n) = self.second_errors.get_mut(op) {
+            *n += 1;
+        }
+    }
+}
+
+/// One operation's second: successes' latency (microseconds) and errors.
+#[derive(Debug, Clone)]
+pub struct LiveSecond {
+    pub ok: Histogram<u64>,
+    pub errors: u64,
 }
 
 impl Live {
-    pub(super) fn register(&self) -> Arc<Mutex<Histogram<u64>>> {
-        let h = Arc::new(Mutex::new(
-            Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("valid bounds"),
-        ));
-        self.hists
+    pub(super) fn register(&self, ops: usize) -> Arc<Mutex<LiveRec>> {
+        let h = Arc::new(Mutex::new(LiveRec {
+            all: live_histogram(),
+            second: (0..ops).map(|_| live_histogram()).collect(),
+            second_errors: vec![0; ops],
+        }));
+        self.recs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(Arc::clone(&h));
@@ -51,12 +109,42 @@ impl Live {
 
     /// 99th percentile latency of everything measured so far, microseconds.
     pub fn p99_us(&self) -> u64 {
-        let hists = self.hists.lock().unwrap_or_else(|e| e.into_inner());
-        let mut all = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 2).expect("valid bounds");
-        for h in hists.iter() {
-            let _ = all.add(&*h.lock().unwrap_or_else(|e| e.into_inner()));
+        let recs = self.recs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all = live_histogram();
+        for r in recs.iter() {
+            let _ = all.add(&r.lock().unwrap_or_else(|e| e.into_inner()).all);
         }
         all.value_at_quantile(0.99)
+    }
+
+    /// Each of `ops` operations' figures since the last call, and the counters reset.
+    pub fn take_second(&self, ops: usize) -> Vec<LiveSecond> {
+        let mut out: Vec<LiveSecond> = (0..ops)
+            .map(|_| LiveSecond {
+                ok: live_histogram(),
+                errors: 0,
+            })
+            .collect();
+        let recs = self.recs.lock().unwrap_or_else(|e| e.into_inner());
+        for r in recs.iter() {
+            let mut r = r.lock().unwrap_or_else(|e| e.into_inner());
+            let LiveRec {
+                second,
+                second_errors,
+                ..
+            } = &mut *r;
+            for (i, slot) in out.iter_mut().enumerate() {
+                if let Some(h) = second.get_mut(i) {
+                    let _ = slot.ok.add(&*h);
+                    h.reset();
+                }
+                if let Some(n) = second_errors.get_mut(i) {
+                    slot.errors += *n;
+                    *n = 0;
+                }
+            }
+        }
+        out
     }
 }
 
@@ -71,7 +159,7 @@ impl Control {
             live: Live {
                 ops: AtomicU64::new(0),
                 errors: AtomicU64::new(0),
-                hists: Mutex::new(Vec::new()),
+                recs: Mutex::new(Vec::new()),
             },
             phase: Mutex::new(Phase::default()),
         }

@@ -11,7 +11,7 @@ mod readback;
 mod record;
 mod transport;
 
-pub use control::{Control, Live, Phase};
+pub use control::{Control, Live, LiveRec, LiveSecond, Phase};
 pub use record::Measured;
 pub use transport::RunTransport;
 

@@ -30,7 +30,7 @@ pub(super) struct Rec {
     pub(super) error_kinds: BTreeMap<String, u64>,
     pub(super) measure_start: Instant,
     pub(super) control: Arc<Control>,
-    pub(super) live_hist: Arc<Mutex<Histogram<u64>>>,
+    pub(super) live: Arc<Mutex<LiveRec>>,
 }
 
 impl Rec {
@@ -40,7 +40,7 @@ impl Rec {
             series: TimeSeries::new(),
             error_kinds: BTreeMap::new(),
             measure_start,
-            live_hist: control.live.register(),
+            live: control.live.register(n),
             control,
         }
     }
@@ -85,8 +85,8 @@ impl Rec {
         if !ok {
             live.errors.fetch_add(1, Ordering::Relaxed);
         }
-        if let Ok(mut h) = self.live_hist.lock() {
-            h.saturating_record((latency / 1000).max(1));
+        if let Ok(mut h) = self.live.lock() {
+            h.record(op, (latency / 1000).max(1), ok);
         }
     }
 }
