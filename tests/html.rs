@@ -163,6 +163,8 @@ fn a_run_writes_a_page_that_chromium_draws_offline() {
     for id in [
         "throughput",
         "latency",
+        "operations-throughput",
+        "operations-p99",
         "spectrum",
         "distribution",
         "server-memory",

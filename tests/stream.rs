@@ -76,6 +76,14 @@ fn the_stream_adds_up_to_the_results_and_ends_with_the_summary() {
             .as_u64()
             .expect("count");
         assert_eq!(sum(Some(name)), wanted, "{name}");
+        // The results' per-operation series come from the same readings.
+        let series: u64 = results["operations_timeseries"][name]
+            .as_array()
+            .unwrap_or_else(|| panic!("no operations_timeseries for {name}"))
+            .iter()
+            .map(|p| p["ops"].as_u64().expect("ops"))
+            .sum();
+        assert_eq!(series, wanted, "{name} per second");
     }
     // The bundled monitor's figures ride along once the sampler has one.
     assert!(seconds

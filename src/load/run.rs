@@ -10,7 +10,7 @@ use super::probe::{self, Needs};
 use super::progress::print_progress;
 use super::sampler::{self, Sampler};
 use super::scenario::{LoadModel, Scenario, ScenarioKind};
-use super::stream::Streamer;
+use super::stream::{OpSeries, Streamer};
 pub use super::sys::ConnectionBudget;
 use super::sys::{
     install_signal_handlers, interrupted, raise_open_files_limit, unless_interrupted,
@@ -144,6 +144,7 @@ impl Preamble<'_> {
             environment: Environment::detect(self.opts.threads.max(1)),
             machine: None,
             timeseries: Vec::new(),
+            operations_timeseries: BTreeMap::new(),
             extra: serde_json::Map::new(),
             errors: BTreeMap::new(),
             warnings: Vec::new(),
@@ -377,10 +378,12 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         .clone()
         .map(|url| Sampler::start(url, Arc::clone(&control)));
     let progress = opts.progress && std::io::stderr().is_terminal();
+    let names = engine::op_names(&workload);
     let mut streamer = opts
         .stream
         .clone()
-        .map(|sink| Streamer::new(sink, engine::op_names(&workload)));
+        .map(|sink| Streamer::new(sink, names.clone()));
+    let mut op_series = OpSeries::new(names.clone());
     let mut last = (Instant::now(), 0u64);
     let mut tick = Instant::now();
     let mut stream_tick = Instant::now();
@@ -398,9 +401,16 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         }
         if stream_tick.elapsed() >= Duration::from_secs(1) {
             stream_tick += Duration::from_secs(1);
+            let seconds = control.live.take_second(names.len());
+            let t = control
+                .phase
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .seconds_at(Instant::now());
+            op_series.add(t, &seconds);
             let server = sampler.as_ref().and_then(Sampler::latest);
             if let Some(s) = &streamer {
-                if !s.tick(&control, server) {
+                if !s.tick(&control, &seconds, server) {
                     // A reader that went away (a closed pipe) stops the stream, not the run.
                     streamer = None;
                 }
@@ -412,8 +422,19 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         }
     }
     // The last, partial second: every measured request is on some line.
+    let seconds = control.live.take_second(names.len());
+    let t = control
+        .phase
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .seconds_at(Instant::now());
+    op_series.add(t, &seconds);
     if let Some(s) = &streamer {
-        s.tick(&control, sampler.as_ref().and_then(Sampler::latest));
+        s.tick(
+            &control,
+            &seconds,
+            sampler.as_ref().and_then(Sampler::latest),
+        );
     }
     if progress {
         eprint!("\r\x1b[2K");
@@ -531,6 +552,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         environment: Environment::detect(threads),
         machine,
         timeseries: measured.series.points(),
+        operations_timeseries: op_series.into_map(),
         extra: measured.extra,
         errors: measured.errors,
         warnings,

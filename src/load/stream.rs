@@ -51,20 +51,25 @@ impl Streamer {
         Streamer { sink, names }
     }
 
-    /// The line for the second just ended.
-    pub fn line(&self, control: &Control, server: Option<ServerSample>) -> Value {
+    /// The line for the second just ended, of `seconds` (one per operation, in `names`'
+    /// order).
+    pub fn line(
+        &self,
+        control: &Control,
+        seconds: &[LiveSecond],
+        server: Option<ServerSample>,
+    ) -> Value {
         let now = Instant::now();
         let phase = control
             .phase
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let seconds: Vec<LiveSecond> = control.live.take_second(self.names.len());
         let mut all = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 2)
             .expect("valid bounds");
         let mut errors = 0;
         let mut operations = Map::new();
-        for (name, s) in self.names.iter().zip(&seconds) {
+        for (name, s) in self.names.iter().zip(seconds) {
             // A flow's end-to-end figure is not a request: kept apart from the totals.
             if name != crate::results::names::FLOW_EXECUTION {
                 let _ = all.add(&s.ok);
@@ -85,7 +90,61 @@ impl Streamer {
     }
 
     /// Writes the second's line; false once the sink has failed (it is then left alone).
-    pub fn tick(&self, control: &Control, server: Option<ServerSample>) -> bool {
-        write_line(&self.sink, &self.line(control, server)).is_ok()
+    pub fn tick(
+        &self,
+        control: &Control,
+        seconds: &[LiveSecond],
+        server: Option<ServerSample>,
+    ) -> bool {
+        write_line(&self.sink, &self.line(control, seconds, server)).is_ok()
+    }
+}
+
+/// Each operation's seconds as the once-a-second readings saw them: what the results keep
+/// as `operations_timeseries`.
+pub struct OpSeries {
+    pub names: Vec<String>,
+    pub points: Vec<Vec<crate::metrics::TimeSeriesPoint>>,
+}
+
+impl OpSeries {
+    pub fn new(names: Vec<String>) -> OpSeries {
+        let points = names.iter().map(|_| Vec::new()).collect();
+        OpSeries { names, points }
+    }
+
+    /// Adds a reading taken `t` seconds after the measured start (nothing before it).
+    pub fn add(&mut self, t: Option<f64>, seconds: &[LiveSecond]) {
+        let Some(t) = t.filter(|t| *t > 0.0) else {
+            return;
+        };
+        for (points, s) in self.points.iter_mut().zip(seconds) {
+            let q = |q: f64| {
+                if s.ok.is_empty() {
+                    0.0
+                } else {
+                    s.ok.value_at_quantile(q) as f64
+                }
+            };
+            points.push(crate::metrics::TimeSeriesPoint {
+                t_s: t.round().max(1.0) as u64,
+                ops: s.ok.len() + s.errors,
+                errors: s.errors,
+                p50_us: q(0.5),
+                p99_us: q(0.99),
+                p90_us: q(0.9),
+                max_us: if s.ok.is_empty() {
+                    0.0
+                } else {
+                    s.ok.max() as f64
+                },
+            });
+        }
+    }
+
+    pub fn into_map(
+        self,
+    ) -> std::collections::BTreeMap<String, Vec<crate::metrics::TimeSeriesPoint>> {
+        self.names.into_iter().zip(self.points).collect()
     }
 }

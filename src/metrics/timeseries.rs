@@ -28,6 +28,16 @@ pub struct TimeSeriesPoint {
     /// 99th percentile latency of this second's successes, microseconds (0 if none).
     #[schemars(range(min = 0))]
     pub p99_us: f64,
+    /// 90th percentile latency of this second's successes, microseconds (0 if none; absent
+    /// in files written before it).
+    #[serde(default)]
+    #[schemars(range(min = 0))]
+    pub p90_us: f64,
+    /// Highest latency of this second's successes, microseconds (0 if none; absent in files
+    /// written before it).
+    #[serde(default)]
+    #[schemars(range(min = 0))]
+    pub max_us: f64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -121,6 +131,8 @@ impl TimeSeries {
                     errors: bucket.errors,
                     p50_us: quantile(0.50),
                     p99_us: quantile(0.99),
+                    p90_us: quantile(0.90),
+                    max_us: bucket.latency_us.as_ref().map_or(0.0, |h| h.max() as f64),
                 }
             })
             .collect()

@@ -51,6 +51,9 @@ pub fn render_html(runs: &[&Results]) -> String {
     out.push_str("<h2>Over time</h2>");
     out.push_str(&throughput_chart(runs));
     out.push_str(&latency_chart(runs));
+    if let [one] = runs {
+        out.push_str(&per_operation_charts(one));
+    }
     out.push_str(
         "<p class=\"muted\">The warm-up is not in these series: second 1 is the \
         first second measured.</p><h2>Latency spectrum</h2>",
@@ -233,6 +236,55 @@ fn latency_chart(runs: &[&Results]) -> String {
         },
         &series,
     )
+}
+
+/// Each operation's requests per second and p99 over time, one line per operation.
+fn per_operation_charts(r: &Results) -> String {
+    if r.operations_timeseries.is_empty() {
+        return String::new();
+    }
+    let series = |f: fn(&crate::metrics::TimeSeriesPoint) -> Option<f64>| -> Vec<Series> {
+        r.operations_timeseries
+            .iter()
+            .enumerate()
+            .map(|(i, (name, points))| Series {
+                name: name.clone(),
+                color: color(i),
+                points: points
+                    .iter()
+                    .filter_map(|p| f(p).map(|v| (p.t_s as f64, v)))
+                    .collect(),
+                dashed: false,
+            })
+            .collect()
+    };
+    let chart = |id, title, y_label| Chart {
+        id,
+        title,
+        x_label: "seconds since the measured start",
+        y_label,
+        x_scale: Scale::Linear,
+        y_scale: Scale::Linear,
+        x_tick_label: None,
+    };
+    let mut out = line_chart(
+        &chart(
+            "operations-throughput",
+            "Requests per second, by operation",
+            "requests / s",
+        ),
+        &series(|p| Some(p.ops as f64)),
+    );
+    out.push_str(&line_chart(
+        &chart(
+            "operations-p99",
+            "p99 latency per second, by operation",
+            "ms",
+        ),
+        // A second without a success has no latency to show.
+        &series(|p| (p.ops > p.errors).then(|| p.p99_us / 1000.0)),
+    ));
+    out
 }
 
 /// x of quantile q on the spectrum: 1 / (1 - q), so p90 is 10, p99 100, p99.9 1000.
@@ -702,6 +754,8 @@ mod tests {
                 errors: if t == 5 { 3 } else { 0 },
                 p50_us: 500.0,
                 p99_us: 700.0 + t as f64,
+                p90_us: 600.0,
+                max_us: 900.0,
             })
             .collect()
     }

@@ -148,7 +148,15 @@ pub fn merge_results(parts: &[Results]) -> Result<Results, MergeError> {
     let integrity = merge_integrity(parts);
     let server = merge_server(parts, &mut warnings);
     let extra = merge_extra(parts);
-    let timeseries = merge_timeseries(parts, &offsets_ms);
+    let timeseries = merge_timeseries(parts, &offsets_ms, |r| Some(&r.timeseries));
+    let mut operations_timeseries = BTreeMap::new();
+    for name in parts.iter().flat_map(|r| r.operations_timeseries.keys()) {
+        if !operations_timeseries.contains_key(name) {
+            let merged =
+                merge_timeseries(parts, &offsets_ms, |r| r.operations_timeseries.get(name));
+            operations_timeseries.insert(name.clone(), merged);
+        }
+    }
 
     let services: std::collections::BTreeSet<&String> = parts
         .iter()
@@ -233,6 +241,7 @@ pub fn merge_results(parts: &[Results]) -> Result<Results, MergeError> {
         // Each part counted the other generators as other work: no figure for the whole.
         machine: None,
         timeseries,
+        operations_timeseries,
         extra,
         errors: {
             let mut errors: BTreeMap<String, u64> = BTreeMap::new();
@@ -471,8 +480,13 @@ fn merge_extra(parts: &[Results]) -> Map<String, Value> {
     merged
 }
 
-/// Aligns each run's points on the wall clock and adds them second by second.
-fn merge_timeseries(parts: &[Results], offsets_ms: &[i64]) -> Vec<TimeSeriesPoint> {
+/// Aligns each run's points (of the series `of` picks) on the wall clock and adds them
+/// second by second.
+fn merge_timeseries<'a>(
+    parts: &'a [Results],
+    offsets_ms: &[i64],
+    of: impl Fn(&'a Results) -> Option<&'a Vec<TimeSeriesPoint>>,
+) -> Vec<TimeSeriesPoint> {
     #[derive(Default)]
     struct Second {
         ops: u64,
@@ -481,19 +495,24 @@ fn merge_timeseries(parts: &[Results], offsets_ms: &[i64]) -> Vec<TimeSeriesPoin
         p50_weighted: f64,
         successes: u64,
         p99_us: f64,
+        p90_us: f64,
+        max_us: f64,
     }
     let mut seconds: BTreeMap<u64, Second> = BTreeMap::new();
     for (r, offset_ms) in parts.iter().zip(offsets_ms) {
         // Round half up to whole seconds: offsets are never negative.
         let shift = (offset_ms.saturating_add(500) / 1000) as u64;
-        for p in &r.timeseries {
+        for p in of(r).into_iter().flatten() {
             let s = seconds.entry(p.t_s.saturating_add(shift)).or_default();
             s.ops = s.ops.saturating_add(p.ops);
             s.errors = s.errors.saturating_add(p.errors);
             let ok = p.ops.saturating_sub(p.errors);
             s.successes = s.successes.saturating_add(ok);
             s.p50_weighted += ok as f64 * p.p50_us;
+            // Upper percentiles and the maximum: the largest of the parts' (conservative).
             s.p99_us = s.p99_us.max(p.p99_us);
+            s.p90_us = s.p90_us.max(p.p90_us);
+            s.max_us = s.max_us.max(p.max_us);
         }
     }
     let Some(&last) = seconds.keys().next_back() else {
@@ -515,6 +534,8 @@ fn merge_timeseries(parts: &[Results], offsets_ms: &[i64]) -> Vec<TimeSeriesPoin
                 errors: s.errors,
                 p50_us,
                 p99_us: s.p99_us,
+                p90_us: s.p90_us,
+                max_us: s.max_us,
             }
         })
         .collect()
@@ -534,6 +555,8 @@ mod tests {
             errors,
             p50_us,
             p99_us,
+            p90_us: p99_us,
+            max_us: p99_us,
         }
     }
 

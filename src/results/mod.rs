@@ -106,6 +106,10 @@ pub struct Results {
     pub machine: Option<MachineLoad>,
     /// Per-second throughput, errors and latency of the measured window.
     pub timeseries: Vec<TimeSeriesPoint>,
+    /// The same per operation, by the second in which the generator's once-a-second reading
+    /// saw each request completed (within about 50 ms of its completion second).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub operations_timeseries: BTreeMap<String, Vec<TimeSeriesPoint>>,
     /// Kind-specific figures (a burst's created count, a flow's completed executions).
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub extra: serde_json::Map<String, serde_json::Value>,

@@ -58,6 +58,7 @@ pub(crate) fn run(
         },
         machine: None,
         timeseries: Vec::new(),
+        operations_timeseries: BTreeMap::new(),
         extra: serde_json::Map::new(),
         errors: BTreeMap::new(),
         warnings: Vec::new(),
