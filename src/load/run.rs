@@ -369,7 +369,9 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
     // that answers /performance/stats.
     let sampled_url = match &sut {
         Sut::Bundled(b) => Some(b.url.clone()),
-        Sut::External(url) if url.starts_with("http://") => {
+        // Only over the HTTP/1.1 the run itself speaks: with --http2 a side request in
+        // HTTP/1.1 would be one the user did not ask for.
+        Sut::External(url) if url.starts_with("http://") && matches!(opts.wire, Wire::Lean) => {
             super::bundled::stats_of(url).map(|_| url.clone())
         }
         _ => None,
