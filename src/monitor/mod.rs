@@ -4,6 +4,7 @@
 pub mod api;
 pub mod error;
 pub mod model;
+pub mod openapi;
 pub mod process;
 pub mod server;
 pub mod storage;
