@@ -2,6 +2,7 @@
 //! It depends on nothing else in the crate.
 
 pub mod api;
+pub mod conn_io;
 pub mod error;
 pub mod model;
 pub mod openapi;
