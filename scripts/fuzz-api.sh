@@ -67,6 +67,14 @@ max_time=${MAX_TIME:-900}
 workers=${WORKERS:-1}
 profile=${PROFILE:-optimized}
 
+start_dir=$PWD
+abs() { case $1 in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$start_dir" "$1" ;; esac; }
+cd "$(dirname "$0")/.."
+target_dir=$(abs "${CARGO_TARGET_DIR:-target}")
+out=$(abs "${OUT:-$target_dir/fuzz-api/$(date -u +%Y%m%dT%H%M%SZ)}")
+venv=$(abs "${FUZZ_VENV:-$target_dir/fuzz-api/venv}")
+mkdir -p "$out"
+
 # schemathesis and its dependencies, every version pinned: a new release may add checks or
 # change what they accept.
 requirements=scripts/fuzz-api-requirements.txt
