@@ -133,6 +133,37 @@ fn unparseable_requests_get_json_errors() {
     common::expect(monitor.addr, "GET", "/api/health", None, 200);
 }
 
+/// RFC 9112 §3.2: an HTTP/1.1 request without `Host` gets 400 (it was served); HTTP/1.0
+/// has no `Host` to require.
+#[test]
+fn http11_requests_need_a_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let monitor = Monitor::start("optimized", dir.path());
+    let answer = exchange(
+        monitor.addr,
+        b"GET /api/health HTTP/1.1\r\nConnection: close\r\n\r\n",
+    );
+    let (status, head, body) = parse(&answer);
+    assert_eq!(status, 400, "{head}");
+    assert!(head.contains("content-type: application/json"), "{head}");
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(body["error"].as_str().unwrap().contains("Host"), "{body}");
+    let answer = exchange(
+        monitor.addr,
+        b"POST /api/executions HTTP/1.1\r\nContent-Length: 12\r\nConnection: close\r\n\r\n{\"name\":\"x\"}",
+    );
+    assert_eq!(parse(&answer).0, 400, "a write without Host is refused too");
+    let listed = common::expect(monitor.addr, "GET", "/api/executions", None, 200);
+    assert_eq!(listed["total"], 0, "and stored nothing");
+    let answer = exchange(monitor.addr, b"GET /api/health HTTP/1.0\r\n\r\n");
+    assert_eq!(parse(&answer).0, 200);
+    let answer = exchange(
+        monitor.addr,
+        b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(parse(&answer).0, 200);
+}
+
 /// A client that sends requests and never reads the answers was served for ever: the writes
 /// waited on its full receive window and nothing timed out. With `--write-timeout 1s` the
 /// server closes the connection once a write has waited that long.

@@ -99,6 +99,18 @@ async fn only_chunked(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without a `Host` header
+/// (HTTP/1.0 has none); hyper leaves that to the application, which served such requests.
+/// Layered on by [`super::server::serve`], for requests off the wire only: in-process callers
+/// of [`app`] (tests, `oneshot`) build requests without one.
+pub async fn require_host(req: Request, next: Next) -> Response {
+    if req.version() == axum::http::Version::HTTP_11 && !req.headers().contains_key(header::HOST) {
+        return ApiError::BadRequest("an HTTP/1.1 request must have a Host header".into())
+            .into_response();
+    }
+    next.run(req).await
+}
+
 /// The first coding in the Transfer-Encoding headers other than `chunked`.
 fn unknown_transfer_coding(headers: &HeaderMap) -> Option<String> {
     for value in headers.get_all(header::TRANSFER_ENCODING) {
@@ -285,6 +297,7 @@ struct Health {
     tag = "service",
     responses(
         (status = 200, description = "The service is up", body = Health),
+        BadRequestError,
         ProtocolErrors,
     )
 )]
@@ -757,6 +770,7 @@ async fn list_artifacts(
     responses(
         (status = 200, description = "A JSON object of the service's figures; its fields are \
             listed in README.md and may grow", body = Object),
+        BadRequestError,
         ProtocolErrors,
     )
 )]
@@ -791,6 +805,7 @@ async fn performance_stats(State(state): St) -> Response {
     responses(
         (status = 200, description = "This document; `schema/openapi.json` in the repository \
             is a copy of it", body = Object),
+        BadRequestError,
         ProtocolErrors,
     )
 )]

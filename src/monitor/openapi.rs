@@ -30,7 +30,8 @@ pub enum BadRequestError {
     /// Malformed JSON or a field of the wrong type in the body (or an unknown field, or an
     /// array instead of an object, or no body at all), or a bad path or query value: an id
     /// that is not a non-negative integer, a limit outside 1–1000, an unknown status filter, a
-    /// parameter that is not UTF-8 once percent-decoded.
+    /// parameter that is not UTF-8 once percent-decoded; or an HTTP/1.1 request without a
+    /// `Host` header.
     #[response(status = 400)]
     BadRequest(ErrorBody),
 }

@@ -57,6 +57,7 @@ pub async fn serve(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(timeouts.read);
+    let app = app.layer(axum::middleware::from_fn(super::api::require_host));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
