@@ -122,7 +122,8 @@ args=(--no-color run "$url/api/openapi.json" --checks all --max-examples "$examp
 [ -n "${DURATION:-}" ] && args+=(--max-time "$DURATION")
 [ -n "${SEED:-}" ] && args+=(--seed "$SEED")
 set +e
-timeout --kill-after=10 "$max_time" "$st" "${args[@]}"
+# Run from the report dir: schemathesis keeps a cache (.schemathesis/) in its working dir.
+(cd "$out" && timeout --kill-after=10 "$max_time" "$st" "${args[@]}")
 st_code=$?
 set -e
 
