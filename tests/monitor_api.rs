@@ -989,6 +989,47 @@ fn metadata_reads_back_as_sent() {
     }
 }
 
+/// Names are limited to 1024 characters, as the OpenAPI document's `maxLength` says (JSON
+/// Schema counts characters): a name of 1024 two-byte characters was refused as 2048 bytes.
+#[test]
+fn names_are_limited_in_characters_as_the_spec_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let monitor = Monitor::start("optimized", dir.path());
+    let addr = monitor.addr;
+    let long = "é".repeat(1024);
+    let created = expect(
+        addr,
+        "POST",
+        "/api/executions",
+        Some(&json!({"name": long})),
+        201,
+    );
+    assert_eq!(created["name"], long.as_str());
+    let id = created["id"].as_i64().unwrap();
+    expect(
+        addr,
+        "POST",
+        &format!("/api/executions/{id}/steps"),
+        Some(&json!({"name": long})),
+        201,
+    );
+    expect(
+        addr,
+        "POST",
+        &format!("/api/executions/{id}/artifacts"),
+        Some(&json!({"name": long, "content": ""})),
+        201,
+    );
+    let too_long = "é".repeat(1025);
+    let r = call(
+        addr,
+        "POST",
+        "/api/executions",
+        Some(&json!({"name": too_long})),
+    );
+    assert_eq!(r.status, 422, "{:?}", String::from_utf8_lossy(&r.body));
+}
+
 /// Handler tests without a socket: the router is a `tower::Service`.
 mod in_process {
     use axum::body::Body;

@@ -272,13 +272,17 @@ pub struct ServeArgs {
     /// Storage profile.
     #[arg(long, value_enum, default_value_t = ProfileArg::Optimized)]
     pub profile: ProfileArg,
-    /// Async worker threads (default: one per core).
-    #[arg(long)]
-    pub workers: Option<usize>,
+    /// Async worker threads, 1 to 512 (default: one per core).
+    #[arg(long, value_parser = |s: &str| bounds::SERVE_WORKERS.parse_u32(s))]
+    pub workers: Option<u32>,
     /// Longest a connection may take to send a request head, or to sit idle between requests,
     /// and a request its body; then it is closed (a body gets 408 first), e.g. 30s.
     #[arg(long, value_parser = |s: &str| bounds::TIMEOUT.parse(s), default_value = "30s")]
     pub read_timeout: Duration,
+    /// Longest a write may wait for a client that does not read its answers; then the
+    /// connection is closed, e.g. 30s.
+    #[arg(long, value_parser = |s: &str| bounds::TIMEOUT.parse(s), default_value = "30s")]
+    pub write_timeout: Duration,
     /// After SIGTERM/SIGINT, how long in-flight requests may take before every connection still
     /// open is closed, e.g. 5s.
     #[arg(long, value_parser = |s: &str| bounds::TIMEOUT.parse(s), default_value = "5s")]
@@ -291,9 +295,10 @@ impl ServeArgs {
             addr: self.addr.clone(),
             data_dir: self.data_dir.clone(),
             profile: self.profile.into(),
-            workers: self.workers,
+            workers: self.workers.map(|n| n as usize),
             timeouts: monitor::server::Timeouts {
                 read: self.read_timeout,
+                write: self.write_timeout,
                 shutdown: self.shutdown_timeout,
             },
         }

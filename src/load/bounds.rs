@@ -195,6 +195,8 @@ pub const FLOW_ARTIFACTS: Count = Count { min: 0, max: 1000 };
 pub const FLOW_REQUESTS: u64 = REQUESTS.max;
 /// Generator threads (`--threads`).
 pub const THREADS: Count = Count { min: 1, max: 256 };
+/// The monitor's async worker threads (`serve --workers`).
+pub const SERVE_WORKERS: Count = Count { min: 1, max: 512 };
 /// Share of reads in a mix (`--read-ratio`).
 pub const READ_RATIO: Number = Number {
     min: 0.0,

@@ -37,7 +37,8 @@ impl Bundled {
         let log_path = root.join("monitor.log");
         let log = std::fs::File::create(&log_path)
             .with_context(|| format!("cannot create {}", log_path.display()))?;
-        let mut child = Command::new(program)
+        let mut command = Command::new(program);
+        command
             .args([
                 "serve",
                 "--addr",
@@ -52,7 +53,9 @@ impl Bundled {
             .stderr(Stdio::from(log))
             // Its own process group: a Ctrl-C in the terminal stops the generator, which then
             // collects the monitor's figures and stops it gracefully, instead of both at once.
-            .process_group(0)
+            .process_group(0);
+        stop_with_parent(&mut command);
+        let mut child = command
             .spawn()
             .with_context(|| format!("cannot start the bundled monitor ({})", program.display()))?;
         let stdout = child.stdout.take().expect("stdout is piped");
@@ -185,6 +188,38 @@ impl Drop for Bundled {
         if self.exited().is_none() {
             self.kill();
         }
+    }
+}
+
+/// Has the kernel send the child SIGTERM (a graceful stop: it commits what is queued and
+/// exits) when the generator dies, however it dies: a generator killed by SIGKILL, or by a
+/// SIGTERM that interrupts it anywhere, left the monitor running with no one to stop it.
+///
+/// Linux's PR_SET_PDEATHSIG fires when the *thread* that started the child ends, so the
+/// monitor must be started from a thread that lives as long as the run (`run_scenario` runs on
+/// the main thread).
+fn stop_with_parent(command: &mut Command) {
+    let parent = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
+    // SAFETY: between fork and exec the closure calls only prctl(2) and getppid(2), which are
+    // async-signal-safe, and allocates nothing on its success path.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGTERM as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The generator died before the line above took effect: no signal will come.
+            if libc::getppid() != parent {
+                return Err(std::io::Error::other("the generator exited"));
+            }
+            Ok(())
+        });
     }
 }
 

@@ -1,9 +1,15 @@
 //! The monitor's HTTP API: routes, request parsing and validation, JSON responses.
 
-use super::error::ApiError;
-use super::model::{ListQuery, NewExecution, Status};
+use super::error::{ApiError, ErrorBody};
+use super::model::{
+    Artifact, Execution, ExecutionPage, ListQuery, LogLine, NewExecution, Status, Step,
+};
+use super::openapi::{
+    BadRequestError, BodyErrors, Conventions, NotFoundError, ProtocolErrors, ServiceErrors,
+    WriteErrors,
+};
 use super::process;
-use super::storage::Storage;
+use super::storage::{Profile, Storage};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{
@@ -16,14 +22,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 /// Largest request body accepted, bytes.
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
-/// Longest accepted name of an execution, step or artifact, bytes.
-const MAX_NAME_BYTES: usize = 1024;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -53,6 +58,7 @@ type St = State<Arc<AppState>>;
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/health", get(health))
+        .route("/api/openapi.json", get(openapi_json))
         .route(
             "/api/executions",
             post(create_execution).get(list_executions),
@@ -89,6 +95,18 @@ async fn only_chunked(req: Request, next: Next) -> Response {
             "transfer coding {coding:?} is not implemented; only chunked is"
         ))
         .into_response();
+    }
+    next.run(req).await
+}
+
+/// RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without a `Host` header
+/// (HTTP/1.0 has none); hyper leaves that to the application, which served such requests.
+/// Layered on by [`super::server::serve`], for requests off the wire only: in-process callers
+/// of [`app`] (tests, `oneshot`) build requests without one.
+pub async fn require_host(req: Request, next: Next) -> Response {
+    if req.version() == axum::http::Version::HTTP_11 && !req.headers().contains_key(header::HOST) {
+        return ApiError::BadRequest("an HTTP/1.1 request must have a Host header".into())
+            .into_response();
     }
     next.run(req).await
 }
@@ -202,6 +220,8 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathPar
     }
 }
 
+/// An execution id or step index in a path: decimal digits only, at most `i64::MAX`, as the
+/// spec says (`integer`, 0 to 9223372036854775807).
 fn parse_id(raw: &str, what: &str) -> AppResult<i64> {
     raw.parse::<i64>().ok().filter(|&v| v >= 0).ok_or_else(|| {
         ApiError::BadRequest(format!(
@@ -215,41 +235,121 @@ fn parse_status(raw: &str) -> AppResult<Status> {
         .map_err(|e: super::model::UnknownStatus| ApiError::Unprocessable(e.to_string()))
 }
 
+/// Longest accepted name of an execution, step or artifact, in characters (Unicode scalar
+/// values, what JSON Schema's `maxLength` counts).
+pub const MAX_NAME_CHARS: usize = 1024;
+
+/// What a name must contain, as the spec's `pattern` (ECMA-262, unanchored): one character that
+/// is not white space in Rust's sense (`char::is_whitespace`, the Unicode `White_Space`
+/// property), which is what [`check_name`] refuses a name made only of. Spelled out because
+/// `\s` means other things in ECMA-262 and in Python.
+pub const NAME_PATTERN: &str =
+    r"[^\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+
 fn check_name(name: &str, what: &str) -> AppResult<()> {
     if name.trim().is_empty() {
-        return Err(ApiError::Unprocessable(format!("{what} must not be empty")));
-    }
-    if name.len() > MAX_NAME_BYTES {
         return Err(ApiError::Unprocessable(format!(
-            "{what} is {} bytes long; the limit is {MAX_NAME_BYTES}",
-            name.len()
+            "{what} must not be empty or only white space"
+        )));
+    }
+    let chars = name.chars().count();
+    if chars > MAX_NAME_CHARS {
+        return Err(ApiError::Unprocessable(format!(
+            "{what} is {chars} characters long; the limit is {MAX_NAME_CHARS}"
         )));
     }
     Ok(())
 }
 
-async fn health(State(state): St) -> Response {
-    Json(serde_json::json!({
-        "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime_s": state.started.elapsed().as_secs_f64(),
-        "profile": state.storage.profile().as_str(),
-        "journal_mode": state.storage.journal_mode(),
-    }))
-    .into_response()
+/// Always `ok` when the service answers at all.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum HealthStatus {
+    Ok,
 }
 
-#[derive(Deserialize)]
+/// The storage profile the monitor runs with.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum ProfileName {
+    Optimized,
+    Legacy,
+}
+
+/// The service is up.
+#[derive(Serialize, ToSchema)]
+struct Health {
+    status: HealthStatus,
+    /// The monitor's version.
+    version: &'static str,
+    /// Seconds since the service started.
+    #[schema(minimum = 0)]
+    uptime_s: f64,
+    profile: ProfileName,
+    /// SQLite's journal mode: `wal` (optimized) or `delete` (legacy).
+    journal_mode: String,
+}
+
+/// Liveness and what the service runs with.
+#[utoipa::path(
+    get,
+    path = "/api/health",
+    tag = "service",
+    responses(
+        (status = 200, description = "The service is up", body = Health),
+        BadRequestError,
+        ProtocolErrors,
+    )
+)]
+async fn health(State(state): St) -> Json<Health> {
+    Json(Health {
+        status: HealthStatus::Ok,
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_s: state.started.elapsed().as_secs_f64(),
+        profile: match state.storage.profile() {
+            Profile::Optimized => ProfileName::Optimized,
+            Profile::Legacy => ProfileName::Legacy,
+        },
+        journal_mode: state.storage.journal_mode().to_string(),
+    })
+}
+
+/// A new execution.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateExecution {
+    /// Not empty nor only white space, at most 1024 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"[^\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     name: String,
+    /// The command line that runs the script, if any.
     #[serde(default)]
     command: Option<String>,
-    /// Kept as sent; see [`super::model::JsonText`].
+    /// Any JSON object (or null, for none), kept as sent and served verbatim: numbers keep
+    /// their digits, keys their order. A number beyond the range of a double is refused (400).
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Box<serde_json::value::RawValue>>,
 }
 
+/// Records a new execution, status `pending`.
+#[utoipa::path(
+    post,
+    path = "/api/executions",
+    tag = "executions",
+    request_body = CreateExecution,
+    responses(
+        (status = 201, description = "Created and committed", body = Execution),
+        BadRequestError,
+        BodyErrors,
+        WriteErrors,
+        ServiceErrors,
+        ProtocolErrors,
+    )
+)]
 async fn create_execution(
     State(state): St,
     JsonBody(body): JsonBody<CreateExecution>,
@@ -312,41 +412,146 @@ fn parse_list_query(raw: Option<&str>) -> AppResult<ListQuery> {
     Ok(q)
 }
 
-async fn list_executions(State(state): St, RawQuery(raw): RawQuery) -> AppResult<Response> {
+/// Lists executions, newest first, a page at a time.
+///
+/// Query values are percent-decoded as a form is (`+` is a space); unknown parameters are
+/// ignored.
+#[utoipa::path(
+    get,
+    path = "/api/executions",
+    tag = "executions",
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000,
+            description = "Page size, 1 to 1000; 50 when absent"),
+        ("offset" = Option<u64>, Query, minimum = 0, maximum = 18446744073709551615_usize,
+            description = "Executions to skip, newest first; 0 when absent"),
+        ("status" = Option<Status>, Query, description = "Only executions with this status"),
+    ),
+    responses(
+        (status = 200, description = "One page, and how many match in all", body = ExecutionPage),
+        BadRequestError,
+        ServiceErrors,
+        ProtocolErrors,
+    )
+)]
+async fn list_executions(
+    State(state): St,
+    RawQuery(raw): RawQuery,
+) -> AppResult<Json<ExecutionPage>> {
     let q = parse_list_query(raw.as_deref())?;
-    Ok(Json(state.storage.list_executions(q).await?).into_response())
+    Ok(Json(state.storage.list_executions(q).await?))
 }
 
+/// One execution with its steps.
+#[utoipa::path(
+    get,
+    path = "/api/executions/{id}",
+    tag = "executions",
+    params(ExecutionPath),
+    responses(
+        (status = 200, description = "The execution, with its `steps` array", body = Execution),
+        BadRequestError,
+        NotFoundError,
+        ServiceErrors,
+        ProtocolErrors,
+    )
+)]
 async fn get_execution(
     State(state): St,
     PathParams(id): PathParams<String>,
-) -> AppResult<Response> {
+) -> AppResult<Json<Execution>> {
     let id = parse_id(&id, "execution id")?;
-    Ok(Json(state.storage.get_execution(id).await?).into_response())
+    Ok(Json(state.storage.get_execution(id).await?))
 }
 
-#[derive(Deserialize)]
+/// The path parameter of an execution's routes.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // Describes the path; the handlers parse it with `parse_id`.
+struct ExecutionPath {
+    /// The execution's id.
+    #[param(minimum = 0, maximum = 9223372036854775807_usize)]
+    id: i64,
+}
+
+/// The path parameters of a step's routes.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // Describes the path; the handlers parse it with `parse_id`.
+struct StepPath {
+    /// The execution's id.
+    #[param(minimum = 0, maximum = 9223372036854775807_usize)]
+    id: i64,
+    /// The step's index: 0 for the first step added, then 1, 2, ...
+    #[param(minimum = 0, maximum = 9223372036854775807_usize)]
+    index: i64,
+}
+
+/// A new status.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StatusBody {
+    #[schema(value_type = Status)]
     status: String,
 }
 
+/// Sets an execution's status (any status may follow any other).
+#[utoipa::path(
+    patch,
+    path = "/api/executions/{id}",
+    tag = "executions",
+    params(ExecutionPath),
+    request_body = StatusBody,
+    responses(
+        (status = 200, description = "Updated and committed; the execution", body = Execution),
+        BadRequestError,
+        NotFoundError,
+        BodyErrors,
+        WriteErrors,
+        ServiceErrors,
+        ProtocolErrors,
+    )
+)]
 async fn update_status(
     State(state): St,
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<StatusBody>,
-) -> AppResult<Response> {
+) -> AppResult<Json<Execution>> {
     let id = parse_id(&id, "execution id")?;
     let status = parse_status(&body.status)?;
-    Ok(Json(state.storage.update_status(id, status).await?).into_response())
+    Ok(Json(state.storage.update_status(id, status).await?))
 }
 
-#[derive(Deserialize)]
+/// A new step.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NameBody {
+    /// Not empty nor only white space, at most 1024 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"[^\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     name: String,
 }
 
+/// Adds a step to an execution, status `pending`, with the next index.
+#[utoipa::path(
+    post,
+    path = "/api/executions/{id}/steps",
+    tag = "steps",
+    params(ExecutionPath),
+    request_body = NameBody,
+    responses(
+        (status = 201, description = "Created and committed; the step", body = Step),
+        BadRequestError,
+        NotFoundError,
+        BodyErrors,
+        WriteErrors,
+        ServiceErrors,
+        ProtocolErrors,
+    )
+)]
 async fn add_step(
     State(state): St,
     PathParams(id): PathParams<String>,
@@ -358,23 +563,75 @@ async fn add_step(
     Ok((StatusCode::CREATED, Json(step)).into_response())
 }
 
+/// Sets a step's status.
+#[utoipa::path(
+    patch,
+    path = "/api/executions/{id}/steps/{index}",
+    tag = "steps",
+    params(StepPath),
+    request_body = StatusBody,
+    responses(
+        (status = 200, description = "Updated and committed; the step", body = Step),
+        BadRequestError,
+        NotFoundError,
+        BodyErrors,
+        WriteErrors,
+        ServiceErrors,
+        ProtocolErrors,
+    )
+)]
 async fn update_step(
     State(state): St,
     PathParams((id, index)): PathParams<(String, String)>,
     JsonBody(body): JsonBody<StatusBody>,
-) -> AppResult<Response> {
+) -> AppResult<Json<Step>> {
     let id = parse_id(&id, "execution id")?;
     let index = parse_id(&index, "step index")?;
     let status = parse_status(&body.status)?;
-    Ok(Json(state.storage.update_step(id, index, status).await?).into_response())
+    Ok(Json(state.storage.update_step(id, index, status).await?))
 }
 
-#[derive(Deserialize)]
+/// Log lines to append.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LogsBody {
+    /// Any text each, newlines included; read back exactly as sent.
+    #[schema(min_items = 1)]
     lines: Vec<String>,
 }
 
+/// What an append stored.
+#[derive(Serialize, ToSchema)]
+struct LogsAppended {
+    #[schema(minimum = 0)]
+    execution_id: i64,
+    #[schema(minimum = 0)]
+    index: i64,
+    /// Lines appended: all that were sent.
+    #[schema(minimum = 1)]
+    appended: usize,
+    /// The timestamp given to the first of them.
+    #[schema(format = DateTime)]
+    timestamp: String,
+}
+
+/// Appends timestamped lines to a step's log, all or nothing.
+#[utoipa::path(
+    post,
+    path = "/api/executions/{id}/steps/{index}/logs",
+    tag = "steps",
+    params(StepPath),
+    request_body = LogsBody,
+    responses(
+        (status = 201, description = "Appended and on disk", body = LogsAppended),
+        BadRequestError,
+        NotFoundError,
+        BodyErrors,
+        WriteErrors,
+        ServiceErrors,
+        ProtocolErrors,
+    )
+)]
 async fn append_logs(
     State(state): St,
     PathParams((id, index)): PathParams<(String, String)>,
@@ -386,32 +643,81 @@ async fn append_logs(
         return Err(ApiError::Unprocessable("lines must not be empty".into()));
     }
     let lines = state.storage.append_logs(id, index, body.lines).await?;
-    let body = serde_json::json!({
-        "execution_id": id,
-        "index": index,
-        "appended": lines.len(),
-        "timestamp": lines.first().map(|l| l.timestamp.as_str()),
-    });
+    let first = lines.first().ok_or_else(|| {
+        ApiError::Internal(format!("appending to step {index} of {id} stored no line"))
+    })?;
+    let body = LogsAppended {
+        execution_id: id,
+        index,
+        appended: lines.len(),
+        timestamp: first.timestamp.clone(),
+    };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+/// A step's log.
+#[derive(Serialize, ToSchema)]
+struct LogLines {
+    /// In the order appended.
+    lines: Vec<LogLine>,
+}
+
+/// Reads a step's whole log.
+#[utoipa::path(
+    get,
+    path = "/api/executions/{id}/steps/{index}/logs",
+    tag = "steps",
+    params(StepPath),
+    responses(
+        (status = 200, description = "Every line appended so far", body = LogLines),
+        BadRequestError,
+        NotFoundError,
+        ServiceErrors,
+        ProtocolErrors,
+    )
+)]
 async fn read_logs(
     State(state): St,
     PathParams((id, index)): PathParams<(String, String)>,
-) -> AppResult<Response> {
+) -> AppResult<Json<LogLines>> {
     let id = parse_id(&id, "execution id")?;
     let index = parse_id(&index, "step index")?;
     let lines = state.storage.read_logs(id, index).await?;
-    Ok(Json(serde_json::json!({ "lines": lines })).into_response())
+    Ok(Json(LogLines { lines }))
 }
 
-#[derive(Deserialize)]
+/// A new artifact.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ArtifactBody {
+    /// Not empty nor only white space, at most 1024 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"[^\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     name: String,
+    /// Any text (the whole request body is limited to 1 MiB).
     content: String,
 }
 
+/// Attaches an artifact to an execution.
+#[utoipa::path(
+    post,
+    path = "/api/executions/{id}/artifacts",
+    tag = "artifacts",
+    params(ExecutionPath),
+    request_body = ArtifactBody,
+    responses(
+        (status = 201, description = "Created and committed; the artifact", body = Artifact),
+        BadRequestError,
+        NotFoundError,
+        BodyErrors,
+        WriteErrors,
+        ServiceErrors,
+        ProtocolErrors,
+    )
+)]
 async fn add_artifact(
     State(state): St,
     PathParams(id): PathParams<String>,
@@ -426,15 +732,48 @@ async fn add_artifact(
     Ok((StatusCode::CREATED, Json(artifact)).into_response())
 }
 
+/// An execution's artifacts.
+#[derive(Serialize, ToSchema)]
+struct ArtifactList {
+    /// In the order added.
+    artifacts: Vec<Artifact>,
+}
+
+/// Lists an execution's artifacts, contents included.
+#[utoipa::path(
+    get,
+    path = "/api/executions/{id}/artifacts",
+    tag = "artifacts",
+    params(ExecutionPath),
+    responses(
+        (status = 200, description = "Every artifact of the execution", body = ArtifactList),
+        BadRequestError,
+        NotFoundError,
+        ServiceErrors,
+        ProtocolErrors,
+    )
+)]
 async fn list_artifacts(
     State(state): St,
     PathParams(id): PathParams<String>,
-) -> AppResult<Response> {
+) -> AppResult<Json<ArtifactList>> {
     let id = parse_id(&id, "execution id")?;
     let artifacts = state.storage.list_artifacts(id).await?;
-    Ok(Json(serde_json::json!({ "artifacts": artifacts })).into_response())
+    Ok(Json(ArtifactList { artifacts }))
 }
 
+/// The service's own figures: DB operation latencies, group commit, WAL, RSS, CPU time.
+#[utoipa::path(
+    get,
+    path = "/performance/stats",
+    tag = "performance",
+    responses(
+        (status = 200, description = "A JSON object of the service's figures; its fields are \
+            listed in README.md and may grow", body = Object),
+        BadRequestError,
+        ProtocolErrors,
+    )
+)]
 async fn performance_stats(State(state): St) -> Response {
     let db = state.storage.stats();
     let usage = process::usage();
@@ -458,6 +797,61 @@ async fn performance_stats(State(state): St) -> Response {
     .into_response()
 }
 
+/// The API as an OpenAPI 3.1 document (this document).
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "service",
+    responses(
+        (status = 200, description = "This document; `schema/openapi.json` in the repository \
+            is a copy of it", body = Object),
+        BadRequestError,
+        ProtocolErrors,
+    )
+)]
+async fn openapi_json() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        super::openapi::document(),
+    )
+        .into_response()
+}
+
+/// Every route of [`app`], described from the handlers' own annotations and types. A route
+/// added to the router must be added here too: `tests/openapi.rs` checks that each path the
+/// spec lists answers every method it documents, and that each path's `Allow` header names
+/// no other method.
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        health,
+        openapi_json,
+        create_execution,
+        list_executions,
+        get_execution,
+        update_status,
+        add_step,
+        update_step,
+        append_logs,
+        read_logs,
+        add_artifact,
+        list_artifacts,
+        performance_stats,
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&Conventions),
+    tags(
+        (name = "service", description = "Liveness and this document"),
+        (name = "executions", description = "Recorded script executions"),
+        (name = "steps", description = "An execution's steps and their logs"),
+        (name = "artifacts", description = "Named text attached to an execution"),
+        (name = "performance", description = "The service's own performance figures"),
+    )
+)]
+pub struct ApiDoc;
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -537,6 +931,65 @@ mod tests {
         let q = parse_list_query(Some("limit=%31%30&status=%70ending")).unwrap();
         assert_eq!((q.limit, q.status), (10, Some(Status::Pending)));
         assert!(parse_list_query(Some("status=%FF")).is_err());
+    }
+
+    /// The characters of a bracket expression `[^...]` as `NAME_PATTERN` writes it.
+    fn pattern_class(pattern: &str) -> Vec<(char, char)> {
+        let class = pattern
+            .strip_prefix("[^")
+            .and_then(|s| s.strip_suffix(']'))
+            .expect("a negated bracket expression");
+        let mut chars = class.chars().peekable();
+        let atom = |chars: &mut std::iter::Peekable<std::str::Chars>| -> char {
+            match chars.next().unwrap() {
+                '\\' => match chars.next().unwrap() {
+                    't' => '\t',
+                    'n' => '\n',
+                    'v' => '\u{b}',
+                    'f' => '\u{c}',
+                    'r' => '\r',
+                    'u' => {
+                        let hex: String = chars.by_ref().take(4).collect();
+                        char::from_u32(u32::from_str_radix(&hex, 16).unwrap()).unwrap()
+                    }
+                    other => panic!("unexpected escape \\{other}"),
+                },
+                c => c,
+            }
+        };
+        let mut ranges = Vec::new();
+        while chars.peek().is_some() {
+            let first = atom(&mut chars);
+            if chars.peek() == Some(&'-') {
+                chars.next();
+                ranges.push((first, atom(&mut chars)));
+            } else {
+                ranges.push((first, first));
+            }
+        }
+        ranges
+    }
+
+    #[test]
+    fn name_pattern_is_what_check_name_refuses() {
+        let class = pattern_class(NAME_PATTERN);
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let in_class = class.iter().any(|&(a, b)| (a..=b).contains(&c));
+            assert_eq!(in_class, c.is_whitespace(), "U+{:04X}", c as u32);
+            assert_eq!(
+                check_name(&c.to_string(), "name").is_err(),
+                in_class,
+                "U+{:04X}",
+                c as u32
+            );
+        }
+    }
+
+    #[test]
+    fn names_are_limited_in_characters_not_bytes() {
+        assert!(check_name(&"é".repeat(MAX_NAME_CHARS), "name").is_ok());
+        assert!(check_name(&"é".repeat(MAX_NAME_CHARS + 1), "name").is_err());
+        assert!(check_name(&"x".repeat(MAX_NAME_CHARS + 1), "name").is_err());
     }
 
     #[test]

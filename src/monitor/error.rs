@@ -4,6 +4,16 @@ use super::storage::StorageError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error answer: `{"error": "<message>"}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"error": "execution 42 not found"}))]
+pub struct ErrorBody {
+    /// What went wrong, for a person to read.
+    pub error: String,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -41,7 +51,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    fn status(&self) -> StatusCode {
+    pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -78,7 +88,9 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
-        let body = serde_json::json!({ "error": self.to_string() });
+        let body = ErrorBody {
+            error: self.to_string(),
+        };
         let mut response = (self.status(), Json(body)).into_response();
         // Where the unread rest of the request ends cannot be known (or trusted), so the
         // connection cannot carry another request.

@@ -2,8 +2,10 @@
 //! It depends on nothing else in the crate.
 
 pub mod api;
+pub mod conn_io;
 pub mod error;
 pub mod model;
+pub mod openapi;
 pub mod process;
 pub mod server;
 pub mod storage;

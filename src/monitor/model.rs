@@ -3,9 +3,10 @@
 use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
+use utoipa::ToSchema;
 
 /// Lifecycle state shared by executions and steps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pending,
@@ -58,22 +59,29 @@ impl FromStr for Status {
 }
 
 /// A recorded script execution.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Execution {
+    #[schema(minimum = 0)]
     pub id: i64,
     pub name: String,
+    #[schema(required = true)]
     pub command: Option<String>,
-    /// Free-form JSON object given at creation, as the client wrote it.
+    /// Free-form JSON object given at creation, as the client wrote it (null when none was).
+    #[schema(value_type = Option<Object>, required = true)]
     pub metadata: Option<JsonText>,
     pub status: Status,
     /// RFC 3339, UTC, microseconds.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// RFC 3339, UTC, microseconds.
+    #[schema(format = DateTime)]
     pub updated_at: String,
     /// Number of steps added so far; the next step gets this index.
+    #[schema(minimum = 0)]
     pub step_count: i64,
     /// Present only when one execution is fetched by id.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub steps: Option<Vec<Step>>,
 }
 
@@ -107,32 +115,43 @@ impl Serialize for JsonText {
 }
 
 /// One step of an execution, indexed 0, 1, ... in the order added.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Step {
+    #[schema(minimum = 0)]
     pub execution_id: i64,
+    #[schema(minimum = 0)]
     pub index: i64,
     pub name: String,
     pub status: Status,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 
 /// A named blob of text attached to an execution.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Artifact {
+    #[schema(minimum = 0)]
     pub id: i64,
+    #[schema(minimum = 0)]
     pub execution_id: i64,
     pub name: String,
     pub content: String,
-    /// Content length, bytes.
+    /// Content length, bytes (UTF-8).
+    #[schema(minimum = 0)]
     pub size: i64,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
 /// One timestamped line of a step's log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct LogLine {
+    /// When the line was appended: RFC 3339, UTC, microseconds.
+    #[schema(format = DateTime)]
     pub timestamp: String,
+    /// The line as sent.
     pub content: String,
 }
 
@@ -164,9 +183,12 @@ impl Default for ListQuery {
 }
 
 /// One page of the execution list with the total matching count.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct ExecutionPage {
+    /// Newest first.
     pub executions: Vec<Execution>,
+    /// Every execution matching the filter, not only this page.
+    #[schema(minimum = 0)]
     pub total: i64,
 }
 

@@ -1,11 +1,13 @@
-//! HTTP/1.1 serving of the monitor's router: the accept loop, a read timeout on every
-//! connection, and a graceful shutdown with a deadline.
+//! HTTP/1.1 serving of the monitor's router: the accept loop, read and write timeouts on every
+//! connection (the write timeout and JSON answers to unparseable requests in
+//! [`super::conn_io`]), and a graceful shutdown with a deadline.
 //!
 //! `axum::serve` set no timer, so hyper's header read timeout never fired: a client that sent
 //! half a request head, or nothing, held its connection for ever, and its graceful shutdown
 //! waited for such connections without end (SIGTERM with one half-sent request open left the
 //! process running).
 
+use super::conn_io::ConnIo;
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -24,6 +26,9 @@ pub struct Timeouts {
     /// also how long a connection may sit idle). The request body has as long again, in the
     /// handler that reads it.
     pub read: Duration,
+    /// Longest a write to a connection may wait for the client to take bytes (a client that
+    /// stops reading its answers); then the connection is closed.
+    pub write: Duration,
     /// After the shutdown signal, how long in-flight requests may take to be answered; then
     /// every connection still open is closed.
     pub shutdown: Duration,
@@ -33,6 +38,7 @@ impl Default for Timeouts {
     fn default() -> Self {
         Timeouts {
             read: Duration::from_secs(30),
+            write: Duration::from_secs(30),
             shutdown: Duration::from_secs(5),
         }
     }
@@ -51,6 +57,7 @@ pub async fn serve(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(timeouts.read);
+    let app = app.layer(axum::middleware::from_fn(super::api::require_host));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
@@ -63,7 +70,7 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let conn = builder.serve_connection(
-                        TokioIo::new(stream),
+                        TokioIo::new(ConnIo::new(stream, timeouts.write)),
                         TowerToHyperService::new(app.clone()),
                     );
                     connections.spawn(serve_connection(conn, stop_rx.clone()));
@@ -91,7 +98,7 @@ pub async fn serve(
 }
 
 /// One accepted connection, served by the router.
-type Connection = http1::Connection<TokioIo<TcpStream>, TowerToHyperService<Router>>;
+type Connection = http1::Connection<TokioIo<ConnIo<TcpStream>>, TowerToHyperService<Router>>;
 
 /// One connection until it ends; on the stop signal it finishes the request in progress (a
 /// kept-alive connection waiting for its next request closes at once).
