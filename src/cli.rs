@@ -1,5 +1,7 @@
 //! The command line: clap definitions and dispatch to the library.
 
+mod fanout;
+
 use crate::exit;
 use crate::load::bounds;
 use crate::load::builtin;
@@ -67,6 +69,14 @@ pub enum Command {
         /// Executions to simulate.
         #[arg(long, value_parser = |s: &str| bounds::FLOW_EXECUTIONS.parse_u32(s))]
         executions: Option<u32>,
+    },
+    /// WebSocket fan-out: N subscribers on /api/ws, writes at --rate events/s, every event's
+    /// delivery latency and a check that every subscriber got each exactly once, in order.
+    Fanout {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        fanout: fanout::FanoutArgs,
     },
     /// Compare baseline runs with candidate runs: per-metric change, interval, verdict.
     ///
@@ -299,6 +309,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             run_all(vec![s], &common, false)
         }
+        Command::Fanout { common, fanout } => fanout::run(&common, &fanout),
         Command::Concurrent { common } => {
             let s = scenario_for(&common, "concurrent", "concurrent")?;
             run_all(vec![s], &common, false)
@@ -655,7 +666,7 @@ fn compare_cmd(
     Ok(ExitCode::from(comparison.exit_code))
 }
 
-fn default_out(results: &Results) -> PathBuf {
+pub(crate) fn default_out(results: &Results) -> PathBuf {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     PathBuf::from("results").join(format!("{}-{stamp}.json", results.scenario))
 }
@@ -664,7 +675,7 @@ fn default_out(results: &Results) -> PathBuf {
 /// `write_results` (or the JUnit report) will write it, so that an unwritable place is bad
 /// usage (exit 2) rather than a run or comparison thrown away at its end. Nothing is left
 /// behind: the one file made to try is removed.
-fn check_writable(path: &Path) -> Result<(), String> {
+pub(crate) fn check_writable(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::OpenOptionsExt;
     match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => return Err("is a directory; give a file name".into()),
@@ -710,7 +721,7 @@ fn check_writable(path: &Path) -> Result<(), String> {
         .map_err(|e| format!("no file can be created in {} ({e})", dir.display()))
 }
 
-fn write_results(results: &Results, out: &Path) -> anyhow::Result<()> {
+pub(crate) fn write_results(results: &Results, out: &Path) -> anyhow::Result<()> {
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create results dir {}", dir.display()))?;

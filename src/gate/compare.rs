@@ -1714,6 +1714,7 @@ pub(crate) mod tests {
             service_time_us: BTreeMap::new(),
             targets: Vec::new(),
             integrity: None,
+            delivery: None,
             server: None,
             environment: Environment {
                 cpu: "test".into(),

@@ -76,6 +76,9 @@ pub struct Results {
     /// Write-heavy scenarios: every acknowledged write read back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub integrity: Option<Integrity>,
+    /// Fan-out runs: whether every subscriber got every committed event exactly once, in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<super::fanout::DeliveryCounts>,
     /// The bundled monitor's own figures, when it ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<ServerInfo>,

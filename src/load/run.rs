@@ -77,7 +77,7 @@ extern "C" fn on_signal(_: libc::c_int) {
 
 /// Ctrl-C or SIGTERM stops the run; what ran is reported and written. The handler is reset
 /// once it has fired, so a second Ctrl-C ends the process at once.
-fn install_signal_handlers() {
+pub fn install_signal_handlers() {
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe; the
     // sigaction struct is zeroed and then filled in before use.
     unsafe {
@@ -268,6 +268,7 @@ impl Preamble<'_> {
             service_time_us: BTreeMap::new(),
             targets: Vec::new(),
             integrity: None,
+            delivery: None,
             server: None,
             environment: Environment::detect(self.opts.threads.max(1)),
             machine: None,
@@ -629,6 +630,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         service_time_us,
         targets,
         integrity: measured.integrity,
+        delivery: None,
         server,
         environment: Environment::detect(threads),
         machine,

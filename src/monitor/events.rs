@@ -243,9 +243,7 @@ impl EventHub {
     pub fn connection(&self) -> ConnectionGuard {
         self.inner.connections.fetch_add(1, Ordering::Relaxed);
         self.inner.connections_total.fetch_add(1, Ordering::Relaxed);
-        ConnectionGuard {
-            hub: self.clone(),
-        }
+        ConnectionGuard { hub: self.clone() }
     }
 
     pub fn delivered(&self, n: u64) {
@@ -350,7 +348,11 @@ mod tests {
         assert_eq!(start, 3);
         hub.publish(2, "2026-01-01T00:00:00.000000Z", || {
             vec![
-                Pending::new(EventKind::ExecutionCreated, 7, &serde_json::json!({"id": 7})),
+                Pending::new(
+                    EventKind::ExecutionCreated,
+                    7,
+                    &serde_json::json!({"id": 7}),
+                ),
                 Pending::new(EventKind::StepAdded, 7, &serde_json::json!({"index": 0})),
             ]
         });

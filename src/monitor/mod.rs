@@ -53,13 +53,10 @@ pub fn serve(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Resu
         events: config.events,
         ..StorageConfig::new(&config.data_dir, config.profile)
     };
-    let storage =
-        Storage::open(&storage_config).map_err(|reason| {
-            ServeError::DataDir {
-                path: config.data_dir.clone(),
-                reason,
-            }
-        })?;
+    let storage = Storage::open(&storage_config).map_err(|reason| ServeError::DataDir {
+        path: config.data_dir.clone(),
+        reason,
+    })?;
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     // Blocking work (log appends; every legacy DB operation) runs on this pool. Legacy
     // writers serialise on SQLite's file lock anyway, so more threads than this only add

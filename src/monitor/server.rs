@@ -94,8 +94,7 @@ pub async fn serve(
 
 /// One accepted connection, served by the router.
 /// (`with_upgrades`: `GET /api/ws` hands the connection over to a WebSocket task.)
-type Connection =
-    http1::UpgradeableConnection<TokioIo<TcpStream>, TowerToHyperService<Router>>;
+type Connection = http1::UpgradeableConnection<TokioIo<TcpStream>, TowerToHyperService<Router>>;
 
 /// One connection until it ends; on the stop signal it finishes the request in progress (a
 /// kept-alive connection waiting for its next request closes at once).

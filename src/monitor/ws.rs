@@ -104,8 +104,7 @@ pub fn parse_query(query: Option<&str>) -> Result<Filter, String> {
 
 /// A subscription change sent by the client.
 fn parse_command(text: &str) -> Result<Filter, String> {
-    let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     let sub = v
         .get("subscribe")
         .ok_or("expected {\"subscribe\": \"all\"} or {\"subscribe\": [execution ids]}")?;
@@ -342,19 +341,32 @@ mod tests {
             parse_query(Some("executions=3,1&executions=2,3")).unwrap(),
             Filter::Executions(vec![1, 2, 3])
         );
-        for bad in ["executions=", "executions=a", "execution=1", "executions=1.5"] {
+        for bad in [
+            "executions=",
+            "executions=a",
+            "execution=1",
+            "executions=1.5",
+        ] {
             assert!(parse_query(Some(bad)).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn commands_change_the_subscription() {
-        assert_eq!(parse_command(r#"{"subscribe":"all"}"#).unwrap(), Filter::All);
+        assert_eq!(
+            parse_command(r#"{"subscribe":"all"}"#).unwrap(),
+            Filter::All
+        );
         assert_eq!(
             parse_command(r#"{"subscribe":[5,4,5]}"#).unwrap(),
             Filter::Executions(vec![4, 5])
         );
-        for bad in ["x", "{}", r#"{"subscribe":"some"}"#, r#"{"subscribe":["a"]}"#] {
+        for bad in [
+            "x",
+            "{}",
+            r#"{"subscribe":"some"}"#,
+            r#"{"subscribe":["a"]}"#,
+        ] {
             assert!(parse_command(bad).is_err(), "{bad}");
         }
     }
