@@ -16,6 +16,7 @@
 use super::api::AppState;
 use super::error::ApiError;
 use super::events::{Event, EventHub, CLOSE_PING_TIMEOUT, CLOSE_TOO_SLOW};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
@@ -126,11 +127,21 @@ fn parse_command(text: &str) -> Result<Filter, String> {
 pub async fn handler(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let filter = match parse_query(query.as_deref()) {
         Ok(f) => f,
         Err(e) => return ApiError::BadRequest(e).into_response(),
+    };
+    let upgrade = match upgrade {
+        Ok(u) => u,
+        Err(why) => {
+            return ApiError::BadRequest(format!(
+                "GET /api/ws is a WebSocket endpoint and this request is not a WebSocket \
+                 upgrade: {why}"
+            ))
+            .into_response()
+        }
     };
     // During shutdown the connection is closed (1001) as soon as it is upgraded.
     let hub = state.storage.events().clone();
