@@ -35,6 +35,16 @@ pub fn load(spec: &str) -> Result<Scenario, ScenarioError> {
         if let Some(s) = builtin(name) {
             return s;
         }
+        if name == "fanout" {
+            return Err(ScenarioError {
+                origin: spec.to_string(),
+                line: None,
+                key: None,
+                message: "the fan-out scenario runs with `stepflow-bench fanout` (its file: \
+                          `fanout --scenario FILE`)"
+                    .into(),
+            });
+        }
         let names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
         return Err(ScenarioError {
             origin: spec.to_string(),

@@ -186,9 +186,10 @@ async fn connection(mut socket: WebSocket, hub: EventHub, mut filter: Filter) {
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut awaiting_pong = false;
+    // Not biased: a steady stream of events must not starve the client's messages (its
+    // pongs, its closing frame) or the ping timer.
     let end = loop {
         tokio::select! {
-            biased;
             () = until_true(&mut shutdown) => {
                 break End::Close(axum::extract::ws::close_code::AWAY, "server shutting down".into());
             }
