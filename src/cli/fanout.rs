@@ -183,9 +183,6 @@ pub fn run(common: &Common, args: &FanoutArgs) -> anyhow::Result<ExitCode> {
             d.missed_by_dropped
         );
     }
-    for w in &results.warnings {
-        eprintln!("warning: {w}");
-    }
     match written {
         Some((out, Ok(()))) => eprintln!("results written to {}", out.display()),
         Some((_, Err(e))) => {

@@ -188,9 +188,11 @@ async fn connection(mut socket: WebSocket, hub: EventHub, mut filter: Filter) {
     let mut awaiting_pong = false;
     // Not biased: a steady stream of events must not starve the client's messages (its
     // pongs, its closing frame) or the ping timer.
+    // Made once: a new watch future per event showed in profiles.
+    let mut shutting_down = pin!(until_true(&mut shutdown));
     let end = loop {
         tokio::select! {
-            () = until_true(&mut shutdown) => {
+            () = &mut shutting_down => {
                 break End::Close(axum::extract::ws::close_code::AWAY, "server shutting down".into());
             }
             received = rx.recv() => {

@@ -623,10 +623,14 @@ async fn subscriber(
     let mut dropped_slow = false;
     let mut close = None;
     let mut t0: Option<Instant> = None;
+    // Made once: a new watch future per message showed in profiles.
+    let mut stopped = std::pin::pin!(async {
+        let _ = stop.wait_for(|s| *s).await;
+    });
     loop {
         tokio::select! {
             biased;
-            _ = stop.wait_for(|s| *s) => break,
+            () = &mut stopped => break,
             msg = ws.next() => match msg {
                 Some(Ok(Message::Text(text))) => {
                     let now = Instant::now();
