@@ -143,6 +143,10 @@ struct Faulty {
     subscribers: Mutex<Vec<tokio::sync::mpsc::UnboundedSender<String>>>,
     drop: u64,
     dup: u64,
+    /// The first subscriber is closed as the monitor closes a too-slow one (4001), once the
+    /// writes have begun.
+    close_first_as_slow: bool,
+    connected: AtomicU64,
 }
 
 async fn create(State(s): State<Arc<Faulty>>, Json(body): Json<Value>) -> impl IntoResponse {
@@ -182,6 +186,17 @@ async fn subscriber(mut socket: WebSocket, s: Arc<Faulty>) {
     if socket.send(Message::Text(hello.into())).await.is_err() {
         return;
     }
+    let first = s.connected.fetch_add(1, Ordering::SeqCst) == 0;
+    if first && s.close_first_as_slow {
+        // When the first event is due, instead of it: as if it had fallen behind.
+        let _ = rx.recv().await;
+        let frame = axum::extract::ws::CloseFrame {
+            code: 4001,
+            reason: "too slow".into(),
+        };
+        let _ = socket.send(Message::Close(Some(frame))).await;
+        return;
+    }
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
@@ -196,6 +211,80 @@ async fn subscriber(mut socket: WebSocket, s: Arc<Faulty>) {
     }
 }
 
+/// Serves `faulty` on a loopback port for the rest of the test.
+fn serve(runtime: &tokio::runtime::Runtime, faulty: &Arc<Faulty>) -> String {
+    let app = Router::new()
+        .route("/api/executions", post(create))
+        .route("/api/ws", get(ws))
+        .with_state(Arc::clone(faulty));
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+#[test]
+fn a_subscriber_dropped_as_slow_is_reported_and_excused() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let faulty = Arc::new(Faulty {
+        close_first_as_slow: true,
+        ..Faulty::default()
+    });
+    let target = serve(&runtime, &faulty);
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("f.toml");
+    std::fs::write(&scenario, NO_TIMING).unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "fanout",
+            "--target",
+            &target,
+            "--scenario",
+            scenario.to_str().unwrap(),
+            "--subscribers",
+            "3",
+            "--rate",
+            "20",
+            "--duration",
+            "1s",
+            "--writers",
+            "1",
+            "--out",
+            "r.json",
+            "--no-progress",
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a slow drop alone does not fail: {stderr}"
+    );
+    let results = common::parse_results(
+        &std::fs::read_to_string(dir.path().join("r.json")).unwrap(),
+        "fanout results",
+    );
+    let d = &results["delivery"];
+    assert_eq!(d["dropped_slow"], 1, "{d}");
+    assert_eq!(d["missed"], 0, "{d}");
+    assert_eq!(d["expected"], 3 * 20, "{d}");
+    assert_eq!(d["missed_by_dropped"], 20, "it got none: {d}");
+    assert_eq!(d["received"], 2 * 20, "{d}");
+    let warned = results["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w.as_str().is_some_and(|w| w.contains("too slow (4001)")));
+    assert!(warned, "{}", results["warnings"]);
+}
+
 #[test]
 fn the_checker_finds_a_dropped_and_a_duplicated_event() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -208,20 +297,10 @@ fn the_checker_finds_a_dropped_and_a_duplicated_event() {
         dup: 5,
         ..Faulty::default()
     });
-    let app = Router::new()
-        .route("/api/executions", post(create))
-        .route("/api/ws", get(ws))
-        .with_state(Arc::clone(&faulty));
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    runtime.spawn(async move { axum::serve(listener, app).await });
-
+    let target = serve(&runtime, &faulty);
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("f.toml");
     std::fs::write(&scenario, NO_TIMING).unwrap();
-    let target = format!("http://{addr}");
     let out = run(
         dir.path(),
         &[

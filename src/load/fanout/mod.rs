@@ -89,7 +89,8 @@ struct Shared {
 
 /// How one subscriber ended.
 struct Outcome {
-    report: checker::SubscriberReport,
+    /// Judged once every write has been answered (a subscriber may end before that).
+    checker: Checker,
     dropped_slow: bool,
     disconnected: bool,
     close: Option<String>,
@@ -295,8 +296,10 @@ pub fn run(scenario: &FanoutScenario, opts: &FanoutOptions) -> anyhow::Result<Re
         ..Delivery::default()
     };
     let mut closes: BTreeMap<String, u64> = BTreeMap::new();
+    let acked = |k: u64| shared.acks[k as usize].load(Ordering::Relaxed) != 0;
     for o in outcomes.iter().flatten() {
-        delivery.add(&o.report, o.dropped_slow, o.disconnected);
+        let report = o.checker.finish(acked, events);
+        delivery.add(&report, o.dropped_slow, o.disconnected);
         if let Some(c) = &o.close {
             *closes.entry(c.clone()).or_default() += 1;
         }
@@ -702,13 +705,8 @@ async fn subscriber(
     } else {
         let _ = tokio::time::timeout(Duration::from_secs(1), ws.flush()).await;
     }
-    let acks = &shared.acks;
-    let report = checker.finish(
-        |k| acks[k as usize].load(Ordering::Relaxed) != 0,
-        shared.events,
-    );
     Some(Outcome {
-        report,
+        checker,
         dropped_slow,
         disconnected: !live.load(Ordering::Relaxed) && !dropped_slow,
         close,
