@@ -7,3 +7,5 @@ pub mod load;
 pub mod metrics;
 pub mod monitor;
 pub mod report;
+pub mod results;
+pub mod rng;

@@ -1,12 +1,13 @@
 //! `stepflow-bench fanout`: parse → measure (`load::fanout`) → judge → render.
 
-use super::{check_writable, default_out, write_results, Common, FormatArg, ProfileArg};
+use super::{Common, FormatArg, ProfileArg};
 use crate::exit;
 use crate::load::bounds;
 use crate::load::fanout::scenario::FanoutScenario;
 use crate::load::fanout::{self, FanoutOptions};
 use crate::load::run::ConnectionBudget;
 use crate::report::{self, Format};
+use crate::results::io::{check_writable, write_results};
 use anyhow::Context;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -148,10 +149,14 @@ pub fn run(common: &Common, args: &FanoutArgs) -> anyhow::Result<ExitCode> {
         program: std::env::current_exe().context("cannot find this executable")?,
         timeout: common.timeout.unwrap_or(Duration::from_secs(30)),
     };
-    let results = fanout::run(&scenario, &opts)?;
+    let mut results = fanout::run(&scenario, &opts)?;
+    crate::gate::judge::judge(&scenario.targets, &mut results);
     let json_on_stdout = to_stdout || common.format == FormatArg::Json;
     let written = (!to_stdout).then(|| {
-        let out = common.out.clone().unwrap_or_else(|| default_out(&results));
+        let out = common.out.clone().unwrap_or_else(|| {
+            let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+            PathBuf::from("results").join(format!("{}-{stamp}.json", results.scenario))
+        });
         let w = write_results(&results, &out);
         (out, w)
     });

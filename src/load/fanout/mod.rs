@@ -15,14 +15,12 @@ use crate::exit;
 use crate::load::bundled::{stats_of, Bundled};
 use crate::load::client::{Conn, Endpoint, Timeouts};
 use crate::load::machine::{self, CpuSnapshot};
-use crate::load::pacer::ConstantPacer;
-use crate::load::results::{
-    new_run_id, Environment, LoadInfo, Results, ServerInfo, SCHEMA_VERSION,
-};
-use crate::load::run::{install_signal_handlers, interrupted, INTERRUPTED_WHY};
-use crate::metrics::{OpStats, Recorder, TimeSeries};
+use crate::load::pacer::{ConstantPacer, Pacer};
+use crate::load::sys::{install_signal_handlers, interrupted, INTERRUPTED_WHY};
+use crate::metrics::{Recorder, TimeSeries};
 use crate::monitor::events::CLOSE_TOO_SLOW;
 use crate::monitor::storage::Profile;
+use crate::results::{new_run_id, Environment, Load, Results, ServerInfo, SCHEMA_VERSION};
 use anyhow::Context;
 use checker::{Checker, Delivery};
 use futures_util::{SinkExt, StreamExt};
@@ -36,8 +34,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
-
-pub use checker::Delivery as DeliveryCounts;
 
 /// Everything a fan-out run needs besides its scenario.
 #[derive(Debug, Clone)]
@@ -360,21 +356,6 @@ pub fn run(scenario: &FanoutScenario, opts: &FanoutOptions) -> anyhow::Result<Re
         "write".to_string(),
         crate::metrics::LatencySummary::from_histogram(write_rec.service_time()),
     );
-    let targets: Vec<_> = scenario
-        .targets
-        .iter()
-        .map(|t| {
-            let stats: Option<&OpStats> = if t.subject == "totals" {
-                Some(&totals)
-            } else {
-                operations.get(&t.subject)
-            };
-            match stats {
-                Some(s) => t.check(s),
-                None => t.result(f64::NAN),
-            }
-        })
-        .collect();
     let mut extra = serde_json::Map::new();
     extra.insert("connect_all_s".into(), connect_s.into());
     extra.insert("deliveries_before_ack".into(), before_ack.into());
@@ -399,19 +380,13 @@ pub fn run(scenario: &FanoutScenario, opts: &FanoutOptions) -> anyhow::Result<Re
             warnings.push(format!("{e:#}"));
         }
     }
-    let exit_code = if aborted.is_some() {
-        exit::ABORTED
-    } else if delivery.failed() || targets.iter().any(|t| !t.passed) {
-        exit::FAILED
-    } else {
-        exit::OK
-    };
+    let aborted_run = aborted.is_some();
     Ok(Results {
         schema_version: SCHEMA_VERSION,
         run_id: Some(run_id),
         run_ids: Vec::new(),
         scenario: scenario.name.clone(),
-        kind: "fanout".into(),
+        kind: crate::results::names::FANOUT_KIND.into(),
         target: url,
         profile: opts
             .target
@@ -420,14 +395,15 @@ pub fn run(scenario: &FanoutScenario, opts: &FanoutOptions) -> anyhow::Result<Re
         started_at,
         duration_s: write_window_s,
         warmup_s: 0.0,
-        load: LoadInfo::Open {
-            rate: scenario.rate,
+        load: Load::Open {
+            rate_per_s: scenario.rate,
             max_in_flight: scenario.writers,
         },
         operations,
         totals,
         service_time_us,
-        targets,
+        // Judged by the caller (`gate::judge`), like every run.
+        targets: Vec::new(),
         integrity: None,
         delivery: Some(delivery),
         server,
@@ -438,7 +414,7 @@ pub fn run(scenario: &FanoutScenario, opts: &FanoutOptions) -> anyhow::Result<Re
         warnings,
         errors,
         aborted,
-        exit_code,
+        exit_code: if aborted_run { exit::ABORTED } else { exit::OK },
     })
 }
 

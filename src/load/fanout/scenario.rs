@@ -2,9 +2,9 @@
 //! shape, checked as strictly as the other kinds' (unknown keys are errors, every number is
 //! range-checked, errors name the file, line and key).
 
-use crate::gate::targets::Target;
 use crate::load::bounds;
 use crate::load::scenario::ScenarioError;
+use crate::results::targets::Target;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
