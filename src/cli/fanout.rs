@@ -48,6 +48,11 @@ pub fn run(common: &Common, args: &FanoutArgs) -> anyhow::Result<ExitCode> {
             "connecting the subscribers comes before the measured writes, and nothing else is warmed up",
         ),
         (
+            common.html.is_some() || common.junit.is_some(),
+            "--html/--junit",
+            "fan-out results have no HTML or JUnit report yet; use --out FILE (JSON) or --format",
+        ),
+        (
             common.cacert.is_some() || common.insecure || common.http2,
             "--cacert/--insecure/--http2",
             "fan-out subscribers speak plain ws:// to an http:// target",

@@ -7,6 +7,7 @@ mod compare;
 mod fanout;
 mod load;
 mod merge;
+mod report;
 mod serve;
 
 pub use args::*;
@@ -41,6 +42,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             pairing,
             format,
             junit,
+            html,
         } => {
             let (baseline, candidate) = compare::sides(files, baseline, candidate)?;
             compare::compare(
@@ -51,9 +53,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 pairing,
                 format,
                 junit.as_deref(),
+                html.as_deref(),
             )
         }
         Command::Merge { files, out, format } => merge::merge(&files, &out, format),
+        Command::Report {
+            files,
+            html,
+            format,
+        } => report::report(&files, html.as_deref(), format),
         Command::Run {
             scenarios,
             common,

@@ -4,8 +4,10 @@
 
 pub mod compare;
 pub mod export;
+pub mod html;
 pub mod junit;
 mod markdown;
+mod svg;
 mod table;
 
 pub use compare::{render_compare_markdown, render_compare_table};
@@ -26,6 +28,8 @@ pub enum Format {
     Json,
     Markdown,
     Junit,
+    /// A self-contained page with charts.
+    Html,
 }
 
 /// A run's results in `format`.

@@ -231,6 +231,53 @@ pub struct ServerInfo {
     /// `GET /performance/stats` as the server answered it when the load ended.
     #[schemars(extend("type" = "object"))]
     pub stats: serde_json::Value,
+    /// The server's figures once a second over the whole run (set-up, warm-up, measured
+    /// window and read-back, each sample tagged).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeseries: Vec<ServerSample>,
+    /// The storage's files at the end of the run (the bundled monitor and `--direct`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<StorageFootprint>,
+}
+
+/// One second of the server's own figures, from its `GET /performance/stats`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ServerSample {
+    /// Seconds since the measured window began; negative in set-up and warm-up.
+    pub t_s: f64,
+    /// The run's phase: set-up, warm-up, measured or read-back.
+    #[schemars(extend("enum" = ["set-up", "warm-up", "measured", "read-back"]))]
+    pub phase: String,
+    /// Resident memory, bytes.
+    pub rss_bytes: u64,
+    /// CPU used since the previous sample, percent of one core.
+    #[schemars(range(min = 0))]
+    pub cpu_pct: f64,
+    /// Writes waiting for the writer thread.
+    pub writer_queue_depth: i64,
+    /// Writes per group-commit transaction since the previous sample (0: none committed).
+    #[schemars(range(min = 0))]
+    pub batch_size: f64,
+    /// The WAL file's size, bytes.
+    pub wal_bytes: u64,
+    /// The server's commit p99 since it started, microseconds.
+    #[schemars(range(min = 0))]
+    pub commit_p99_us: f64,
+}
+
+/// What the stored data takes on disk at the end of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StorageFootprint {
+    /// stepflow.db, bytes.
+    pub db_bytes: u64,
+    /// stepflow.db-wal, bytes (0 when absent).
+    pub wal_bytes: u64,
+    /// stepflow.db-shm, bytes (0 when absent).
+    pub shm_bytes: u64,
+    /// Executions stored, when the service said.
+    pub executions: Option<u64>,
+    /// (database + WAL) / executions, bytes.
+    pub bytes_per_execution: Option<f64>,
 }
 
 /// Where the figures came from.

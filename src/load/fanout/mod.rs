@@ -372,6 +372,8 @@ pub fn run(scenario: &FanoutScenario, opts: &FanoutOptions) -> anyhow::Result<Re
             rss_peak_bytes: stats["rss_peak_bytes"].as_u64().unwrap_or(0),
             cpu_s: stats["cpu_s"].as_f64().unwrap_or(0.0),
             stats,
+            timeseries: Vec::new(),
+            storage: None,
         }),
         _ => None,
     };
