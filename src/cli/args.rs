@@ -59,6 +59,14 @@ pub enum Command {
         #[arg(long, value_parser = |s: &str| bounds::FLOW_EXECUTIONS.parse_u32(s))]
         executions: Option<u32>,
     },
+    /// WebSocket fan-out: N subscribers on /api/ws, writes at --rate events/s, every event's
+    /// delivery latency and a check that every subscriber got each exactly once, in order.
+    Fanout {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        fanout: super::fanout::FanoutArgs,
+    },
     /// Compare baseline runs with candidate runs: per-metric change, interval, verdict.
     ///
     /// `compare BASE.json CAND.json` is the one-run short form; with several runs a side use
@@ -287,6 +295,14 @@ pub struct ServeArgs {
     /// open is closed, e.g. 5s.
     #[arg(long, value_parser = |s: &str| bounds::TIMEOUT.parse(s), default_value = "5s")]
     pub shutdown_timeout: Duration,
+    /// WebSocket subscribers (GET /api/ws): events one may fall behind before it is closed
+    /// as too slow (4001); the size of the shared event ring.
+    #[arg(long, value_parser = |s: &str| bounds::WS_BUFFER.parse(s).map(|n| n as usize), default_value = "8192")]
+    pub ws_buffer: usize,
+    /// How often idle WebSocket subscribers are pinged (one that has not answered the last
+    /// ping when the next is due is closed, 4002), e.g. 30s.
+    #[arg(long, value_parser = |s: &str| bounds::TIMEOUT.parse(s), default_value = "30s")]
+    pub ws_ping_interval: Duration,
 }
 
 impl ServeArgs {
@@ -300,6 +316,10 @@ impl ServeArgs {
                 read: self.read_timeout,
                 write: self.write_timeout,
                 shutdown: self.shutdown_timeout,
+            },
+            events: monitor::events::EventsConfig {
+                buffer: self.ws_buffer,
+                ping_interval: self.ws_ping_interval,
             },
         }
     }

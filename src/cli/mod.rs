@@ -4,6 +4,7 @@
 
 mod args;
 mod compare;
+mod fanout;
 mod load;
 mod merge;
 mod report;
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             direct,
         } => load::stress(&common, duration, read_ratio, direct),
         Command::Simulate { common, executions } => load::simulate(&common, executions),
+        Command::Fanout { common, fanout } => fanout::run(&common, &fanout),
         Command::Compare {
             files,
             baseline,

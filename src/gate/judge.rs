@@ -60,7 +60,8 @@ pub fn check_targets(written: &[Target], results: &Results) -> Vec<TargetResult>
 
 /// The exit code of a run, by these rules in order:
 /// 1. stopped early (Ctrl-C, the target gone, nothing could start) → aborted (3);
-/// 2. an acknowledged write not read back, or a target missed → failed (1);
+/// 2. an acknowledged write not read back, an event a fan-out subscriber missed (or got
+///    twice, or out of order), or a target missed → failed (1);
 /// 3. otherwise → ok (0).
 pub fn exit_code(results: &Results) -> u8 {
     let lost = results
@@ -69,7 +70,10 @@ pub fn exit_code(results: &Results) -> u8 {
         .is_some_and(|i| i.lost_writes > 0);
     if results.aborted.is_some() {
         exit::ABORTED
-    } else if lost || results.targets.iter().any(|t| !t.passed) {
+    } else if lost
+        || results.delivery.as_ref().is_some_and(|d| d.failed())
+        || results.targets.iter().any(|t| !t.passed)
+    {
         exit::FAILED
     } else {
         exit::OK

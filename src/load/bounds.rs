@@ -193,6 +193,26 @@ pub const FLOW_STEPS: Count = Count { min: 0, max: 1000 };
 pub const FLOW_ARTIFACTS: Count = Count { min: 0, max: 1000 };
 /// Requests a whole flow sends (executions × requests per execution), as `REQUESTS`.
 pub const FLOW_REQUESTS: u64 = REQUESTS.max;
+/// The monitor's WebSocket event buffer (`serve --ws-buffer`), events.
+pub const WS_BUFFER: Count = Count {
+    min: crate::monitor::events::BUFFER_MIN as u64,
+    max: crate::monitor::events::BUFFER_MAX as u64,
+};
+/// Subscriber connections of a fan-out run (`--subscribers`, `subscribers`): each is a
+/// connection held open, checked again at run time against what the machine allows.
+pub const SUBSCRIBERS: Count = Count {
+    min: 1,
+    max: 100_000,
+};
+/// Events per second a fan-out run's writers produce (`--rate`, `rate`).
+pub const EVENT_RATE: Number = Number {
+    min: 0.1,
+    max: 1_000_000.0,
+    min_exclusive: false,
+    unit: "events per second",
+};
+/// Writes a fan-out run keeps in flight at once (`--writers`, `writers`).
+pub const WRITERS: Count = Count { min: 1, max: 1024 };
 /// Generator threads (`--threads`).
 pub const THREADS: Count = Count { min: 1, max: 256 };
 /// The monitor's async worker threads (`serve --workers`).

@@ -35,6 +35,16 @@ pub fn load(spec: &str) -> Result<Scenario, ScenarioError> {
         if let Some(s) = builtin(name) {
             return s;
         }
+        if name == "fanout" {
+            return Err(ScenarioError {
+                origin: spec.to_string(),
+                line: None,
+                key: None,
+                message: "the fan-out scenario runs with `stepflow-bench fanout` (its file: \
+                          `fanout --scenario FILE`)"
+                    .into(),
+            });
+        }
         let names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
         return Err(ScenarioError {
             origin: spec.to_string(),
@@ -77,6 +87,14 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().path())
             .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            // The fan-out scenario has a reader of its own (`stepflow-bench fanout`).
+            .filter(|p| {
+                p.file_stem().is_none_or(|s| s != "fanout") || {
+                    crate::load::fanout::scenario::FanoutScenario::from_file(p)
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    false
+                }
+            })
             .map(|p| {
                 Scenario::from_file(&p).unwrap_or_else(|e| panic!("{e}"));
                 p.file_stem().unwrap().to_string_lossy().into_owned()

@@ -140,6 +140,7 @@ impl Preamble<'_> {
             service_time_us: BTreeMap::new(),
             targets: Vec::new(),
             integrity: None,
+            delivery: None,
             server: None,
             environment: Environment::detect(self.opts.threads.max(1)),
             machine: None,
@@ -550,6 +551,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         // Judged afterwards (`gate::judge`): measuring reports only what it measured.
         targets: Vec::new(),
         integrity: measured.integrity,
+        delivery: None,
         server,
         environment: Environment::detect(threads),
         machine,

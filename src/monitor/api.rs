@@ -77,6 +77,7 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/api/executions/{id}/artifacts",
             post(add_artifact).get(list_artifacts),
         )
+        .route("/api/ws", get(super::ws::handler))
         .route("/performance/stats", get(performance_stats))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
@@ -793,6 +794,7 @@ async fn performance_stats(State(state): St) -> Response {
         "cpu_user_s": usage.cpu_user_s,
         "cpu_system_s": usage.cpu_system_s,
         "cpu_s": usage.cpu_user_s + usage.cpu_system_s,
+        "websocket": state.storage.events().stats(),
     }))
     .into_response()
 }

@@ -4,11 +4,13 @@
 pub mod api;
 pub mod conn_io;
 pub mod error;
+pub mod events;
 pub mod model;
 pub mod openapi;
 pub mod process;
 pub mod server;
 pub mod storage;
+pub mod ws;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -26,6 +28,8 @@ pub struct ServeConfig {
     pub workers: Option<usize>,
     /// Read timeout of every connection and the shutdown deadline.
     pub timeouts: server::Timeouts,
+    /// WebSocket event fan-out: buffer and ping interval.
+    pub events: events::EventsConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,13 +51,14 @@ pub enum ServeError {
 /// commit every queued write, checkpoint the WAL.
 /// `on_listening` is called once with the bound address, when connections are accepted.
 pub fn serve(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
-    let storage =
-        Storage::open(&StorageConfig::new(&config.data_dir, config.profile)).map_err(|reason| {
-            ServeError::DataDir {
-                path: config.data_dir.clone(),
-                reason,
-            }
-        })?;
+    let storage_config = StorageConfig {
+        events: config.events,
+        ..StorageConfig::new(&config.data_dir, config.profile)
+    };
+    let storage = Storage::open(&storage_config).map_err(|reason| ServeError::DataDir {
+        path: config.data_dir.clone(),
+        reason,
+    })?;
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     // Blocking work (log appends; every legacy DB operation) runs on this pool. Legacy
     // writers serialise on SQLite's file lock anyway, so more threads than this only add
@@ -74,7 +79,19 @@ pub fn serve(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Resu
         let local = listener.local_addr().map_err(ServeError::Runtime)?;
         on_listening(local);
         let state = api::AppState::with_body_timeout(storage.clone(), config.timeouts.read);
+        // WebSocket connections left hyper when they were upgraded: they are told to close
+        // (1001) as soon as the signal comes, and waited for beside the HTTP connections.
+        let hub = storage.events().clone();
+        let ws_hub = hub.clone();
+        let shutdown = async move {
+            shutdown.await;
+            ws_hub.shut_down(std::time::Duration::ZERO).await;
+        };
         server::serve(listener, api::app(state), shutdown, config.timeouts).await;
+        let open = hub.shut_down(config.timeouts.shutdown).await;
+        if open > 0 {
+            eprintln!("stepflow-monitor: {open} WebSocket connection(s) did not close in time");
+        }
         Ok(())
     });
     // Every connection task has ended (answered, or closed at the shutdown deadline), so

@@ -69,10 +69,12 @@ pub async fn serve(
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    let conn = builder.serve_connection(
-                        TokioIo::new(ConnIo::new(stream, timeouts.write)),
-                        TowerToHyperService::new(app.clone()),
-                    );
+                    let conn = builder
+                        .serve_connection(
+                            TokioIo::new(ConnIo::new(stream, timeouts.write)),
+                            TowerToHyperService::new(app.clone()),
+                        )
+                        .with_upgrades();
                     connections.spawn(serve_connection(conn, stop_rx.clone()));
                 }
                 Err(e) => accept_failed(e).await,
@@ -98,7 +100,9 @@ pub async fn serve(
 }
 
 /// One accepted connection, served by the router.
-type Connection = http1::Connection<TokioIo<ConnIo<TcpStream>>, TowerToHyperService<Router>>;
+/// (`with_upgrades`: `GET /api/ws` hands the connection over to a WebSocket task.)
+type Connection =
+    http1::UpgradeableConnection<TokioIo<ConnIo<TcpStream>>, TowerToHyperService<Router>>;
 
 /// One connection until it ends; on the stop signal it finishes the request in progress (a
 /// kept-alive connection waiting for its next request closes at once).

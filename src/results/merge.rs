@@ -236,6 +236,7 @@ pub fn merge_results(parts: &[Results]) -> Result<Results, MergeError> {
         service_time_us: BTreeMap::new(),
         targets: Vec::new(),
         integrity,
+        delivery: None,
         server,
         environment: first.environment.clone(),
         // Each part counted the other generators as other work: no figure for the whole.

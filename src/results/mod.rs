@@ -2,6 +2,7 @@
 //! data (schema_version 1), the integrity and target verdicts they carry, the names they
 //! spell, reading and writing them whole, and merging runs made side by side.
 
+pub mod delivery;
 pub mod integrity;
 pub mod io;
 pub mod merge;
@@ -97,6 +98,9 @@ pub struct Results {
     /// Write-heavy scenarios: every acknowledged write read back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub integrity: Option<Integrity>,
+    /// Fan-out runs: whether every subscriber got every committed event exactly once, in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<delivery::Delivery>,
     /// The bundled monitor's own figures, when it ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<ServerInfo>,

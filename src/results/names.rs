@@ -19,3 +19,5 @@ pub const FLOW_OPS: [&str; 7] = [
 
 /// The kinds of scenario (executors) results name in `kind`.
 pub const SCENARIO_KINDS: [&str; 4] = ["mix", "per_endpoint", "burst", "flow"];
+/// The kind of a fan-out run (`stepflow-bench fanout`), which has its own scenario reader.
+pub const FANOUT_KIND: &str = "fanout";

@@ -50,7 +50,9 @@ pub fn results_schema_text() -> String {
 }
 
 pub(super) fn scenario_kind(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({ "enum": SCENARIO_KINDS })
+    let mut kinds = SCENARIO_KINDS.to_vec();
+    kinds.push(super::names::FANOUT_KIND);
+    json_schema!({ "enum": kinds })
 }
 
 /// The bundled monitor's storage profiles, or null for an external target.

@@ -47,6 +47,7 @@ pub(crate) fn run(
         service_time_us: BTreeMap::new(),
         targets: Vec::new(),
         integrity: None,
+        delivery: None,
         server: None,
         environment: Environment {
             cpu: "test".into(),

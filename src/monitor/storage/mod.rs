@@ -5,6 +5,7 @@ mod logs;
 mod sql;
 pub mod stats;
 
+use crate::monitor::events::{self, EventHub, EventsConfig};
 use crate::monitor::model::{
     now_rfc3339, Artifact, Execution, ExecutionPage, ListQuery, LogLine, NewExecution, Status, Step,
 };
@@ -165,6 +166,22 @@ impl WriteOp {
     }
 }
 
+/// The event a committed write publishes: its kind and the REST API's shape of what it wrote.
+fn event_of(op: &WriteOp, written: &Written) -> events::Pending {
+    use events::{EventKind, Pending};
+    match (op, written) {
+        (WriteOp::CreateExecution(_), Written::Execution(e)) => {
+            Pending::new(EventKind::ExecutionCreated, e.id, e)
+        }
+        (_, Written::Execution(e)) => Pending::new(EventKind::ExecutionStatusChanged, e.id, e),
+        (WriteOp::AddStep { .. }, Written::Step(s)) => {
+            Pending::new(EventKind::StepAdded, s.execution_id, s)
+        }
+        (_, Written::Step(s)) => Pending::new(EventKind::StepStatusChanged, s.execution_id, s),
+        (_, Written::Artifact(a)) => Pending::new(EventKind::ArtifactAdded, a.execution_id, a),
+    }
+}
+
 struct WriteJob {
     op: WriteOp,
     reply: oneshot::Sender<Result<Written, StorageError>>,
@@ -198,6 +215,7 @@ struct Inner {
     logs: logs::LogStore,
     stats: Arc<DbStats>,
     journal_mode: String,
+    events: EventHub,
 }
 
 /// Cheap to clone; every clone talks to the same database and threads.
@@ -215,6 +233,8 @@ pub struct StorageConfig {
     pub readers: usize,
     /// The optimized profile's WAL bounds.
     pub wal: WalLimits,
+    /// The committed-write events' fan-out (`GET /api/ws`).
+    pub events: EventsConfig,
 }
 
 /// When the optimized profile checkpoints its write-ahead log, in pages.
@@ -242,6 +262,7 @@ impl StorageConfig {
             profile,
             readers: 2,
             wal: WalLimits::default(),
+            events: EventsConfig::default(),
         }
     }
 }
@@ -260,11 +281,12 @@ impl Storage {
         let logs = logs::LogStore::open(&data_dir.join("logs"))?;
         let db_path = data_dir.join("stepflow.db");
         let stats = Arc::new(DbStats::default());
+        let events = EventHub::new(config.events);
         let conn = sql::open_and_migrate(&db_path, config.profile == Profile::Optimized)?;
         let journal_mode = sql::journal_mode(&conn).map_err(|e| StorageError::open(&db_path, e))?;
         let backend = match config.profile {
             Profile::Optimized => {
-                Backend::Optimized(start_optimized(conn, &db_path, config, &stats)?)
+                Backend::Optimized(start_optimized(conn, &db_path, config, &stats, &events)?)
             }
             Profile::Legacy => {
                 drop(conn);
@@ -279,6 +301,7 @@ impl Storage {
                 logs,
                 stats,
                 journal_mode,
+                events,
             }),
         })
     }
@@ -289,6 +312,11 @@ impl Storage {
 
     pub fn journal_mode(&self) -> &str {
         &self.inner.journal_mode
+    }
+
+    /// The events published after each committed write.
+    pub fn events(&self) -> &EventHub {
+        &self.inner.events
     }
 
     pub fn stats(&self) -> DbStatsSnapshot {
@@ -344,6 +372,12 @@ impl Storage {
                         return Err(e.into());
                     }
                     inner.stats.record(DbOp::Commit, started.elapsed());
+                    if let Ok(written) = &result {
+                        let at = now_rfc3339();
+                        inner
+                            .events
+                            .publish(1, &at, || vec![event_of(&op, written)]);
+                    }
                     result
                 })
                 .await
@@ -459,7 +493,20 @@ impl Storage {
         self.read(DbOp::PointSelect, move |c| sql::require_step(c, id, index))
             .await?;
         let logs = self.inner.logs.clone();
-        blocking(move || logs.append(id, index, &lines)).await
+        let events = self.inner.events.clone();
+        blocking(move || {
+            let appended = logs.append(id, index, &lines)?;
+            let at = now_rfc3339();
+            events.publish(1, &at, || {
+                vec![events::Pending::new(
+                    events::EventKind::LogsAppended,
+                    id,
+                    &serde_json::json!({"execution_id": id, "index": index, "lines": &appended}),
+                )]
+            });
+            Ok(appended)
+        })
+        .await
     }
 
     pub async fn read_logs(&self, id: i64, index: i64) -> Result<Vec<LogLine>, StorageError> {
@@ -501,7 +548,9 @@ fn start_optimized(
     db_path: &Path,
     config: &StorageConfig,
     stats: &Arc<DbStats>,
+    events: &EventHub,
 ) -> Result<Optimized, StorageError> {
+    let events = events.clone();
     let wal = config.wal;
     let (write_tx, write_rx) = crossbeam_channel::unbounded::<WriterMsg>();
     let (read_tx, read_rx) = crossbeam_channel::unbounded::<Option<ReadJob>>();
@@ -547,7 +596,7 @@ fn start_optimized(
         std::thread::Builder::new()
             .name("db-writer".into())
             .spawn(move || {
-                writer_loop(&conn, &write_rx, &stats, wal, &wal_pages);
+                writer_loop(&conn, &write_rx, &stats, wal, &wal_pages, &events);
                 // The background checkpointer stops first: a checkpoint of its own running
                 // at the same time would make the final TRUNCATE fail with SQLITE_BUSY.
                 drop(stop_tx);
@@ -663,6 +712,7 @@ fn writer_loop(
     stats: &DbStats,
     limits: WalLimits,
     wal_pages: &AtomicI64,
+    events: &EventHub,
 ) {
     let mut batch: Vec<WriteJob> = Vec::with_capacity(MAX_BATCH);
     let mut results: Vec<Result<Written, StorageError>> = Vec::with_capacity(MAX_BATCH);
@@ -684,6 +734,19 @@ fn writer_loop(
             stats.queued(-(batch.len() as i64));
             stats.record_batch(batch.len());
             commit_batch(conn, &batch, &mut results, stats);
+            // Events go out only now that the batch has committed (a failed batch leaves
+            // every result an error, and publishes nothing).
+            let ok = results.iter().filter(|r| r.is_ok()).count();
+            if ok > 0 {
+                let at = now_rfc3339();
+                events.publish(ok, &at, || {
+                    batch
+                        .iter()
+                        .zip(results.iter())
+                        .filter_map(|(job, r)| r.as_ref().ok().map(|w| event_of(&job.op, w)))
+                        .collect()
+                });
+            }
             for (job, result) in batch.drain(..).zip(results.drain(..)) {
                 let _ = job.reply.send(result);
             }
