@@ -253,6 +253,16 @@ pub struct ServeArgs {
     /// open is closed, e.g. 5s.
     #[arg(long, value_parser = |s: &str| bounds::TIMEOUT.parse(s), default_value = "5s")]
     pub shutdown_timeout: Duration,
+    /// Alert thresholds, TOML (see README); default: the write-up's values.
+    #[arg(long, value_name = "FILE", value_parser = |s: &str| monitor::perf::alerts::AlertConfig::load(Path::new(s)))]
+    pub alerts: Option<monitor::perf::alerts::AlertConfig>,
+    /// Record every SQL statement taking at least this many milliseconds (0 to 60000) in the
+    /// slow-query log, GET /performance/slow-queries.
+    #[arg(long, value_name = "MS", value_parser = |s: &str| monitor::perf::parse_slow_query_ms(s))]
+    pub slow_query_ms: Option<Duration>,
+    /// Do not record per-route request figures or run the sampler (to measure their cost).
+    #[arg(long)]
+    pub no_instrumentation: bool,
 }
 
 impl ServeArgs {
@@ -265,6 +275,11 @@ impl ServeArgs {
             timeouts: monitor::server::Timeouts {
                 read: self.read_timeout,
                 shutdown: self.shutdown_timeout,
+            },
+            perf: monitor::perf::PerfConfig {
+                instrument: !self.no_instrumentation,
+                alerts: self.alerts.clone().unwrap_or_default(),
+                slow_query: self.slow_query_ms,
             },
         }
     }

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod error;
 pub mod model;
+pub mod perf;
 pub mod process;
 pub mod server;
 pub mod storage;
@@ -24,6 +25,8 @@ pub struct ServeConfig {
     pub workers: Option<usize>,
     /// Read timeout of every connection and the shutdown deadline.
     pub timeouts: server::Timeouts,
+    /// Instrumentation, alert thresholds, slow-query log.
+    pub perf: perf::PerfConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,13 +48,13 @@ pub enum ServeError {
 /// commit every queued write, checkpoint the WAL.
 /// `on_listening` is called once with the bound address, when connections are accepted.
 pub fn serve(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
-    let storage =
-        Storage::open(&StorageConfig::new(&config.data_dir, config.profile)).map_err(|reason| {
-            ServeError::DataDir {
-                path: config.data_dir.clone(),
-                reason,
-            }
-        })?;
+    let perf = std::sync::Arc::new(perf::Perf::new(config.perf.clone()));
+    let mut storage_config = StorageConfig::new(&config.data_dir, config.profile);
+    storage_config.on_connect = perf.connection_hook();
+    let storage = Storage::open(&storage_config).map_err(|reason| ServeError::DataDir {
+        path: config.data_dir.clone(),
+        reason,
+    })?;
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     // Blocking work (log appends; every legacy DB operation) runs on this pool. Legacy
     // writers serialise on SQLite's file lock anyway, so more threads than this only add
@@ -71,7 +74,8 @@ pub fn serve(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Resu
             })?;
         let local = listener.local_addr().map_err(ServeError::Runtime)?;
         on_listening(local);
-        let state = api::AppState::with_body_timeout(storage.clone(), config.timeouts.read);
+        perf.start_sampler(storage.clone());
+        let state = api::AppState::with_perf(storage.clone(), config.timeouts.read, perf);
         server::serve(listener, api::app(state), shutdown, config.timeouts).await;
         Ok(())
     });
