@@ -110,6 +110,40 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = FormatArg::Table)]
         format: FormatArg,
     },
+    /// Watch a monitor's stats and alerts live; the time series is written as results JSON.
+    Monitor {
+        /// The service, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        target: String,
+        /// How long to watch, e.g. 60, 60s, 5m.
+        #[arg(long, default_value = "60", value_parser = |s: &str| bounds::DURATION.parse(s))]
+        duration: Duration,
+        /// Time between polls, 100ms to 1h.
+        #[arg(long, default_value = "1", value_parser = |s: &str| crate::watch::parse_interval(s))]
+        interval: Duration,
+        /// Results JSON path (default results/monitor-<timestamp>.json).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = crate::watch::WatchFormat::Table)]
+        format: crate::watch::WatchFormat,
+    },
+    /// Print a monitor's recommendations (GET /performance/recommendations).
+    Analyze {
+        #[arg(long)]
+        target: String,
+        #[arg(long, value_enum, default_value_t = crate::watch::WatchFormat::Table)]
+        format: crate::watch::WatchFormat,
+    },
+    /// Run a monitor's optimize actions (POST /performance/optimize) and print what was done.
+    Optimize {
+        #[arg(long)]
+        target: String,
+        /// Actions, in order (repeat the flag); default analyze, optimize, checkpoint.
+        #[arg(long = "action", value_parser = ["analyze", "optimize", "checkpoint", "vacuum"])]
+        actions: Vec<String>,
+        #[arg(long, value_enum, default_value_t = crate::watch::WatchFormat::Table)]
+        format: crate::watch::WatchFormat,
+    },
     /// Run scenario files (or built-in scenario names) one after another.
     Run {
         /// Scenario TOML files, or built-in names: api-latency, concurrent, stress, simulate, ci.
@@ -288,6 +322,19 @@ impl ServeArgs {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(&args),
+        Command::Monitor {
+            target,
+            duration,
+            interval,
+            out,
+            format,
+        } => crate::watch::monitor(&target, duration, interval, out.as_deref(), format),
+        Command::Analyze { target, format } => crate::watch::analyze(&target, format),
+        Command::Optimize {
+            target,
+            actions,
+            format,
+        } => crate::watch::optimize(&target, &crate::watch::default_actions(actions), format),
         Command::Api {
             common,
             requests,

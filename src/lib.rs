@@ -7,3 +7,4 @@ pub mod load;
 pub mod metrics;
 pub mod monitor;
 pub mod report;
+pub mod watch;
