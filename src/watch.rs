@@ -320,7 +320,7 @@ pub fn monitor(
             prev.stats["profile"].as_str().unwrap_or("?")
         );
         println!(
-            "{:>7} {:>9} {:>7} {:>9} {:>8} {:>6} {:>6} {:>8} {:>8} {:>6} {:>3} {}",
+            "{:>7} {:>9} {:>7} {:>9} {:>8} {:>6} {:>6} {:>8} {:>8} {:>6} {:>3} top alert",
             "t_s",
             "req/s",
             "5xx/s",
@@ -332,7 +332,6 @@ pub fn monitor(
             "RSS MB",
             "CPU%",
             "al",
-            "top alert"
         );
     }
     let mut rows = Vec::new();
