@@ -214,3 +214,25 @@ loadAlerts(); loadRecs();
 </body>
 </html>
 "##;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_page_references_nothing_outside_the_monitor() {
+        let page = super::PAGE.to_ascii_lowercase();
+        for outside in [
+            "http://", "https://", "//cdn", "src=\"//", "@import", "url(",
+        ] {
+            assert!(!page.contains(outside), "the dashboard refers to {outside}");
+        }
+        // It uses only the monitor's own endpoints.
+        for own in [
+            "/performance/events",
+            "/performance/alerts",
+            "/performance/recommendations",
+            "/performance/optimize",
+        ] {
+            assert!(super::PAGE.contains(own), "{own}");
+        }
+    }
+}
