@@ -623,9 +623,16 @@ fn the_dashboard_renders_live_data_in_headless_chromium() {
         .header("content-type")
         .unwrap()
         .starts_with("text/html"));
-    let load = stress(dir.path(), m.addr, "8s");
+    // STEPFLOW_DASHBOARD_SCREENSHOT=FILE keeps a screenshot after a longer load (the one in
+    // results/reference/ was made so).
+    let keep = std::env::var_os("STEPFLOW_DASHBOARD_SCREENSHOT");
+    let load = stress(
+        dir.path(),
+        m.addr,
+        if keep.is_some() { "40s" } else { "8s" },
+    );
     let mut browser = cdp::Browser::launch(&program);
-    let session = browser.open(&format!("{base}/performance/dashboard"), 1400, 1750);
+    let session = browser.open(&format!("{base}/performance/dashboard"), 1400, 1300);
     let state = "JSON.stringify({samples: +document.getElementById('samples').textContent, \
                  rps: document.getElementById('rps').textContent, \
                  status: document.getElementById('status').textContent, \
@@ -667,13 +674,18 @@ fn the_dashboard_renders_live_data_in_headless_chromium() {
         !later["recs"].as_str().unwrap().contains("loading"),
         "{later}"
     );
+    if keep.is_some() {
+        let _ = wait_until(Duration::from_secs(60), || {
+            (read(&mut browser)["samples"].as_u64().unwrap_or(0) >= 30).then_some(())
+        });
+    }
     let png = browser.screenshot_png(&session);
     assert!(
         png.starts_with(b"\x89PNG") && png.len() > 10_000,
         "{} bytes",
         png.len()
     );
-    if let Some(path) = std::env::var_os("STEPFLOW_DASHBOARD_SCREENSHOT") {
+    if let Some(path) = keep {
         std::fs::write(path, &png).unwrap();
     }
     // No request left the monitor.
