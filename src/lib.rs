@@ -7,4 +7,6 @@ pub mod load;
 pub mod metrics;
 pub mod monitor;
 pub mod report;
+pub mod results;
+pub mod rng;
 pub mod watch;

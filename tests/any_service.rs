@@ -137,8 +137,11 @@ fn simulate_reads_back_every_flow_of_a_service_with_string_ids() {
     ]);
     assert_correct("simulate", &fin, &r);
     assert_eq!(uint(&r, "/extra/executions_completed"), 6);
-    // 6 executions × (1 + 4 steps × (1 + 5 lines) + 2 artifacts).
-    assert_eq!(uint(&r, "/integrity/checked"), 6 * (1 + 4 * 6 + 2));
+    // 6 executions × (1 + 4 steps × (the step, its completion, 5 lines) + 2 artifacts).
+    assert_eq!(
+        uint(&r, "/integrity/checked"),
+        6 * (1 + 4 * (1 + 1 + 5) + 2)
+    );
     assert!(fin.stdout.contains("lost writes: 0"), "{}", fin.stdout);
 }
 

@@ -1,6 +1,5 @@
-//! Judging results: targets from scenario files checked against measured figures, baseline
-//! comparison of repeated runs, and merging of concurrent runs.
+//! Judging: one run against its targets (`judge`), and baseline runs against candidate runs
+//! (`compare`), each ending in one verdict and one exit code.
 
 pub mod compare;
-pub mod merge;
-pub mod targets;
+pub mod judge;

@@ -2,34 +2,11 @@
 //! set, so later operations have targets and the integrity check knows what must be stored.
 
 use super::id::ExecId;
-use super::ops::{Call, CallError, ExecutionRow, Reply};
 use super::scenario::{OpKind, OpParams};
+use super::transport::{Call, CallError, ExecutionRow, Reply};
 use crate::monitor::model::Status;
+pub use crate::rng::Rng;
 use std::collections::HashMap;
-
-/// A small, fast, seedable generator (SplitMix64); statistical quality is ample for picking
-/// operations and targets.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n`; `n` must be positive.
-    pub fn below(&mut self, n: usize) -> usize {
-        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
-    }
-}
 
 /// A set of statuses. What a track remembers is one of these rather than a list of the
 /// updates sent, so that it stays a byte however many updates overlap or fail.
@@ -561,16 +538,6 @@ mod tests {
     fn created(book: &mut Book, id: ExecId) {
         let (_, intent) = book.create_call();
         book.complete(intent, &Ok(Reply::Created { id }));
-    }
-
-    #[test]
-    fn rng_below_stays_in_range_and_covers_it() {
-        let mut rng = Rng::new(7);
-        let mut seen = [0u32; 5];
-        for _ in 0..10_000 {
-            seen[rng.below(5)] += 1;
-        }
-        assert!(seen.iter().all(|&n| n > 1500), "{seen:?}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! fresh data dir, so the generator's and the server's costs stay apart.
 
 use super::client::blocking_get;
-use super::run::{interrupted, INTERRUPTED_WHY};
+use super::sys::{interrupted, INTERRUPTED_WHY};
 use anyhow::{bail, Context};
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;

@@ -1,20 +1,7 @@
 //! How busy the machine was with other work while a run ran: other processes' CPU, CPU steal
 //! and the load average, read from /proc (Linux; not recorded elsewhere).
 
-use serde::{Deserialize, Serialize};
-
-/// The machine during one run (set-up and warm-up included), so that a run disturbed by other
-/// work can be told apart from one disturbed by the code under test.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct MachineLoad {
-    /// CPU time used by processes other than the generator and the bundled monitor, percent of
-    /// all cores' time over the run; an external `--target` on this machine counts here.
-    pub other_cpu_pct: f64,
-    /// CPU time the hypervisor gave to other guests (steal), percent of all cores' time.
-    pub steal_pct: f64,
-    /// 1-minute load average when the load ended (the run's own threads included).
-    pub load_avg_1m: f64,
-}
+pub use crate::results::MachineLoad;
 
 /// Cumulative CPU counters at one moment, in clock ticks (USER_HZ, as /proc reports them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

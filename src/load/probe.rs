@@ -6,8 +6,8 @@
 use super::client::{Endpoint, Link, Response, Timeouts, Wire};
 use super::engine::Workload;
 use super::id::snippet;
-use super::ops::Page;
 use super::scenario::{OpKind, OperationSpec};
+use super::transport::Page;
 use std::sync::Arc;
 
 /// The parts of the StepFlow API a run relies on.

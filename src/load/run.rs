@@ -1,23 +1,32 @@
 //! One run of a scenario from start to results: pick or start the target, run the executor
-//! with a live progress line, collect the server's figures, judge targets, write the JSON.
+//! with a live progress line, collect the server's figures. What it returns is only what was
+//! measured: `gate::judge` checks the targets and sets the exit code.
 
-use super::bounds;
 use super::bundled::Bundled;
 use super::client::{Endpoint, Timeouts, Wire};
-use super::engine::{self, Control, EngineConfig, Length, Load, TransportSpec, Workload};
+use super::engine::{self, Control, EngineConfig, Length, Load, Workload};
 use super::machine::{self, CpuSnapshot};
 use super::probe::{self, Needs};
-use super::results::{Environment, LoadInfo, Results, ServerInfo, SCHEMA_VERSION};
-use super::scenario::{LoadModel, RunLength, Scenario, ScenarioKind};
+use super::progress::print_progress;
+use super::scenario::{LoadModel, Scenario, ScenarioKind};
+pub use super::sys::ConnectionBudget;
+use super::sys::{
+    install_signal_handlers, interrupted, raise_open_files_limit, unless_interrupted,
+    INTERRUPTED_WHY,
+};
+use super::transport::direct::DirectTransport;
+use super::transport::http::HttpConnector;
+use super::transport::Connector;
 use crate::exit;
-use crate::gate::targets;
-use crate::metrics::{OpStats, Recorder};
+use crate::metrics::Recorder;
 use crate::monitor::storage::{Profile, Storage, StorageConfig};
+use crate::results::names::FLOW_EXECUTION;
+use crate::results::targets;
+use crate::results::{Environment, Results, ServerInfo, SCHEMA_VERSION};
 use anyhow::Context;
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,131 +55,6 @@ pub struct RunOptions {
     pub default_max_in_flight: u32,
 }
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// Whether Ctrl-C (SIGINT) or SIGTERM has arrived since the handlers were installed.
-pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::Relaxed)
-}
-
-/// What an interrupted run records as the reason it stopped.
-pub const INTERRUPTED_WHY: &str = "interrupted (Ctrl-C / SIGTERM)";
-
-/// `fut`'s output, or None as soon as Ctrl-C (or SIGTERM) arrives: for the steps before
-/// the load, which have no `Control` to stop them yet.
-async fn unless_interrupted<T>(fut: impl std::future::Future<Output = T>) -> Option<T> {
-    let interrupt = async {
-        while !interrupted() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::select! {
-        biased;
-        r = fut => Some(r),
-        () = interrupt => None,
-    }
-}
-
-extern "C" fn on_signal(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::Relaxed);
-}
-
-/// Ctrl-C or SIGTERM stops the run; what ran is reported and written. The handler is reset
-/// once it has fired, so a second Ctrl-C ends the process at once.
-fn install_signal_handlers() {
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe; the
-    // sigaction struct is zeroed and then filled in before use.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = on_signal as *const () as libc::sighandler_t;
-        action.sa_flags = libc::SA_RESETHAND;
-        libc::sigemptyset(&mut action.sa_mask);
-        libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
-        libc::sigaction(libc::SIGTERM, &action, std::ptr::null_mut());
-    }
-}
-
-/// Raises the open-files limit to its hard maximum: a burst of 10,000 connections needs
-/// that many descriptors here and in the bundled monitor, which inherits the limit.
-pub fn raise_open_files_limit() -> u64 {
-    // SAFETY: plain getrlimit/setrlimit on a local struct.
-    unsafe {
-        let mut lim: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 0;
-        }
-        if lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-        lim.rlim_cur
-    }
-}
-
-/// How many connections to one target this process can hold open at once: one open file
-/// each (the limit raised to its hard maximum first, as a run does), less a reserve for the
-/// files a run needs besides (the runtimes' event fds, the bundled monitor's pipes, the
-/// read-back's connections), and one local port each (a target address takes as many
-/// connections from one source address as there are ephemeral ports).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnectionBudget {
-    /// The open-files limit (`ulimit -n`) after raising it.
-    pub open_files: u64,
-    /// Ephemeral ports (net.ipv4.ip_local_port_range), when known.
-    pub local_ports: Option<u64>,
-    /// Connections a run may hold open.
-    pub usable: u64,
-}
-
-impl ConnectionBudget {
-    pub fn detect(threads: usize) -> ConnectionBudget {
-        let open_files = raise_open_files_limit();
-        let local_ports = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-            .ok()
-            .and_then(|text| {
-                let mut it = text.split_whitespace().map(|n| n.parse::<u64>().ok());
-                let (low, high) = (it.next()??, it.next()??);
-                high.checked_sub(low).map(|n| n + 1)
-            });
-        let reserve = 64 + 4 * threads as u64;
-        // Unknown (getrlimit failed): no claim is made.
-        let files = if open_files == 0 {
-            u64::MAX
-        } else {
-            open_files.saturating_sub(reserve)
-        };
-        ConnectionBudget {
-            open_files,
-            local_ports,
-            usable: files.min(local_ports.unwrap_or(u64::MAX)),
-        }
-    }
-
-    /// Why `wanted` connections do not fit, for a message that names where the number came
-    /// from; None when they fit.
-    pub fn refuse(&self, wanted: u64) -> Option<String> {
-        if wanted <= self.usable {
-            return None;
-        }
-        let ports = self
-            .local_ports
-            .map(|p| {
-                format!(
-                    " and {} local ports per target address",
-                    bounds::thousands(p)
-                )
-            })
-            .unwrap_or_default();
-        Some(format!(
-            "that many connections held open at once is more than this machine allows: the \
-             open-files limit is {} (ulimit -n, raised to its hard limit){ports}, so at most \
-             {} here; lower it, or raise the hard open-files limit",
-            bounds::thousands(self.open_files),
-            bounds::thousands(self.usable),
-        ))
-    }
-}
-
 enum Sut {
     Bundled(Bundled),
     External(String),
@@ -197,11 +81,7 @@ fn resolve_load(scenario: &Scenario, opts: &RunOptions) -> Load {
 }
 
 fn resolve_length(scenario: &Scenario, opts: &RunOptions) -> Length {
-    match scenario.length {
-        RunLength::Duration(d) => Length::Duration(d),
-        RunLength::Requests(n) => Length::Requests(n),
-        RunLength::KindDefault => opts.default_length,
-    }
+    scenario.length.unwrap_or(opts.default_length)
 }
 
 /// Checks that something accepts connections at the target before any load is sent; the
@@ -224,19 +104,6 @@ async fn check_reachable(endpoint: &Endpoint, timeout: Duration) -> Result<(), S
     })
 }
 
-fn load_info(load: Load) -> LoadInfo {
-    match load {
-        Load::Closed { concurrency } => LoadInfo::Closed { concurrency },
-        Load::Open {
-            rate_per_s,
-            max_in_flight,
-        } => LoadInfo::Open {
-            rate: rate_per_s,
-            max_in_flight,
-        },
-    }
-}
-
 /// The parts of a run's results known before it starts; the rest is empty.
 struct Preamble<'a> {
     scenario: &'a Scenario,
@@ -256,13 +123,13 @@ impl Preamble<'_> {
             run_id: Some(self.run_id.clone()),
             run_ids: Vec::new(),
             scenario: self.scenario.name.clone(),
-            kind: kind_name(self.scenario.kind).to_string(),
+            kind: self.scenario.kind.name().to_string(),
             target,
             profile: self.profile(),
             started_at: now_rfc3339(),
             duration_s: 0.0,
             warmup_s: 0.0,
-            load: load_info(self.load),
+            load: self.load,
             operations: BTreeMap::new(),
             totals: Recorder::new().summarize(0.0),
             service_time_us: BTreeMap::new(),
@@ -339,7 +206,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
             Workload::Burst { .. } | Workload::Flow(_) => 0.0,
             _ => scenario.warmup.as_secs_f64(),
         },
-        run_id: super::results::new_run_id(),
+        run_id: crate::results::new_run_id(),
     };
 
     let mut sut = if opts.direct {
@@ -377,9 +244,12 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         Sut::Bundled(bundled)
     };
     let (transport, target_name) = match &sut {
-        Sut::Direct { storage, .. } => {
-            (TransportSpec::Direct(storage.clone()), "direct".to_string())
-        }
+        Sut::Direct { storage, .. } => (
+            Arc::new(DirectTransport {
+                storage: storage.clone(),
+            }) as Arc<dyn Connector>,
+            "direct".to_string(),
+        ),
         Sut::External(url) | Sut::Bundled(Bundled { url, .. }) => {
             let endpoint = match Endpoint::parse(url) {
                 Ok(endpoint) => endpoint,
@@ -427,11 +297,11 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
             }
             let name = endpoint.url.clone();
             (
-                TransportSpec::Http {
+                Arc::new(HttpConnector {
                     endpoint,
                     timeouts: opts.timeouts,
                     wire,
-                },
+                }) as Arc<dyn Connector>,
                 name,
             )
         }
@@ -563,7 +433,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
     let mut total = Recorder::new();
     let mut service_time_us = BTreeMap::new();
     for (i, (name, rec)) in measured.ops.iter().enumerate() {
-        if name != "execution" {
+        if name != FLOW_EXECUTION {
             total.merge(rec);
         }
         if matches!(load, Load::Open { .. }) {
@@ -576,43 +446,13 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         operations.insert(name.clone(), rec.summarize(window));
     }
     let totals = total.summarize(duration_s);
-    let implied = targets::implied_targets(&scenario.targets);
-    let targets = scenario
-        .targets
-        .iter()
-        .chain(&implied)
-        .map(|t| {
-            let stats: Option<&OpStats> = if t.subject == "totals" {
-                Some(&totals)
-            } else {
-                operations.get(&t.subject)
-            };
-            let mut result = match stats {
-                Some(s) => t.check(s),
-                None => t.result(f64::NAN),
-            };
-            result.implied = implied.contains(t);
-            result
-        })
-        .collect::<Vec<_>>();
     let aborted = control.abort_reason();
-    let lost = measured
-        .integrity
-        .as_ref()
-        .is_some_and(|i| i.lost_writes > 0);
-    let exit_code = if aborted.is_some() {
-        exit::ABORTED
-    } else if lost || targets.iter().any(|t| !t.passed) {
-        exit::FAILED
-    } else {
-        exit::OK
-    };
     Ok(Results {
         schema_version: SCHEMA_VERSION,
         run_id: Some(preamble.run_id.clone()),
         run_ids: Vec::new(),
         scenario: scenario.name.clone(),
-        kind: kind_name(scenario.kind).to_string(),
+        kind: scenario.kind.name().to_string(),
         target: target_name,
         profile: preamble.profile(),
         started_at,
@@ -623,11 +463,12 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         } else {
             0.0
         },
-        load: load_info(load),
+        load,
         operations,
         totals,
         service_time_us,
-        targets,
+        // Judged afterwards (`gate::judge`): measuring reports only what it measured.
+        targets: Vec::new(),
         integrity: measured.integrity,
         server,
         environment: Environment::detect(threads),
@@ -636,62 +477,11 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         extra: measured.extra,
         errors: measured.errors,
         warnings,
-        aborted,
-        exit_code,
-    })
-}
-
-pub fn kind_name(kind: ScenarioKind) -> &'static str {
-    match kind {
-        ScenarioKind::Mix => "mix",
-        ScenarioKind::PerEndpoint => "per_endpoint",
-        ScenarioKind::Burst => "burst",
-        ScenarioKind::Flow => "flow",
-    }
-}
-
-fn print_progress(control: &Control, last: (Instant, u64), length: &Length) -> (Instant, u64) {
-    let now = Instant::now();
-    let ops = control.live.ops.load(Ordering::Relaxed);
-    let errors = control.live.errors.load(Ordering::Relaxed);
-    let rate = (ops - last.1) as f64 / now.duration_since(last.0).as_secs_f64().max(1e-3);
-    let p99_us = control.live.p99_us();
-    let phase = control
-        .phase
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    if let Some((since, executions)) = phase.verifying {
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r\x1b[2Kload done ({ops} requests, {errors} errors); integrity check: reading back \
-             {executions} executions, {:.0}s",
-            now.saturating_duration_since(since).as_secs_f64()
-        );
-        let _ = err.flush();
-        return (now, ops);
-    }
-    let when = match (phase.warmup_until, phase.measure_start) {
-        (Some(w), _) if now < w => format!("warm-up {:.0}s left", (w - now).as_secs_f64()),
-        (_, Some(s)) => match length {
-            Length::Duration(d) => format!(
-                "{:>5.1}s / {:.0}s",
-                now.saturating_duration_since(s).as_secs_f64(),
-                d.as_secs_f64()
-            ),
-            Length::Requests(_) => {
-                format!("{:>5.1}s", now.saturating_duration_since(s).as_secs_f64())
-            }
+        exit_code: if aborted.is_some() {
+            exit::ABORTED
+        } else {
+            exit::OK
         },
-        _ => "setting up".to_string(),
-    };
-    let mut err = std::io::stderr().lock();
-    let _ = write!(
-        err,
-        "\r\x1b[2K{when}  {rate:>9.0} ops/s  {ops:>9} done  {errors} errors  p99 {:.2} ms",
-        p99_us as f64 / 1000.0
-    );
-    let _ = err.flush();
-    (now, ops)
+        aborted,
+    })
 }

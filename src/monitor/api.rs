@@ -91,10 +91,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .layer(middleware::from_fn(only_chunked));
     // Outermost, so that every answer is timed and counted, refusals included.
     let router = match requests {
-        Some(r) => router.layer(middleware::from_fn_with_state(
-            r,
-            super::perf::instrument::record,
-        )),
+        Some(r) => router.layer(super::perf::instrument::RecordLayer(r)),
         None => router,
     };
     router.with_state(state)

@@ -5,10 +5,10 @@ use comfy_table::presets::UTF8_BORDERS_ONLY;
 use comfy_table::{Cell, CellAlignment, Color, Table};
 
 use super::{fmt_latency_us, fmt_rate};
-use crate::gate::compare::{Comparison, Estimate, FailureKind, Metric, Outcome, Row, Verdict};
+use crate::gate::compare::{Comparison, Estimate, Metric, Outcome, Row, Verdict};
 
 /// A measured value in its metric's unit: "1,234/s", "1.23ms", "0.10%".
-fn fmt_value(metric: Metric, v: f64) -> String {
+pub(super) fn fmt_value(metric: Metric, v: f64) -> String {
     match metric {
         Metric::Throughput => format!("{}/s", fmt_rate(v)),
         Metric::ErrorRate => format!("{v:.2}%"),
@@ -17,7 +17,7 @@ fn fmt_value(metric: Metric, v: f64) -> String {
 }
 
 /// "1.23ms [1.20ms–1.31ms]", or the median alone when every run agrees.
-fn fmt_spread(metric: Metric, s: &crate::gate::compare::Spread) -> String {
+pub(super) fn fmt_spread(metric: Metric, s: &crate::gate::compare::Spread) -> String {
     if s.min == s.max {
         fmt_value(metric, s.median)
     } else {
@@ -35,7 +35,7 @@ fn fmt_spread(metric: Metric, s: &crate::gate::compare::Spread) -> String {
 /// verdict is about: "-31.2% [-33.0, -29.5]", "+8.0% · pairs +12.0% [+10.1, +14.0]", and
 /// "+35.9% [+2.0, +80.1] · pairs -6.9% disagree" when the pairs point the other way and the
 /// medians are judged. The interval is left out when it is the point (one run a side).
-fn fmt_change(row: &Row) -> String {
+pub(super) fn fmt_change(row: &Row) -> String {
     let digits = if row.metric.is_absolute() { 2 } else { 1 };
     let unit = row.change_unit;
     let interval = match row.interval {
@@ -55,7 +55,7 @@ fn fmt_change(row: &Row) -> String {
     }
 }
 
-fn fmt_p(p: f64) -> String {
+pub(super) fn fmt_p(p: f64) -> String {
     if p < 0.001 {
         "<0.001".to_string()
     } else {
@@ -63,12 +63,12 @@ fn fmt_p(p: f64) -> String {
     }
 }
 
-fn fmt_limit(row: &Row) -> String {
+pub(super) fn fmt_limit(row: &Row) -> String {
     format!("{:+}{}", row.limit, row.change_unit)
 }
 
 /// What the runs were and how they were judged, in one line.
-fn method_line(c: &Comparison) -> String {
+pub(super) fn method_line(c: &Comparison) -> String {
     format!(
         "{} baseline vs {} candidate runs{} · {:.0}% bootstrap intervals ({} resamples) · \
          p: Mann-Whitney U, two-sided",
@@ -296,112 +296,12 @@ pub fn render_compare_markdown(c: &Comparison) -> String {
     out
 }
 
-fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Control characters other than tab and newlines are not allowed in XML 1.0.
-            c if c.is_control() && !matches!(c, '\t' | '\n' | '\r') => out.push('?'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// JUnit XML for CI dashboards: one test case per (operation, metric), a failure per
-/// regression, `<skipped>` for what could not be judged, and every case's figures (and any
-/// warning) in its system-out.
-pub fn render_junit(c: &Comparison) -> String {
-    // Lost writes and missed targets fail the comparison too: a case each, after the rows.
-    let run_failures: Vec<_> = c
-        .failures
-        .iter()
-        .filter(|f| f.kind != FailureKind::Regression)
-        .collect();
-    let failures = c.count(Verdict::Regressed) + run_failures.len();
-    let skipped = c.count(Verdict::Inconclusive);
-    let tests = c.rows.len() + run_failures.len();
-    let suite = xml_escape(&format!("stepflow-bench compare: {}", c.scenario));
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    out.push_str(&format!(
-        "<testsuites name=\"{suite}\" tests=\"{tests}\" failures=\"{failures}\" \
-         errors=\"0\" skipped=\"{skipped}\">\n"
-    ));
-    out.push_str(&format!(
-        "  <testsuite name=\"{suite}\" tests=\"{tests}\" failures=\"{failures}\" \
-         errors=\"0\" skipped=\"{skipped}\">\n"
-    ));
-    out.push_str(&format!(
-        "    <properties>\n      <property name=\"verdict\" value=\"{}\"/>\n      \
-         <property name=\"headline\" value=\"{}\"/>\n      \
-         <property name=\"method\" value=\"{}\"/>\n    </properties>\n",
-        xml_escape(&c.verdict),
-        xml_escape(&c.headline),
-        xml_escape(&method_line(c))
-    ));
-    for row in &c.rows {
-        let figures = format!(
-            "baseline {} · candidate {} · change {} · p {} · limit {} · {}",
-            fmt_spread(row.metric, &row.baseline),
-            fmt_value(row.metric, row.candidate.median),
-            fmt_change(row),
-            fmt_p(row.p_value),
-            fmt_limit(row),
-            row.verdict
-        );
-        out.push_str(&format!(
-            "    <testcase classname=\"{}\" name=\"{}\" time=\"0\">\n",
-            xml_escape(&format!("{}.{}", c.scenario, row.operation)),
-            row.metric
-        ));
-        match row.verdict {
-            Verdict::Regressed => out.push_str(&format!(
-                "      <failure type=\"regression\" message=\"{}\">{}</failure>\n",
-                xml_escape(&row.reason),
-                xml_escape(&figures)
-            )),
-            Verdict::Inconclusive => out.push_str(&format!(
-                "      <skipped message=\"inconclusive: {}\"/>\n",
-                xml_escape(&row.reason)
-            )),
-            _ => {}
-        }
-        let note = if row.verdict == Verdict::Warn {
-            format!("WARNING: {}\n{figures}", row.reason)
-        } else {
-            figures
-        };
-        out.push_str(&format!(
-            "      <system-out>{}</system-out>\n    </testcase>\n",
-            xml_escape(&note)
-        ));
-    }
-    for f in run_failures {
-        let name = match f.kind {
-            FailureKind::LostWrites => "lost_writes",
-            _ => "target",
-        };
-        out.push_str(&format!(
-            "    <testcase classname=\"{}\" name=\"{name}\" time=\"0\">\n      \
-             <failure type=\"{name}\" message=\"{}\"/>\n    </testcase>\n",
-            xml_escape(&format!("{}.gate", c.scenario)),
-            xml_escape(&f.what)
-        ));
-    }
-    out.push_str("  </testsuite>\n</testsuites>\n");
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::gate::compare::tests::run;
     use crate::gate::compare::{compare, CompareOptions};
+    use crate::report::junit::{render_junit, xml_escape};
 
     /// 4 vs 4 runs: throughput −30 %, latency +43 %, a few new errors.
     fn regressed() -> Comparison {
@@ -534,8 +434,8 @@ mod tests {
     fn a_missed_target_reads_the_same_in_every_rendering() {
         // Every row unchanged, the absolute target missed in every candidate run: the
         // old table said "PASS: 10 unchanged" above "gate failed: ...", and exited 1.
-        let with_target = |mut r: crate::load::results::Results| {
-            r.targets.push(crate::gate::targets::TargetResult {
+        let with_target = |mut r: crate::results::Results| {
+            r.targets.push(crate::results::targets::TargetResult {
                 metric: "totals.throughput".into(),
                 target: ">= 20000/s".into(),
                 measured: r.totals.throughput,

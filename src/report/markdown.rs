@@ -3,7 +3,7 @@
 use super::{
     failed_latency_parts, fmt_rate, fmt_success_latency_us, nothing_measured, verdict_line,
 };
-use crate::load::results::Results;
+use crate::results::Results;
 
 pub fn render_markdown(r: &Results) -> String {
     let measured = if nothing_measured(r) {

@@ -1,18 +1,23 @@
-//! Renders results for people (a terminal table, markdown) and machines (JSON). Rendering
-//! never measures: everything shown comes from a [`Results`] value.
+//! Renders results and comparisons for people (a terminal table, markdown) and machines
+//! (JSON, JUnit), each format one `Exporter`. Rendering never measures: everything shown
+//! comes from a [`Results`] or a `Comparison` value.
 
 pub mod compare;
+pub mod export;
+pub mod junit;
 mod markdown;
 mod table;
 
-pub use compare::{render_compare_markdown, render_compare_table, render_junit};
+pub use compare::{render_compare_markdown, render_compare_table};
+pub use export::{exporter, Exporter};
+pub use junit::{render_junit, render_junit_results};
 pub use markdown::render_markdown;
 pub use table::render_table;
 
-use crate::gate::compare::TOTALS;
-use crate::gate::targets::{Figure, Target, TargetResult};
-use crate::load::results::{LoadInfo, Results};
 use crate::metrics::OpStats;
+use crate::results::names::TOTALS;
+use crate::results::targets::{Figure, Target, TargetResult};
+use crate::results::{Load, Results};
 
 /// Output formats of the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,18 +25,12 @@ pub enum Format {
     Table,
     Json,
     Markdown,
+    Junit,
 }
 
+/// A run's results in `format`.
 pub fn render(results: &Results, format: Format) -> String {
-    match format {
-        Format::Table => render_table(results),
-        Format::Markdown => render_markdown(results),
-        Format::Json => {
-            let mut s = serde_json::to_string_pretty(results).expect("results serialize");
-            s.push('\n');
-            s
-        }
-    }
+    exporter(format).results(results)
 }
 
 /// A latency in microseconds with a unit that keeps 3 significant digits readable.
@@ -153,14 +152,14 @@ pub fn miss_hint(results: &Results, target: &TargetResult) -> Option<String> {
         Figure::Throughput => {
             let t = &results.totals;
             match results.load {
-                LoadInfo::Closed { concurrency } if t.latency_us.mean > 0.0 => hint.push_str(
+                Load::Closed { concurrency } if t.latency_us.mean > 0.0 => hint.push_str(
                     &format!(
                         "; {concurrency} workers at a mean latency of {} can do at most {}/s: raise --concurrency, or see what makes answers slow",
                         fmt_latency_us(t.latency_us.mean),
                         fmt_rate(f64::from(concurrency) * 1e6 / t.latency_us.mean)
                     ),
                 ),
-                LoadInfo::Open { rate, .. } => {
+                Load::Open { rate_per_s: rate, .. } => {
                     hint.push_str(&format!("; the offered rate was {}/s", fmt_rate(rate)))
                 }
                 _ => {}

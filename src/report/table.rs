@@ -4,8 +4,8 @@ use super::{
     failed_latency_parts, fmt_bytes, fmt_latency_us, fmt_rate, fmt_success_latency_us,
     nothing_measured, verdict_line,
 };
-use crate::load::results::{LoadInfo, Results};
 use crate::metrics::OpStats;
+use crate::results::{Load, Results};
 use comfy_table::presets::UTF8_BORDERS_ONLY;
 use comfy_table::{Cell, CellAlignment, Color, Table};
 
@@ -28,12 +28,12 @@ fn op_row(name: &str, s: &OpStats) -> Vec<Cell> {
 pub fn render_table(r: &Results) -> String {
     let mut out = String::new();
     let load = match &r.load {
-        LoadInfo::Closed { concurrency } => format!(
+        Load::Closed { concurrency } => format!(
             "closed model, {concurrency} worker{}",
             if *concurrency == 1 { "" } else { "s" }
         ),
-        LoadInfo::Open {
-            rate,
+        Load::Open {
+            rate_per_s: rate,
             max_in_flight,
         } => format!(
             "open model, {} req/s (≤ {max_in_flight} in flight)",

@@ -1,12 +1,14 @@
 //! Per-route request figures recorded on the hot path: one atomic histogram and status-class
-//! counters per route, no lock anywhere. A request costs two clock reads and four relaxed
+//! counters per route, no lock anywhere. A request costs two clock reads and three relaxed
 //! atomic additions.
 
 use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
 use axum::response::Response;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 /// Values below this many microseconds each have a bucket of their own.
@@ -42,7 +44,6 @@ pub fn bucket_upper_us(index: usize) -> u64 {
 /// A latency histogram of atomics: cumulative since start.
 pub struct AtomicHistogram {
     buckets: Box<[AtomicU64]>,
-    count: AtomicU64,
     sum_ns: AtomicU64,
 }
 
@@ -50,7 +51,6 @@ impl Default for AtomicHistogram {
     fn default() -> Self {
         AtomicHistogram {
             buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
-            count: AtomicU64::new(0),
             sum_ns: AtomicU64::new(0),
         }
     }
@@ -60,7 +60,6 @@ impl AtomicHistogram {
     pub fn record_ns(&self, ns: u64) {
         self.buckets[bucket_of(ns / 1000)].fetch_add(1, Ordering::Relaxed);
         self.sum_ns.fetch_add(ns, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A copy of the counts (not atomic as a whole; each bucket is exact).
@@ -232,20 +231,79 @@ impl RouteSnapshot {
     }
 }
 
-/// The middleware: times every request and counts it under its route and status class.
-/// SSE streams are counted when their answer head is ready, not when they end.
-pub async fn record(
-    axum::extract::State(stats): axum::extract::State<Arc<RequestStats>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let route =
-        RequestStats::route_index(req.extensions().get::<MatchedPath>().map(|m| m.as_str()));
-    let started = Instant::now();
-    let response = next.run(req).await;
-    let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-    stats.record(route, response.status().as_u16(), ns);
-    response
+/// The layer that times every request and counts it under its route and status class: a
+/// plain tower service (no boxed future, no clone of the inner service per request), so a
+/// request pays two clock reads and three relaxed atomic additions. SSE streams are counted
+/// when their answer head is ready, not when they end.
+#[derive(Clone)]
+pub struct RecordLayer(pub Arc<RequestStats>);
+
+impl<S> tower::Layer<S> for RecordLayer {
+    type Service = Record<S>;
+    fn layer(&self, inner: S) -> Record<S> {
+        Record {
+            inner,
+            stats: Arc::clone(&self.0),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Record<S> {
+    inner: S,
+    stats: Arc<RequestStats>,
+}
+
+impl<S> tower::Service<Request> for Record<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Recorded<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let route =
+            RequestStats::route_index(req.extensions().get::<MatchedPath>().map(|m| m.as_str()));
+        Recorded {
+            inner: self.inner.call(req),
+            stats: Arc::clone(&self.stats),
+            route,
+            started: Instant::now(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    pub struct Recorded<F> {
+        #[pin]
+        inner: F,
+        stats: Arc<RequestStats>,
+        route: usize,
+        started: Instant,
+    }
+}
+
+impl<F, E> Future for Recorded<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let out = std::task::ready!(this.inner.poll(cx));
+        if let Ok(response) = &out {
+            let ns = u64::try_from(this.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            this.stats
+                .record(*this.route, response.status().as_u16(), ns);
+        }
+        Poll::Ready(out)
+    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
-//! Targets such as `"create_execution.p99" = "< 5ms"`: parsing, checking a measured figure,
-//! and the `TargetResult` written to results JSON.
+//! What a scenario asks of a run, as the results contract spells it: targets such as
+//! `"create_execution.p99" = "< 5ms"` (their syntax; `gate::judge` checks them), the
+//! `TargetResult` written to results JSON, and the `[gate]` limits `compare` applies.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::gate::compare::TOTALS;
+use super::names::TOTALS;
 use crate::metrics::OpStats;
 
 /// A figure reported for every operation and for the totals.
@@ -95,30 +96,30 @@ impl fmt::Display for Figure {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Comparison {
+pub enum Relation {
     Less,
     LessOrEqual,
     Greater,
     GreaterOrEqual,
 }
 
-impl Comparison {
+impl Relation {
     pub fn symbol(self) -> &'static str {
         match self {
-            Comparison::Less => "<",
-            Comparison::LessOrEqual => "<=",
-            Comparison::Greater => ">",
-            Comparison::GreaterOrEqual => ">=",
+            Relation::Less => "<",
+            Relation::LessOrEqual => "<=",
+            Relation::Greater => ">",
+            Relation::GreaterOrEqual => ">=",
         }
     }
 
     /// Whether `measured <op> limit` holds; NaN never does.
     pub fn holds(self, measured: f64, limit: f64) -> bool {
         match self {
-            Comparison::Less => measured < limit,
-            Comparison::LessOrEqual => measured <= limit,
-            Comparison::Greater => measured > limit,
-            Comparison::GreaterOrEqual => measured >= limit,
+            Relation::Less => measured < limit,
+            Relation::LessOrEqual => measured <= limit,
+            Relation::Greater => measured > limit,
+            Relation::GreaterOrEqual => measured >= limit,
         }
     }
 }
@@ -211,7 +212,7 @@ pub struct Target {
     /// Operation name, or "totals".
     pub subject: String,
     pub figure: Figure,
-    pub cmp: Comparison,
+    pub cmp: Relation,
     /// Limit, normalised: microseconds for latency, ops/s for throughput, percent for
     /// error_rate.
     pub value: f64,
@@ -243,10 +244,10 @@ impl Target {
         let text = expr.trim();
         // Two-character operators first, or "<=" would read as "<" followed by "=".
         let (cmp, rest) = [
-            Comparison::LessOrEqual,
-            Comparison::GreaterOrEqual,
-            Comparison::Less,
-            Comparison::Greater,
+            Relation::LessOrEqual,
+            Relation::GreaterOrEqual,
+            Relation::Less,
+            Relation::Greater,
         ]
         .into_iter()
         .find_map(|c| {
@@ -322,16 +323,6 @@ impl Target {
             implied: false,
         }
     }
-
-    /// Checks this target's figure of `stats` (the subject's stats, chosen by the caller).
-    pub fn check(&self, stats: &OpStats) -> TargetResult {
-        // With no successful request there is no latency to judge; a summary of zeros
-        // would pass any latency limit, so the target fails instead.
-        if self.figure.is_latency() && stats.successes() == 0 {
-            return self.result(f64::NAN);
-        }
-        self.result(self.figure.measure(stats))
-    }
 }
 
 impl fmt::Display for Target {
@@ -340,22 +331,6 @@ impl fmt::Display for Target {
         let value = format_number(self.in_unit(self.value));
         write!(f, "{} {}{}", self.cmp.symbol(), value, self.unit.symbol())
     }
-}
-
-/// The error-rate objective of a scenario that sets none, so that a run failing most of its
-/// requests never passes for want of targets.
-pub const IMPLIED_ERROR_RATE: &str = "<= 1%";
-
-/// The targets a scenario has without writing them: `totals.error_rate <= 1%` unless it sets
-/// an error-rate target of its own on the totals.
-pub fn implied_targets(written: &[Target]) -> Vec<Target> {
-    let has_own = written
-        .iter()
-        .any(|t| t.subject == TOTALS && t.figure == Figure::ErrorRate);
-    if has_own {
-        return Vec::new();
-    }
-    vec![Target::parse("totals.error_rate", IMPLIED_ERROR_RATE).expect("a valid built-in target")]
 }
 
 /// Throughput targets the offered load cannot meet, said before anything is sent: an open
@@ -369,7 +344,7 @@ pub fn unreachable_throughput(
     targets
         .iter()
         .filter(|t| t.figure == Figure::Throughput)
-        .filter(|t| matches!(t.cmp, Comparison::Greater | Comparison::GreaterOrEqual))
+        .filter(|t| matches!(t.cmp, Relation::Greater | Relation::GreaterOrEqual))
         .filter_map(|t| {
             let fraction = if t.subject == TOTALS {
                 1.0
@@ -377,7 +352,7 @@ pub fn unreachable_throughput(
                 share(&t.subject)?
             };
             let offered = rate_per_s * fraction;
-            let reachable = if t.cmp == Comparison::Greater {
+            let reachable = if t.cmp == Relation::Greater {
                 offered > t.value
             } else {
                 offered >= t.value
@@ -395,6 +370,31 @@ pub fn unreachable_throughput(
             })
         })
         .collect()
+}
+
+/// Regression limits for `compare`, in percent, as written in `[gate]`; `None` when not set.
+/// Only the figures `compare` judges can be set. Their sign convention belongs to `compare`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct GateLimits {
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p99: Option<f64>,
+    pub throughput: Option<f64>,
+    pub error_rate: Option<f64>,
+}
+
+impl GateLimits {
+    /// The limit set for `figure`, percent.
+    pub fn get(&self, figure: Figure) -> Option<f64> {
+        match figure {
+            Figure::P50 => self.p50,
+            Figure::P90 => self.p90,
+            Figure::P99 => self.p99,
+            Figure::Throughput => self.throughput,
+            Figure::ErrorRate => self.error_rate,
+            Figure::Min | Figure::Mean | Figure::P95 | Figure::P999 | Figure::Max => None,
+        }
+    }
 }
 
 /// JSON has no NaN: serde_json writes it as null, and null reads back as NaN.
@@ -468,7 +468,6 @@ fn round_significant(v: f64, digits: i32) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::Recorder;
 
     #[test]
     fn reported_measurements_read_as_people_write_them() {
@@ -493,7 +492,7 @@ mod tests {
 
     #[test]
     fn parses_good_targets() {
-        use Comparison::*;
+        use Relation::*;
         // (metric, expr, subject, figure, cmp, normalised value, unit, display)
         #[rustfmt::skip]
         let cases = [
@@ -584,38 +583,6 @@ mod tests {
     }
 
     #[test]
-    fn result_reports_in_target_unit() {
-        let mut recorder = Recorder::new();
-        for _ in 0..99 {
-            recorder.record_ok(1_200_000, 1_000_000);
-        }
-        recorder.record_error(1);
-        let stats = recorder.summarize(0.5);
-        // (metric, expr, measured, unit, passed, formatted)
-        let cases = [
-            ("totals.p99", "< 5ms", 1.2, "ms", true, "1.2ms"),
-            ("totals.p99", "< 1000us", 1_200.0, "us", false, "1200us"),
-            ("totals.throughput", ">= 200/s", 198.0, "/s", false, "198/s"),
-            ("totals.error_rate", "<= 1%", 1.0, "%", true, "1%"),
-            ("totals.p99", "< 1s", 0.0012, "s", true, "0.0012s"),
-        ];
-        for (metric, expr, measured, unit, passed, formatted) in cases {
-            let t = Target::parse(metric, expr).unwrap();
-            let r = t.check(&stats);
-            assert_eq!(r.metric, metric);
-            assert_eq!(r.target, expr);
-            // HDR keeps 3 significant digits, so allow 0.1 %.
-            assert!(
-                (r.measured - measured).abs() <= measured * 1e-3,
-                "{expr}: {}",
-                r.measured
-            );
-            assert_eq!((r.unit.as_str(), r.passed), (unit, passed), "{expr}");
-            assert_eq!(t.format_measured(t.figure.measure(&stats)), formatted);
-        }
-    }
-
-    #[test]
     fn result_json_matches_contract() {
         let t = Target::parse("create_execution.p99", "< 5ms").unwrap();
         let json = serde_json::to_value(t.result(1_200.0)).unwrap();
@@ -624,22 +591,6 @@ mod tests {
             serde_json::json!({"metric": "create_execution.p99", "target": "< 5ms",
                                "measured": 1.2, "unit": "ms", "passed": true})
         );
-    }
-
-    #[test]
-    fn a_scenario_without_an_error_rate_objective_gets_the_implied_one() {
-        let written = vec![Target::parse("totals.p99", "< 50ms").unwrap()];
-        let implied = implied_targets(&written);
-        assert_eq!(implied.len(), 1);
-        assert_eq!(implied[0].metric(), "totals.error_rate");
-        // Most requests failing misses it; none failing meets it.
-        assert!(!implied[0].evaluate(60.0));
-        assert!(implied[0].evaluate(0.0));
-        // A scenario's own totals objective replaces it; one operation's does not.
-        let own = vec![Target::parse("totals.error_rate", "<= 5%").unwrap()];
-        assert!(implied_targets(&own).is_empty());
-        let one_op = vec![Target::parse("create_execution.error_rate", "<= 0%").unwrap()];
-        assert_eq!(implied_targets(&one_op).len(), 1);
     }
 
     #[test]

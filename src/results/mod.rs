@@ -1,11 +1,18 @@
-//! The results of a run as plain data: the results JSON contract (schema_version 1).
+//! The results contract, below both the generator and the gate: a run's results as plain
+//! data (schema_version 1), the integrity and target verdicts they carry, the names they
+//! spell, reading and writing them whole, and merging runs made side by side.
 
-use super::engine::Integrity;
-use super::machine::MachineLoad;
-use crate::gate::targets::TargetResult;
+pub mod integrity;
+pub mod io;
+pub mod merge;
+pub mod names;
+pub mod targets;
+
 use crate::metrics::{LatencySummary, OpStats, TimeSeriesPoint};
+pub use integrity::Integrity;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use targets::TargetResult;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -64,7 +71,7 @@ pub struct Results {
     pub duration_s: f64,
     /// Warm-up before the measured window, seconds.
     pub warmup_s: f64,
-    pub load: LoadInfo,
+    pub load: Load,
     /// Per-operation figures, by operation name.
     pub operations: BTreeMap<String, OpStats>,
     /// All operations together (end-to-end figures such as a flow's `execution` excluded).
@@ -136,11 +143,48 @@ impl Results {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// The machine during one run (set-up and warm-up included), so that a run disturbed by other
+/// work can be told apart from one disturbed by the code under test.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MachineLoad {
+    /// CPU time used by processes other than the generator and the bundled monitor, percent of
+    /// all cores' time over the run; an external `--target` on this machine counts here.
+    pub other_cpu_pct: f64,
+    /// CPU time the hypervisor gave to other guests (steal), percent of all cores' time.
+    pub steal_pct: f64,
+    /// 1-minute load average when the load ended (the run's own threads included).
+    pub load_avg_1m: f64,
+}
+
+/// Milliseconds since the epoch of an RFC 3339 timestamp.
+pub fn start_ms(rfc3339: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+/// How load was offered, resolved from the scenario and the flags: what the engine runs and
+/// what results record.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "model", rename_all = "lowercase")]
-pub enum LoadInfo {
+pub enum Load {
+    /// Workers each send, await, record, repeat.
     Closed { concurrency: u32 },
-    Open { rate: f64, max_in_flight: u32 },
+    /// Requests sent on a fixed schedule, at most `max_in_flight` at once.
+    Open {
+        #[serde(rename = "rate")]
+        rate_per_s: f64,
+        max_in_flight: u32,
+    },
+}
+
+impl Load {
+    pub fn model_name(&self) -> &'static str {
+        match self {
+            Load::Closed { .. } => "closed",
+            Load::Open { .. } => "open",
+        }
+    }
 }
 
 /// The bundled monitor's resource use and its own DB timings.

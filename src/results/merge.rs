@@ -16,11 +16,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::load::engine::Integrity;
-use crate::load::results::{new_run_id, LoadInfo, Results, ServerInfo, SCHEMA_VERSION};
+use super::names::TOTALS;
+use super::{new_run_id, start_ms, Integrity, Load, Results, ServerInfo, SCHEMA_VERSION};
 use crate::metrics::{MetricsError, OpStats, TimeSeriesPoint};
-
-use super::compare::start_ms;
 
 /// How far after another run's estimated end a run may start and still count as made at the
 /// same time, seconds: set-up time and clock differences between machines.
@@ -144,7 +142,7 @@ pub fn merge_results(parts: &[Results]) -> Result<Results, MergeError> {
         operations.insert(name.clone(), merge_op(name, &present, end_s)?);
     }
     let totals: Vec<(usize, &OpStats)> = parts.iter().map(|r| &r.totals).enumerate().collect();
-    let totals = merge_op("totals", &totals, end_s)?;
+    let totals = merge_op(TOTALS, &totals, end_s)?;
 
     let load = merge_load(parts)?;
     let integrity = merge_integrity(parts);
@@ -344,44 +342,37 @@ fn merge_op(
 }
 
 /// Concurrencies add (closed model); rates and in-flight bounds add (open model).
-fn merge_load(parts: &[Results]) -> Result<LoadInfo, MergeError> {
-    let mut merged = parts[0].load.clone();
+fn merge_load(parts: &[Results]) -> Result<Load, MergeError> {
+    let mut merged = parts[0].load;
     for (i, r) in parts.iter().enumerate().skip(1) {
         merged = match (merged, &r.load) {
-            (LoadInfo::Closed { concurrency: a }, LoadInfo::Closed { concurrency: b }) => {
-                LoadInfo::Closed { concurrency: a + b }
+            (Load::Closed { concurrency: a }, Load::Closed { concurrency: b }) => {
+                Load::Closed { concurrency: a + b }
             }
             (
-                LoadInfo::Open {
-                    rate: a,
+                Load::Open {
+                    rate_per_s: a,
                     max_in_flight: fa,
                 },
-                LoadInfo::Open {
-                    rate: b,
+                Load::Open {
+                    rate_per_s: b,
                     max_in_flight: fb,
                 },
-            ) => LoadInfo::Open {
-                rate: a + b,
+            ) => Load::Open {
+                rate_per_s: a + b,
                 max_in_flight: fa + fb,
             },
             (_, other) => {
                 return Err(MergeError::Mismatch {
                     index: i + 1,
                     what: "load model",
-                    expected: model_name(&parts[0].load).into(),
-                    found: model_name(other).into(),
+                    expected: parts[0].load.model_name().into(),
+                    found: other.model_name().into(),
                 })
             }
         };
     }
     Ok(merged)
-}
-
-fn model_name(load: &LoadInfo) -> &'static str {
-    match load {
-        LoadInfo::Closed { .. } => "closed",
-        LoadInfo::Open { .. } => "open",
-    }
 }
 
 fn merge_integrity(parts: &[Results]) -> Option<Integrity> {
@@ -530,8 +521,8 @@ fn merge_timeseries(parts: &[Results], offsets_ms: &[i64]) -> Vec<TimeSeriesPoin
 mod tests {
     use super::*;
     use crate::gate::compare::tests::run;
-    use crate::gate::targets::TargetResult;
     use crate::metrics::Recorder;
+    use crate::results::targets::TargetResult;
 
     fn point(t_s: u64, ops: u64, errors: u64, p50_us: f64, p99_us: f64) -> TimeSeriesPoint {
         TimeSeriesPoint {
@@ -647,7 +638,7 @@ mod tests {
     fn the_rest_merges_sensibly() {
         let (a, b) = two_runs();
         let m = merge_results(&[a.clone(), b]).unwrap();
-        assert_eq!(m.load, LoadInfo::Closed { concurrency: 8 });
+        assert_eq!(m.load, Load::Closed { concurrency: 8 });
         let i = m.integrity.unwrap();
         assert_eq!((i.checked, i.lost_writes, i.details.len()), (30, 1, 1));
         assert_eq!(m.extra["created"], 30);
@@ -719,8 +710,8 @@ mod tests {
         let mut old = b.clone();
         old.schema_version = 0;
         let mut open = b.clone();
-        open.load = LoadInfo::Open {
-            rate: 10.0,
+        open.load = Load::Open {
+            rate_per_s: 10.0,
             max_in_flight: 4,
         };
         let mut no_time = b.clone();

@@ -1,0 +1,325 @@
+//! The command line's clap definitions, and nothing else: what each subcommand and flag is,
+//! with its checked range (`load::bounds`).
+
+use crate::load::bounds;
+use crate::load::scenario::LoadFlags;
+use crate::monitor::{self, storage::Profile, ServeConfig};
+use crate::report::Format;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Load-testing harness with a bundled StepFlow monitor (REST on SQLite).
+#[derive(Debug, Parser)]
+#[command(name = "stepflow-bench", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the bundled StepFlow monitor until SIGINT or SIGTERM.
+    Serve(ServeArgs),
+    /// Per-endpoint latency: health, list newest 10, get one execution (scenario api-latency).
+    Api {
+        #[command(flatten)]
+        common: Common,
+        /// Measured requests per endpoint (instead of the scenario's length).
+        #[arg(long, conflicts_with = "duration", value_parser = |s: &str| bounds::REQUESTS.parse(s))]
+        requests: Option<u64>,
+        /// Measured time per endpoint, e.g. 10s (instead of a request count).
+        #[arg(long, value_parser = |s: &str| bounds::DURATION.parse(s))]
+        duration: Option<Duration>,
+    },
+    /// N executions created at once, all in flight together, then all listed (scenario concurrent).
+    Concurrent {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Mixed read/write stress over the real API with an integrity check (scenario stress).
+    Stress {
+        #[command(flatten)]
+        common: Common,
+        /// Measured time, e.g. 30, 30s, 2m.
+        #[arg(long, value_parser = |s: &str| bounds::DURATION.parse(s))]
+        duration: Option<Duration>,
+        /// Share of reads in the mix, 0 to 1 (weights are rescaled; default from the scenario).
+        #[arg(long, value_parser = |s: &str| bounds::READ_RATIO.parse(s))]
+        read_ratio: Option<f64>,
+        /// Run the same mix in-process against the storage layer, without HTTP.
+        #[arg(long, conflicts_with = "target")]
+        direct: bool,
+    },
+    /// The real-world flow: executions with steps, logs and artifacts (scenario simulate).
+    Simulate {
+        #[command(flatten)]
+        common: Common,
+        /// Executions to simulate.
+        #[arg(long, value_parser = |s: &str| bounds::FLOW_EXECUTIONS.parse_u32(s))]
+        executions: Option<u32>,
+    },
+    /// Compare baseline runs with candidate runs: per-metric change, interval, verdict.
+    ///
+    /// `compare BASE.json CAND.json` is the one-run short form; with several runs a side use
+    /// `--baseline A1.json A2.json ... --candidate B1.json B2.json ...`.
+    Compare {
+        /// BASE.json CAND.json (short form).
+        #[arg(num_args = 0..=2, conflicts_with_all = ["baseline", "candidate"])]
+        files: Vec<PathBuf>,
+        /// Baseline results files (one run each).
+        #[arg(long, num_args = 1.., requires = "candidate")]
+        baseline: Vec<PathBuf>,
+        /// Candidate results files (one run each).
+        #[arg(long, num_args = 1.., requires = "baseline")]
+        candidate: Vec<PathBuf>,
+        /// Scenario file or built-in name whose [gate] limits apply (default: the built-in
+        /// scenario of the results' name, if any).
+        #[arg(long)]
+        scenario: Option<String>,
+        /// Override a limit, percent (error_rate: percentage points), e.g. --limit p99=25.
+        #[arg(long = "limit", value_name = "METRIC=VALUE")]
+        limits: Vec<String>,
+        #[arg(long, value_enum, default_value_t = PairingArg::Auto)]
+        pairing: PairingArg,
+        /// What to print on stdout.
+        #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+        format: FormatArg,
+        /// Also write a JUnit XML report here (one test case per metric).
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
+    /// Merge results of one scenario from generators that ran at the same time.
+    Merge {
+        /// Results files to merge.
+        #[arg(required = true, num_args = 2..)]
+        files: Vec<PathBuf>,
+        /// Where to write the merged results JSON.
+        #[arg(long)]
+        out: PathBuf,
+        /// What to print on stdout.
+        #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+        format: FormatArg,
+    },
+    /// Watch a monitor's stats and alerts live; the time series is written as results JSON.
+    Monitor {
+        /// The service, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        target: String,
+        /// How long to watch, e.g. 60, 60s, 5m.
+        #[arg(long, default_value = "60", value_parser = |s: &str| bounds::DURATION.parse(s))]
+        duration: Duration,
+        /// Time between polls, 100ms to 1h.
+        #[arg(long, default_value = "1", value_parser = |s: &str| crate::watch::parse_interval(s))]
+        interval: Duration,
+        /// Results JSON path (default results/monitor-<timestamp>.json).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = crate::watch::WatchFormat::Table)]
+        format: crate::watch::WatchFormat,
+    },
+    /// Print a monitor's recommendations (GET /performance/recommendations).
+    Analyze {
+        #[arg(long)]
+        target: String,
+        #[arg(long, value_enum, default_value_t = crate::watch::WatchFormat::Table)]
+        format: crate::watch::WatchFormat,
+    },
+    /// Run a monitor's optimize actions (POST /performance/optimize) and print what was done.
+    Optimize {
+        #[arg(long)]
+        target: String,
+        /// Actions, in order (repeat the flag); default analyze, optimize, checkpoint.
+        #[arg(long = "action", value_parser = ["analyze", "optimize", "checkpoint", "vacuum"])]
+        actions: Vec<String>,
+        #[arg(long, value_enum, default_value_t = crate::watch::WatchFormat::Table)]
+        format: crate::watch::WatchFormat,
+    },
+    /// Run scenario files (or built-in scenario names) one after another.
+    Run {
+        /// Scenario TOML files, or built-in names: api-latency, concurrent, stress, simulate, ci.
+        #[arg(required = true)]
+        scenarios: Vec<String>,
+        #[command(flatten)]
+        common: Common,
+        /// Measured time, overriding every scenario's.
+        #[arg(long, value_parser = |s: &str| bounds::DURATION.parse(s))]
+        duration: Option<Duration>,
+    },
+}
+
+/// Pairing of baseline and candidate runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PairingArg {
+    /// Paired when both sides have the same number of runs (interleaved runs).
+    Auto,
+    Paired,
+    Unpaired,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Table,
+    Json,
+    Markdown,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Table => Format::Table,
+            FormatArg::Json => Format::Json,
+            FormatArg::Markdown => Format::Markdown,
+        }
+    }
+}
+
+/// Flags every load command shares; unset flags leave the scenario's values alone.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Common {
+    /// Load this URL instead of starting the bundled monitor (http://HOST:PORT or
+    /// https://HOST:PORT).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// https:// targets: trust the CA certificates in FILE (PEM) instead of the system's.
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+    pub cacert: Option<PathBuf>,
+    /// https:// targets: accept any certificate (the connection is still encrypted).
+    #[arg(long, short = 'k')]
+    pub insecure: bool,
+    /// Speak HTTP/2 only: ALPN h2 on https://, prior knowledge (h2c) on http://. Without it
+    /// https:// targets get HTTP/2 when they offer it, HTTP/1.1 otherwise.
+    #[arg(long)]
+    pub http2: bool,
+    /// Storage profile of the bundled monitor (or of --direct) [default: optimized].
+    #[arg(long, value_enum)]
+    pub profile: Option<ProfileArg>,
+    /// Closed model: this many workers (for `concurrent`: requests in flight at once).
+    #[arg(long, conflicts_with = "rate", value_parser = |s: &str| bounds::CONCURRENCY.parse_u32(s))]
+    pub concurrency: Option<u32>,
+    /// Open model: requests per second on a fixed schedule (latency from intended send time).
+    #[arg(long, value_parser = |s: &str| bounds::RATE.parse(s))]
+    pub rate: Option<f64>,
+    /// Open model: most requests in flight at once.
+    #[arg(long, requires = "rate", value_parser = |s: &str| bounds::CONCURRENCY.parse_u32(s))]
+    pub max_in_flight: Option<u32>,
+    /// Warm-up before measuring, e.g. 2s (excluded from every figure).
+    #[arg(long, value_parser = |s: &str| bounds::WARMUP.parse(s))]
+    pub warmup: Option<Duration>,
+    /// Results JSON path (default results/<scenario>-<timestamp>.json); `-` writes it to
+    /// stdout, and the report of --format table or markdown to stderr.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    pub format: FormatArg,
+    /// Also write a JUnit XML report here: a test case per target and one for the read-back
+    /// (several scenarios: one file each, named as for --out).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// No live progress line on stderr.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Scenario file whose values replace the command's built-in defaults.
+    #[arg(long)]
+    pub scenario: Option<String>,
+    /// Keep the bundled monitor's (or --direct's) temporary data dir after the run.
+    #[arg(long)]
+    pub keep_data: bool,
+    /// Generator threads, each with its own event loop (default: number of cores).
+    #[arg(long, value_parser = |s: &str| bounds::THREADS.parse(s).map(|n| n as usize))]
+    pub threads: Option<usize>,
+    /// Per-request timeout, e.g. 30s [default: 30s].
+    #[arg(long, value_parser = |s: &str| bounds::TIMEOUT.parse(s))]
+    pub timeout: Option<Duration>,
+}
+
+impl Common {
+    /// Whether results go to stdout (`--out -`).
+    /// The load flags, for `Scenario::apply_flags`.
+    pub fn load_flags(&self) -> LoadFlags {
+        LoadFlags {
+            rate: self.rate,
+            max_in_flight: self.max_in_flight,
+            concurrency: self.concurrency,
+            warmup: self.warmup,
+        }
+    }
+
+    pub fn out_is_stdout(&self) -> bool {
+        self.out.as_deref() == Some(Path::new("-"))
+    }
+}
+
+/// Storage profile of the bundled monitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProfileArg {
+    /// WAL, group commit, pooled readers.
+    Optimized,
+    /// Rollback journal, full sync, a connection per operation (the write-up's "before").
+    Legacy,
+}
+
+impl From<ProfileArg> for Profile {
+    fn from(p: ProfileArg) -> Profile {
+        match p {
+            ProfileArg::Optimized => Profile::Optimized,
+            ProfileArg::Legacy => Profile::Legacy,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the real one is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// Directory for stepflow.db and the step logs; created if missing.
+    #[arg(long, default_value = "stepflow-data")]
+    pub data_dir: PathBuf,
+    /// Storage profile.
+    #[arg(long, value_enum, default_value_t = ProfileArg::Optimized)]
+    pub profile: ProfileArg,
+    /// Async worker threads (default: one per core).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Longest a connection may take to send a request head, or to sit idle between requests,
+    /// and a request its body; then it is closed (a body gets 408 first), e.g. 30s.
+    #[arg(long, value_parser = |s: &str| bounds::TIMEOUT.parse(s), default_value = "30s")]
+    pub read_timeout: Duration,
+    /// After SIGTERM/SIGINT, how long in-flight requests may take before every connection still
+    /// open is closed, e.g. 5s.
+    #[arg(long, value_parser = |s: &str| bounds::TIMEOUT.parse(s), default_value = "5s")]
+    pub shutdown_timeout: Duration,
+    /// Alert thresholds, TOML (see README); default: the write-up's values.
+    #[arg(long, value_name = "FILE", value_parser = |s: &str| monitor::perf::alerts::AlertConfig::load(Path::new(s)))]
+    pub alerts: Option<monitor::perf::alerts::AlertConfig>,
+    /// Record every SQL statement taking at least this many milliseconds (0 to 60000) in the
+    /// slow-query log, GET /performance/slow-queries.
+    #[arg(long, value_name = "MS", value_parser = |s: &str| monitor::perf::parse_slow_query_ms(s))]
+    pub slow_query_ms: Option<Duration>,
+    /// Do not record per-route request figures or run the sampler (to measure their cost).
+    #[arg(long)]
+    pub no_instrumentation: bool,
+}
+
+impl ServeArgs {
+    pub fn config(&self) -> ServeConfig {
+        ServeConfig {
+            addr: self.addr.clone(),
+            data_dir: self.data_dir.clone(),
+            profile: self.profile.into(),
+            workers: self.workers,
+            timeouts: monitor::server::Timeouts {
+                read: self.read_timeout,
+                shutdown: self.shutdown_timeout,
+            },
+            perf: monitor::perf::PerfConfig {
+                instrument: !self.no_instrumentation,
+                alerts: self.alerts.clone().unwrap_or_default(),
+                slow_query: self.slow_query_ms,
+            },
+        }
+    }
+}

@@ -1,0 +1,947 @@
+//! compare's tests: verdicts on made-up runs whose truth is known, the statistics against
+//! known values, and the JSON and pairing contracts.
+
+use super::*;
+use crate::metrics::Recorder;
+use crate::results::{Environment, Load};
+
+/// Stats of `ok` successes around `latency_us` (spread ±10 %) and `errors` failures over
+/// `duration_s`; `throughput` comes out as ok / duration_s.
+pub(crate) fn op_stats(ok: u64, errors: u64, latency_us: f64, duration_s: f64) -> OpStats {
+    let mut r = Recorder::new();
+    for i in 0..ok {
+        let f = 0.9 + 0.2 * (i % 101) as f64 / 100.0;
+        let ns = (latency_us * f * 1_000.0) as u64;
+        r.record_ok(ns, ns);
+    }
+    for _ in 0..errors {
+        r.record_error(1_000);
+    }
+    r.summarize(duration_s)
+}
+
+/// A one-operation run with the given throughput (ops/s over 10 s) and latency.
+pub(crate) fn run(
+    scenario: &str,
+    started_at: &str,
+    throughput: f64,
+    latency_us: f64,
+    errors: u64,
+) -> Results {
+    let ok = (throughput * 10.0).round() as u64;
+    let stats = op_stats(ok, errors, latency_us, 10.0);
+    Results {
+        schema_version: SCHEMA_VERSION,
+        run_id: Some(crate::results::new_run_id()),
+        run_ids: Vec::new(),
+        scenario: scenario.into(),
+        kind: "mix".into(),
+        target: "http://127.0.0.1:1".into(),
+        profile: Some("optimized".into()),
+        started_at: started_at.into(),
+        duration_s: 10.0,
+        warmup_s: 1.0,
+        load: Load::Closed { concurrency: 4 },
+        operations: BTreeMap::from([("get_execution".to_string(), stats.clone())]),
+        totals: stats,
+        service_time_us: BTreeMap::new(),
+        targets: Vec::new(),
+        integrity: None,
+        server: None,
+        environment: Environment {
+            cpu: "test".into(),
+            cores: 2,
+            os: "test".into(),
+            version: "0".into(),
+            git: None,
+            generator_threads: 1,
+        },
+        machine: None,
+        timeseries: Vec::new(),
+        extra: serde_json::Map::new(),
+        errors: BTreeMap::new(),
+        warnings: Vec::new(),
+        aborted: None,
+        exit_code: 0,
+    }
+}
+
+/// Runs with throughputs `tputs` and latency inversely proportional, started a minute
+/// apart from `minute0`.
+fn runs(tputs: &[f64], minute0: u32) -> Vec<Results> {
+    tputs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let at = format!("2024-05-01T10:{:02}:00.000Z", minute0 + i as u32);
+            run("stress", &at, *t, 1_000_000.0 / t, 0)
+        })
+        .collect()
+}
+
+/// The row of `operation`'s `metric`.
+fn row<'a>(c: &'a Comparison, operation: &str, metric: Metric) -> &'a Row {
+    c.rows
+        .iter()
+        .find(|r| r.operation == operation && r.metric == metric)
+        .unwrap_or_else(|| panic!("no {operation}.{metric:?} row"))
+}
+
+#[test]
+fn identical_samples_are_unchanged_everywhere() {
+    for n in [1, 3, 5] {
+        let base = runs(&vec![1000.0; n], 0);
+        let cand = runs(&vec![1000.0; n], 30);
+        let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+        assert_eq!(c.rows.len(), 10, "5 metrics for the operation and totals");
+        for row in &c.rows {
+            assert_eq!(row.verdict, Verdict::Unchanged, "n={n} {row:?}");
+            assert_eq!(row.change, Some(0.0));
+            assert_eq!(row.interval, Some([0.0, 0.0]));
+            assert_eq!(row.p_value, 1.0);
+        }
+        assert_eq!((c.outcome, c.exit_code), (Outcome::Pass, 0));
+        assert_eq!(c.headline, "10 unchanged");
+    }
+}
+
+#[test]
+fn clear_throughput_drop_is_a_regression() {
+    let base = runs(&[1000.0, 1010.0, 990.0, 1005.0, 995.0], 0);
+    let cand = runs(&[700.0, 705.0, 695.0, 702.0, 698.0], 30);
+    let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+    assert!(!c.paired);
+    let tput = &c.rows[0];
+    assert_eq!(
+        (tput.metric, tput.verdict),
+        (Metric::Throughput, Verdict::Regressed)
+    );
+    let change = tput.change.unwrap();
+    assert!((change + 30.0).abs() < 0.5, "{change}");
+    let [low, high] = tput.interval.unwrap();
+    assert!(
+        low <= change && change <= high && high < -25.0,
+        "{low} {high}"
+    );
+    assert!((tput.p_value - 2.0 / 252.0).abs() < 1e-9);
+    assert_eq!(tput.p_method, PMethod::Exact);
+    assert_eq!(tput.limit, -10.0);
+    // Latency rose by ~43 %: the latency rows regress too.
+    assert_eq!(c.outcome, Outcome::Fail);
+    assert_eq!(c.exit_code, 1);
+    assert!(c.headline.starts_with("8 regressions"), "{}", c.headline);
+}
+
+#[test]
+fn noise_within_three_percent_never_regresses() {
+    // Deterministic pseudo-noise: many seeds of ±3 % on throughput, latency and counts.
+    let mut rng = crate::rng::Rng::new(7);
+    let mut noise = move || 1.0 + (rng.next_u64() % 6001) as f64 / 100_000.0 - 0.03;
+    for trial in 0..40 {
+        let n = 1 + trial % 6;
+        let side = |minute: u32, noise: &mut dyn FnMut() -> f64| -> Vec<Results> {
+            (0..n)
+                .map(|i| {
+                    let at = format!("2024-05-01T10:{:02}:00.000Z", minute + 2 * i as u32);
+                    run("stress", &at, 1000.0 * noise(), 800.0 * noise(), 0)
+                })
+                .collect()
+        };
+        let base = side(0, &mut noise);
+        let cand = side(1, &mut noise);
+        let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+        for row in &c.rows {
+            assert!(
+                !matches!(row.verdict, Verdict::Regressed | Verdict::Inconclusive),
+                "trial {trial}: {row:?}"
+            );
+        }
+        assert_eq!(c.exit_code, 0, "trial {trial}");
+    }
+}
+
+#[test]
+fn interleaved_runs_are_paired_and_cancel_drift() {
+    // The machine slows by 8 % per pair; the candidate is the same as the baseline.
+    let mut base = Vec::new();
+    let mut cand = Vec::new();
+    for i in 0..5u32 {
+        let t = 1000.0 * (1.0 - 0.08 * i as f64);
+        let (bm, cm) = if i % 2 == 0 {
+            (4 * i, 4 * i + 1)
+        } else {
+            (4 * i + 1, 4 * i)
+        };
+        base.push(run("s", &format!("2024-05-01T10:{bm:02}:00Z"), t, 500.0, 0));
+        cand.push(run("s", &format!("2024-05-01T10:{cm:02}:00Z"), t, 500.0, 0));
+    }
+    let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+    assert!(c.paired);
+    let tput = &c.rows[0];
+    assert_eq!(tput.judged_on, Estimate::Pairs);
+    assert_eq!(tput.change, Some(0.0));
+    assert_eq!(tput.paired_change, Some(0.0));
+    assert_eq!(tput.interval, Some([0.0, 0.0]));
+    // The baseline alone spreads 38 %, past the limit; the pairs agree exactly.
+    assert!(tput.baseline_spread > 30.0);
+    assert_eq!(tput.noise, 0.0);
+    assert_eq!(tput.verdict, Verdict::Unchanged);
+
+    // The same drift with a 30 % drop in every pair stands out beyond the spread.
+    let slow: Vec<Results> = cand
+        .iter()
+        .map(|r| {
+            let t = r.totals.throughput * 0.6;
+            run("s", &r.started_at, t, 500.0, 0)
+        })
+        .collect();
+    let c = compare(&base, &slow, &CompareOptions::default()).unwrap();
+    assert!(c.paired);
+    assert_eq!(c.rows[0].verdict, Verdict::Regressed, "{:?}", c.rows[0]);
+
+    // Unpaired on request, the drift is noise again and nothing can be judged.
+    let options = CompareOptions {
+        pairing: Pairing::Unpaired,
+        ..CompareOptions::default()
+    };
+    let c = compare(&base, &cand, &options).unwrap();
+    assert!(!c.paired);
+    assert_eq!(c.rows[0].verdict, Verdict::Inconclusive);
+}
+
+#[test]
+fn the_change_shown_agrees_with_the_medians_beside_it() {
+    // Five interleaved pairs, (baseline, candidate) ops/s: three pairs 6.9 % slower, one
+    // much faster, one much slower. Medians 117 and 159 (+35.9 %), yet the median of the
+    // per-pair changes is -6.9 %: the old change column showed -6.9 % beside 117 -> 159.
+    let pairs = [
+        (117.0, 108.927),
+        (60.0, 159.0),
+        (300.0, 170.0),
+        (100.0, 93.1),
+        (200.0, 186.2),
+    ];
+    let at = |m: u32| format!("2024-05-01T10:{m:02}:00Z");
+    let (mut base, mut cand) = (Vec::new(), Vec::new());
+    for (i, (b, c)) in pairs.iter().enumerate() {
+        let i = i as u32;
+        base.push(run("s", &at(2 * i), *b, 1000.0, 0));
+        cand.push(run("s", &at(2 * i + 1), *c, 1000.0, 0));
+    }
+    let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+    assert!(c.paired);
+    let tput = row(&c, TOTALS, Metric::Throughput);
+    assert_eq!(
+        (tput.baseline.median, tput.candidate.median),
+        (117.0, 159.0)
+    );
+    let change = tput.change.unwrap();
+    assert!((change - 35.897).abs() < 0.01, "{change}");
+    let per_pair = tput.paired_change.unwrap();
+    assert!((per_pair + 6.9).abs() < 0.01, "{per_pair}");
+    // The pairs point the other way: they are not trusted, the medians are judged
+    // unpaired, and the runs' spread (over 200 %) leaves that inconclusive.
+    assert_eq!(tput.judged_on, Estimate::Medians);
+    let [low, high] = tput.interval.unwrap();
+    assert!(low <= change && change <= high, "{low} {change} {high}");
+    assert_eq!(tput.verdict, Verdict::Inconclusive, "{}", tput.reason);
+    assert!(tput.reason.contains("judged unpaired"), "{}", tput.reason);
+
+    // Pairs that agree with the medians are judged, and named so.
+    let slower: Vec<Results> = base
+        .iter()
+        .map(|r| run("s", &r.started_at, r.totals.throughput * 0.7, 1000.0, 0))
+        .collect();
+    let slower = slower.into_iter().map(|mut r| {
+        // One minute later: interleaved again.
+        r.started_at = r.started_at.replace(":00Z", ":30Z");
+        r
+    });
+    let c = compare(
+        &base,
+        &slower.collect::<Vec<_>>(),
+        &CompareOptions::default(),
+    )
+    .unwrap();
+    assert!(c.paired);
+    let tput = row(&c, TOTALS, Metric::Throughput);
+    assert_eq!(tput.judged_on, Estimate::Pairs);
+    assert_eq!(tput.verdict, Verdict::Regressed, "{}", tput.reason);
+    assert!(
+        c.verdict.contains("totals.throughput -30.0 % per pair"),
+        "{}",
+        c.verdict
+    );
+}
+
+#[test]
+fn one_disturbed_run_does_not_make_the_noise_its_own() {
+    // Four steady runs and one 40 % slow one: the range is 40 % of the median, the
+    // deviation of the other four predicts a range of 6.9 %.
+    let steady = [1000.0, 1010.0, 990.0, 1005.0, 600.0];
+    let r = robust_range(&steady);
+    assert!((r - 2.326 * 1.4826 * 10.0).abs() < 0.5, "{r}");
+    // Fewer than 4 runs: the range, as before; a robust estimate never exceeds it.
+    assert_eq!(robust_range(&[1.0, 5.0, 3.0]), 4.0);
+    assert_eq!(robust_range(&[1.0, 1.0, 9.0, 9.0]), 8.0);
+    assert_eq!(robust_range(&[]), 0.0);
+}
+
+#[test]
+fn wide_baseline_spread_is_inconclusive() {
+    let base = runs(&[1000.0, 1200.0, 850.0, 1100.0, 950.0], 0);
+    let cand = runs(&[900.0, 1000.0, 950.0, 880.0, 1020.0], 30);
+    let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+    let tput = &c.rows[0];
+    assert_eq!(tput.verdict, Verdict::Inconclusive, "{tput:?}");
+    // The MAD predicts a range of 34.5 % for 5 such runs (the range itself is 35 %).
+    assert!((tput.baseline_spread - 34.49).abs() < 0.1, "{tput:?}");
+    assert!(c.count(Verdict::Regressed) == 0);
+    assert_eq!((c.outcome, c.exit_code), (Outcome::Inconclusive, 3));
+}
+
+#[test]
+fn small_drops_warn_and_gains_improve() {
+    // (candidate throughput, verdict) against a tight baseline of 1000 ops/s.
+    let cases = [
+        (1000.0, Verdict::Unchanged),
+        (960.0, Verdict::Unchanged),
+        (930.0, Verdict::Warn),
+        (850.0, Verdict::Regressed),
+        (1100.0, Verdict::Improved),
+        (1500.0, Verdict::Improved),
+    ];
+    for (t, expected) in cases {
+        let base = runs(&[1000.0, 1002.0, 998.0, 1001.0, 999.0], 0);
+        let cand: Vec<Results> = [1.0, 1.002, 0.998, 1.001, 0.999]
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                run(
+                    "stress",
+                    &format!("2024-05-01T11:0{i}:00Z"),
+                    t * f,
+                    500.0,
+                    0,
+                )
+            })
+            .collect();
+        let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+        assert_eq!(c.rows[0].verdict, expected, "{t}: {:?}", c.rows[0]);
+    }
+}
+
+#[test]
+fn one_run_per_side_judges_only_gross_changes() {
+    // (candidate throughput against 1000 ops/s, verdict): one run a side cannot tell a
+    // change under twice the limit (-20 %) from noise.
+    // Latency is 1e6/t: p50 moves the other way (higher is worse), +43 % at 700.
+    let cases = [
+        (700.0, Verdict::Regressed, Verdict::Regressed),
+        (850.0, Verdict::Inconclusive, Verdict::Inconclusive),
+        (930.0, Verdict::Warn, Verdict::Warn),
+        (980.0, Verdict::Unchanged, Verdict::Unchanged),
+        (1150.0, Verdict::Inconclusive, Verdict::Inconclusive),
+        (1300.0, Verdict::Improved, Verdict::Improved),
+    ];
+    for (t, expected, expected_p50) in cases {
+        let c = compare(
+            &runs(&[1000.0], 0),
+            &runs(&[t], 1),
+            &CompareOptions::default(),
+        )
+        .unwrap();
+        let p50 = row(&c, TOTALS, Metric::P50);
+        assert_eq!(p50.verdict, expected_p50, "{t}: {}", p50.reason);
+        let tput = row(&c, TOTALS, Metric::Throughput);
+        let [low, high] = tput.interval.unwrap();
+        assert_eq!(low, high, "one run a side: the interval is the point");
+        assert!((low - (t / 10.0 - 100.0)).abs() < 1e-9, "{low}");
+        assert_eq!(tput.p_value, 1.0);
+        assert_eq!(tput.verdict, expected, "{t}: {}", tput.reason);
+        // One operation's row is never judged past the limit with runs this few.
+        let op = row(&c, "get_execution", Metric::Throughput);
+        if matches!(expected, Verdict::Regressed | Verdict::Improved) {
+            assert_eq!(op.verdict, Verdict::Inconclusive, "{}", op.reason);
+        } else {
+            assert_eq!(op.verdict, expected, "{t}: {}", op.reason);
+        }
+    }
+}
+
+#[test]
+fn with_few_runs_gains_and_losses_meet_the_same_bar() {
+    // Two interleaved pairs, the candidate's throughput 12 % off either way (past the
+    // 10 % limit, short of twice it; latency unchanged): noise could do either, so both are inconclusive (exit 3). The
+    // old rule called the loss inconclusive and the gain unchanged (exit 0).
+    let at = |m: u32| format!("2024-05-01T10:{m:02}:00Z");
+    let side = |factor: f64, minute: u32| -> Vec<Results> {
+        [1000.0, 1004.0]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| run("s", &at(minute + 2 * i as u32), t * factor, 500.0, 0))
+            .collect()
+    };
+    let base = side(1.0, 0);
+    for (factor, expected, code) in [
+        (0.88, Verdict::Inconclusive, 3),
+        (1.12, Verdict::Inconclusive, 3),
+        // Beyond twice the limit on the totals, either way is judged.
+        (0.70, Verdict::Regressed, 1),
+        (1.30, Verdict::Improved, 0),
+    ] {
+        let c = compare(&base, &side(factor, 1), &CompareOptions::default()).unwrap();
+        assert!(c.paired);
+        let tput = row(&c, TOTALS, Metric::Throughput);
+        assert_eq!(tput.verdict, expected, "x{factor}: {}", tput.reason);
+        assert_eq!(c.exit_code, code, "x{factor}: {}", c.verdict);
+        // One operation's row, past the limit either way, never decides.
+        let op = row(&c, "get_execution", Metric::Throughput);
+        assert_eq!(
+            op.verdict,
+            Verdict::Inconclusive,
+            "x{factor}: {}",
+            op.reason
+        );
+    }
+}
+
+#[test]
+fn legacy_against_optimized_fails_at_every_run_count() {
+    // The legacy profile's throughput is 2-3x lower and its runs spread wider; its
+    // latency is ~3.5x higher. Interleaved as scripts/ci-gate.sh runs them.
+    let optimized = [16_000.0, 16_300.0, 15_800.0, 16_100.0, 15_900.0];
+    let legacy = [6_000.0, 7_100.0, 5_400.0, 6_600.0, 7_900.0];
+    let at = |m: u32| format!("2026-11-22T10:{m:02}:00Z");
+    for n in [1, 2, 3, 5] {
+        for disturbed in [false, true] {
+            let (mut base, mut cand) = (Vec::new(), Vec::new());
+            for i in 0..n {
+                // A busy machine slows one baseline run by 30 %.
+                let slow = if disturbed && i == n / 2 { 0.7 } else { 1.0 };
+                let t = optimized[i] * slow;
+                base.push(run("ci", &at(4 * i as u32), t, 700.0 / slow, 0));
+                let t = legacy[i];
+                cand.push(run(
+                    "ci",
+                    &at(4 * i as u32 + 1),
+                    t,
+                    2_500.0 * 6_000.0 / t,
+                    0,
+                ));
+            }
+            let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+            let what = format!("{n} vs {n}, disturbed {disturbed}");
+            let tput = row(&c, TOTALS, Metric::Throughput);
+            assert_eq!(tput.verdict, Verdict::Regressed, "{what}: {}", tput.reason);
+            assert_eq!((c.outcome, c.exit_code), (Outcome::Fail, 1), "{what}");
+            assert!(
+                c.verdict.starts_with("FAIL (exit 1): ")
+                    && c.verdict.contains("totals.throughput -"),
+                "{what}: {}",
+                c.verdict
+            );
+        }
+    }
+}
+
+#[test]
+fn two_pairs_shifted_past_the_limit_are_inconclusive_not_regressed() {
+    // An A/A smoke run on a shared CI machine: both candidate runs landed in a slow spell,
+    // every figure about 9-11 % worse. Two pairs cannot tell that from a regression.
+    let base = vec![
+        run("ci", "2026-11-22T10:00:00Z", 1000.0, 660.0, 0),
+        run("ci", "2026-11-22T10:00:09Z", 1002.0, 675.0, 0),
+    ];
+    let cand = vec![
+        run("ci", "2026-11-22T10:00:03Z", 912.0, 735.0, 0),
+        run("ci", "2026-11-22T10:00:06Z", 915.0, 750.0, 0),
+    ];
+    let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+    assert!(c.paired);
+    let p50 = row(&c, TOTALS, Metric::P50);
+    assert!(p50.change.unwrap() > 10.0, "{p50:?}");
+    assert_eq!(p50.verdict, Verdict::Inconclusive, "{}", p50.reason);
+    assert!(p50.reason.contains("at least 4 runs"), "{}", p50.reason);
+    assert_eq!(c.count(Verdict::Regressed), 0);
+    assert_eq!((c.outcome, c.exit_code), (Outcome::Inconclusive, 3));
+
+    // The same shift over 4 pairs with tight runs is judged: regressed.
+    let at = |m: u32| format!("2026-11-22T10:{m:02}:00Z");
+    let mut base = Vec::new();
+    let mut cand = Vec::new();
+    for i in 0..4u32 {
+        let f = 1.0 + 0.002 * i as f64;
+        base.push(run("ci", &at(2 * i), 1000.0 * f, 660.0 * f, 0));
+        cand.push(run("ci", &at(2 * i + 1), 880.0 * f, 750.0 * f, 0));
+    }
+    let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+    assert_eq!(c.outcome, Outcome::Fail);
+}
+
+#[test]
+fn few_runs_never_judge_more_boldly_than_many() {
+    // A wide baseline (spread 67 %) against a drop of 69 %: past twice the limit, but
+    // not past the runs' own spread, so it is not judged, with 2 runs as with 5.
+    let base = runs(&[1000.0, 500.0], 0);
+    let cand = runs(&[310.0, 312.0, 308.0], 10);
+    let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+    let tput = row(&c, TOTALS, Metric::Throughput);
+    assert_eq!(tput.verdict, Verdict::Inconclusive, "{}", tput.reason);
+
+    // One baseline run against many candidates is still few runs: no noise estimate.
+    let cand: Vec<Results> = (0..39)
+        .map(|i| {
+            run(
+                "stress",
+                &format!("2024-05-01T11:{i:02}:00Z"),
+                850.0,
+                500.0,
+                0,
+            )
+        })
+        .collect();
+    let c = compare(&runs(&[1000.0], 0), &cand, &CompareOptions::default()).unwrap();
+    assert!(c.warnings[0].contains("too few"), "{:?}", c.warnings);
+    assert_eq!(c.outcome, Outcome::Inconclusive, "{}", c.headline);
+}
+
+/// `r` with the scenario target `totals.throughput >= 20000/s`, met or missed.
+fn with_throughput_target(mut r: Results, passed: bool) -> Results {
+    r.targets.push(crate::results::targets::TargetResult {
+        metric: "totals.throughput".into(),
+        target: ">= 20000/s".into(),
+        measured: r.totals.throughput,
+        unit: "/s".into(),
+        passed,
+        implied: false,
+    });
+    r
+}
+
+#[test]
+fn a_target_missed_in_most_candidate_runs_fails_with_one_verdict() {
+    // The issue's case: every row unchanged, the absolute target missed by every run.
+    let base: Vec<Results> = runs(&[1000.0; 5], 0)
+        .into_iter()
+        .map(|r| with_throughput_target(r, false))
+        .collect();
+    let cand: Vec<Results> = runs(&[1000.0; 5], 30)
+        .into_iter()
+        .map(|r| with_throughput_target(r, false))
+        .collect();
+    let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+    assert_eq!(c.headline, "10 unchanged");
+    assert_eq!((c.outcome, c.exit_code), (Outcome::Fail, 1));
+    assert_eq!(
+        c.verdict,
+        "FAIL (exit 1): absolute target missed in most candidate runs: \
+         totals.throughput >= 20000/s (missed in 5 of 5 runs)"
+    );
+    assert_eq!(c.failures.len(), 1);
+    assert_eq!(c.failures[0].kind, FailureKind::TargetMissed);
+
+    // Missed in 2 of 5 candidate runs: not most, so the rows decide (pass).
+    let cand: Vec<Results> = runs(&[1000.0; 5], 30)
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| with_throughput_target(r, i >= 2))
+        .collect();
+    let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+    assert_eq!((c.outcome, c.exit_code), (Outcome::Pass, 0));
+    assert_eq!(c.verdict, "PASS (exit 0): 10 unchanged");
+}
+
+#[test]
+fn lost_writes_and_regressions_are_named_in_the_verdict() {
+    let base = runs(&[1000.0, 1010.0, 990.0, 1005.0, 995.0], 0);
+    let mut cand = runs(&[1000.0, 1010.0, 990.0, 1005.0, 995.0], 30);
+    cand[1].integrity = Some(crate::results::Integrity {
+        checked: 100,
+        lost_writes: 3,
+        details: Vec::new(),
+    });
+    let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+    assert_eq!(c.count(Verdict::Regressed), 0);
+    assert_eq!((c.outcome, c.exit_code), (Outcome::Fail, 1));
+    assert_eq!(
+        c.verdict,
+        "FAIL (exit 1): lost writes: candidate run 2 lost 3 acknowledged writes"
+    );
+
+    // A regression: named with its change, and counted.
+    let slow = runs(&[700.0, 705.0, 695.0, 702.0, 698.0], 30);
+    let c = compare(&base, &slow, &CompareOptions::default()).unwrap();
+    assert_eq!((c.outcome, c.exit_code), (Outcome::Fail, 1));
+    assert!(
+        c.verdict
+            .starts_with("FAIL (exit 1): 8 regressions: totals.throughput -30.0 %, "),
+        "{}",
+        c.verdict
+    );
+    assert!(c.verdict.ends_with(" and 5 more"), "{}", c.verdict);
+}
+
+#[test]
+fn a_pass_says_that_inconclusive_operation_rows_did_not_decide() {
+    // One run a side; one operation 30 % faster, the totals unchanged.
+    let base = runs(&[1000.0], 0);
+    let mut cand = runs(&[1000.0], 1);
+    let faster = op_stats(13_000, 0, 1000.0, 10.0);
+    cand[0].operations.insert("get_execution".into(), faster);
+    let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+    let op = row(&c, "get_execution", Metric::Throughput);
+    assert_eq!(op.verdict, Verdict::Inconclusive, "{}", op.reason);
+    assert_eq!((c.outcome, c.exit_code), (Outcome::Pass, 0));
+    assert!(
+        c.verdict.starts_with("PASS (exit 0): ")
+            && c.verdict
+                .ends_with(" inconclusive (only the totals decide)"),
+        "{}",
+        c.verdict
+    );
+}
+
+#[test]
+fn every_outcome_has_a_verdict_line_with_its_exit_code() {
+    let tight = [1000.0, 1002.0, 998.0, 1001.0, 999.0];
+    let wide = [1000.0, 1200.0, 850.0, 1100.0, 950.0];
+    let scaled = |f: f64| -> Vec<f64> { tight.iter().map(|t| t * f).collect() };
+    let cases = [
+        (
+            tight,
+            tight.to_vec(),
+            Outcome::Pass,
+            "PASS (exit 0): 10 unchanged",
+        ),
+        (
+            tight,
+            scaled(0.93),
+            Outcome::Warn,
+            "PASS with warnings (exit 0): 6 warnings: totals.throughput -7.0 %",
+        ),
+        (
+            wide,
+            wide.to_vec(),
+            Outcome::Inconclusive,
+            "INCONCLUSIVE (exit 3): totals.throughput, totals.p50",
+        ),
+    ];
+    for (base, cand, outcome, start) in cases {
+        let (base, cand) = (runs(&base, 0), runs(&cand, 30));
+        let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+        assert_eq!(c.outcome, outcome, "{}", c.verdict);
+        assert!(c.verdict.starts_with(start), "{}", c.verdict);
+        assert!(
+            c.verdict.contains(&format!("(exit {})", c.exit_code)),
+            "{}",
+            c.verdict
+        );
+    }
+}
+
+#[test]
+fn runs_are_listed_as_they_ran_and_a_busy_machine_is_named() {
+    let at = |m: u32| format!("2024-05-01T10:{m:02}:00Z");
+    let load = |other: f64| MachineLoad {
+        other_cpu_pct: other,
+        steal_pct: 1.0,
+        load_avg_1m: 2.0,
+    };
+    let (mut base, mut cand) = (Vec::new(), Vec::new());
+    for i in 0..5u32 {
+        // Interleaved B A A B B A ...
+        let (b, c) = if i % 2 == 0 {
+            (2 * i, 2 * i + 1)
+        } else {
+            (2 * i + 1, 2 * i)
+        };
+        let mut r = run("s", &at(b), 1000.0, 500.0, 0);
+        // Other work took a third of the machine during baseline run 2.
+        r.machine = Some(load(if i == 1 { 35.0 } else { 2.0 }));
+        base.push(r);
+        cand.push(run("s", &at(c), 1000.0, 500.0, 0));
+    }
+    let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+    let order: Vec<(Side, usize)> = c.runs.iter().map(|r| (r.side, r.index)).collect();
+    use Side::{Baseline as B, Candidate as C};
+    assert_eq!(
+        order,
+        [
+            (B, 1),
+            (C, 1),
+            (C, 2),
+            (B, 2),
+            (B, 3),
+            (C, 3),
+            (C, 4),
+            (B, 4),
+            (B, 5),
+            (C, 5)
+        ]
+    );
+    assert_eq!(c.runs[3].machine, Some(load(35.0)));
+    assert_eq!(c.runs[1].machine, None, "not recorded");
+    let busy: Vec<&String> = c.warnings.iter().filter(|w| w.contains("busy")).collect();
+    assert_eq!(busy.len(), 1, "{:?}", c.warnings);
+    assert!(
+        busy[0].contains("during baseline run 2 (other processes 35 %, steal 1 %)"),
+        "{}",
+        busy[0]
+    );
+    // It informs; the verdict is the rows'.
+    assert_eq!((c.outcome, c.exit_code), (Outcome::Pass, 0));
+
+    // A quiet machine draws no warning.
+    base[1].machine = Some(load(2.0));
+    let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+    assert!(
+        !c.warnings.iter().any(|w| w.contains("busy")),
+        "{:?}",
+        c.warnings
+    );
+}
+
+#[test]
+fn smallest_p_values_of_the_rank_test() {
+    let exact = |n1: usize, n2: usize| {
+        let x: Vec<f64> = (0..n1).map(|i| i as f64).collect();
+        let y: Vec<f64> = (0..n2).map(|i| 100.0 + i as f64).collect();
+        mann_whitney_u(&x, &y).p_value
+    };
+    for (n1, n2, p) in [
+        (1, 1, 1.0),
+        (2, 2, 1.0 / 3.0),
+        (3, 3, 0.1),
+        (3, 4, 2.0 / 35.0),
+        (4, 4, 2.0 / 70.0),
+        (5, 5, 2.0 / 252.0),
+        (2, 8, 2.0 / 45.0),
+    ] {
+        assert!((smallest_p_value(n1, n2) - p).abs() < 1e-12, "{n1}v{n2}");
+        assert!((exact(n1, n2) - p).abs() < 1e-12, "{n1}v{n2}: exact test");
+    }
+    assert_eq!(smallest_p_value(0, 5), 1.0);
+}
+
+#[test]
+fn new_errors_are_judged_in_points() {
+    let base = vec![run("s", "2024-05-01T10:00:00Z", 1000.0, 500.0, 0)];
+    // 10,000 ok; 30 errors is 0.30 % of 10,030.
+    let cand = vec![run("s", "2024-05-01T10:01:00Z", 1000.0, 500.0, 30)];
+    let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+    let err = row(&c, "get_execution", Metric::ErrorRate);
+    assert_eq!(err.verdict, Verdict::Regressed);
+    assert_eq!(err.change_unit, "pt");
+    assert!((err.change.unwrap() - 0.299).abs() < 0.001);
+    // Under the 0.1 point limit: 5 errors (0.05 %) is unchanged, 8 (0.08 %) warns.
+    for (errors, expected) in [(5, Verdict::Unchanged), (8, Verdict::Warn)] {
+        let cand = vec![run("s", "2024-05-01T10:01:00Z", 1000.0, 500.0, errors)];
+        let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+        let err = row(&c, "get_execution", Metric::ErrorRate);
+        assert_eq!(err.verdict, expected, "{errors} errors");
+    }
+}
+
+#[test]
+fn limits_come_from_the_gate_table_and_overrides() {
+    let gate = GateLimits {
+        throughput: Some(-5.0),
+        p99: Some(50.0),
+        ..GateLimits::default()
+    };
+    let mut limits = Limits::from_gate(&gate);
+    assert_eq!(limits.throughput, 5.0);
+    assert_eq!(limits.p99, 50.0);
+    assert_eq!(
+        (limits.p50, limits.p90, limits.error_rate),
+        (10.0, 15.0, 0.1)
+    );
+    limits.set(Metric::P50, 3.0);
+    assert_eq!(limits.get(Metric::P50), 3.0);
+    limits.set(Metric::P90, f64::NAN);
+    assert!(matches!(
+        limits.validate(),
+        Err(CompareError::Limit {
+            metric: Metric::P90,
+            ..
+        })
+    ));
+    let options = CompareOptions {
+        limits,
+        ..CompareOptions::default()
+    };
+    assert!(compare(&runs(&[1.0], 0), &runs(&[1.0], 1), &options).is_err());
+}
+
+#[test]
+fn bad_input_is_an_error() {
+    let good = runs(&[1000.0], 0);
+    let mut old = runs(&[1000.0], 1);
+    old[0].schema_version = 2;
+    let other = vec![run("api", "2024-05-01T10:00:00Z", 1000.0, 500.0, 0)];
+    let o = CompareOptions::default();
+    assert!(matches!(
+        compare(&good, &old, &o),
+        Err(CompareError::SchemaVersion {
+            side: Side::Candidate,
+            index: 1,
+            found: 2
+        })
+    ));
+    assert!(matches!(
+        compare(&good, &other, &o),
+        Err(CompareError::ScenarioMismatch { .. })
+    ));
+    assert!(matches!(
+        compare(&[], &good, &o),
+        Err(CompareError::Empty(Side::Baseline))
+    ));
+    let paired = CompareOptions {
+        pairing: Pairing::Paired,
+        ..o
+    };
+    assert!(matches!(
+        compare(&good, &runs(&[1.0, 2.0], 3), &paired),
+        Err(CompareError::PairCount { .. })
+    ));
+}
+
+#[test]
+fn operations_on_one_side_only_are_named_in_warnings() {
+    let base = runs(&[1000.0], 0);
+    let mut cand = runs(&[1000.0], 1);
+    let stats = cand[0].totals.clone();
+    cand[0].operations.insert("health".into(), stats);
+    let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+    assert_eq!(c.rows.len(), 10);
+    assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+    assert!(c.warnings[0].contains("too few"), "{:?}", c.warnings);
+    assert!(c.warnings[1].contains("\"health\""), "{:?}", c.warnings);
+}
+
+#[test]
+fn zero_baseline_is_inconclusive_unless_both_are_zero() {
+    let base = vec![run("s", "2024-05-01T10:00:00Z", 0.0, 500.0, 10)];
+    let cand = vec![run("s", "2024-05-01T10:01:00Z", 100.0, 500.0, 0)];
+    let c = compare(&base, &cand, &CompareOptions::default()).unwrap();
+    assert_eq!(c.rows[0].verdict, Verdict::Inconclusive);
+    assert_eq!(c.rows[0].change, None);
+    let c = compare(&base, &base, &CompareOptions::default()).unwrap();
+    assert_eq!(c.rows[0].verdict, Verdict::Unchanged);
+}
+
+#[test]
+fn mann_whitney_matches_known_small_cases() {
+    // (x, y, U, p, method), p-values as published tables and scipy's mannwhitneyu give.
+    type Case<'a> = (&'a [f64], &'a [f64], f64, f64, PMethod);
+    let cases: [Case; 7] = [
+        (&[1., 2., 3.], &[4., 5., 6.], 0.0, 0.1, PMethod::Exact),
+        (&[4., 5., 6.], &[1., 2., 3.], 9.0, 0.1, PMethod::Exact),
+        (&[1., 3., 5.], &[2., 4., 6.], 3.0, 0.7, PMethod::Exact),
+        (&[1., 2.], &[3., 4., 5.], 0.0, 0.2, PMethod::Exact),
+        (
+            &[1., 2., 3., 4., 5.],
+            &[6., 7., 8., 9., 10.],
+            0.0,
+            2.0 / 252.0,
+            PMethod::Exact,
+        ),
+        // Ties: normal approximation, tie-corrected variance 22.5, continuity 0.5.
+        (
+            &[1., 2., 3., 4., 5.],
+            &[3., 4., 5., 6., 7.],
+            4.5,
+            0.113_846,
+            PMethod::Normal,
+        ),
+        (&[1., 1., 1.], &[1., 1., 1.], 4.5, 1.0, PMethod::Normal),
+    ];
+    for (x, y, u, p, method) in cases {
+        let t = mann_whitney_u(x, y);
+        assert_eq!(t.u, u, "{x:?} {y:?}");
+        assert!(
+            (t.p_value - p).abs() < 1e-4,
+            "{x:?} {y:?}: {} vs {p}",
+            t.p_value
+        );
+        assert_eq!(t.method, method);
+    }
+    // Large untied samples switch to the approximation, which then agrees closely.
+    let x: Vec<f64> = (0..30).map(|i| i as f64 * 2.0).collect();
+    let y: Vec<f64> = (0..30).map(|i| i as f64 * 2.0 + 3.0).collect();
+    let t = mann_whitney_u(&x, &y);
+    assert_eq!(t.method, PMethod::Normal);
+    assert!(t.p_value > 0.3 && t.p_value < 0.8, "{}", t.p_value);
+}
+
+#[test]
+fn exact_u_distribution_sums_to_the_arrangements() {
+    for (n1, n2, total) in [(3, 3, 20.0), (5, 5, 252.0), (2, 7, 36.0), (1, 1, 2.0)] {
+        let d = u_distribution(n1, n2);
+        assert_eq!(d.len(), n1 * n2 + 1);
+        assert_eq!(d.iter().sum::<f64>(), total);
+        let reversed: Vec<f64> = d.iter().rev().copied().collect();
+        assert_eq!(d, reversed, "U is symmetric");
+    }
+    assert_eq!(
+        u_distribution(3, 3),
+        [1., 1., 2., 3., 3., 3., 3., 2., 1., 1.]
+    );
+}
+
+#[test]
+fn erfc_matches_reference_values() {
+    for (x, expected) in [
+        (0.0, 1.0),
+        (0.5, 0.479_500_122),
+        (1.0, 0.157_299_207),
+        (2.0, 0.004_677_735),
+        (-1.0, 1.842_700_793),
+    ] {
+        assert!((erfc(x) - expected).abs() < 2e-7, "erfc({x})");
+    }
+}
+
+#[test]
+fn bootstrap_is_deterministic_and_seed_dependent() {
+    // Enough distinct runs that resampled medians take many values.
+    let spread =
+        |n: usize, at: f64| -> Vec<f64> { (0..n).map(|i| at + (i * 37 % 23) as f64).collect() };
+    let base = runs(&spread(15, 1000.0), 0);
+    let cand = runs(&spread(12, 980.0), 30);
+    let o = CompareOptions::default();
+    let a = compare(&base, &cand, &o).unwrap();
+    let b = compare(&base, &cand, &o).unwrap();
+    assert_eq!(a, b);
+    let reseeded = compare(&base, &cand, &CompareOptions { seed: 1, ..o }).unwrap();
+    assert_ne!(a.rows[0].interval, reseeded.rows[0].interval);
+    let [low, high] = a.rows[0].interval.unwrap();
+    let point = a.rows[0].change.unwrap();
+    assert!(low < point && point < high, "{low} {point} {high}");
+}
+
+#[test]
+fn median_and_quantiles() {
+    assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+    assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+    assert_eq!(median(&[7.0]), 7.0);
+    assert!(median(&[]).is_nan());
+    assert_eq!(quantile_sorted(&[0.0, 10.0], 0.25), 2.5);
+}
+
+#[test]
+fn comparison_serializes_with_snake_case_names() {
+    let c = compare(
+        &runs(&[1.0], 0),
+        &runs(&[1.0], 1),
+        &CompareOptions::default(),
+    )
+    .unwrap();
+    let json = serde_json::to_value(&c).unwrap();
+    assert_eq!(json["rows"][0]["metric"], "throughput");
+    assert_eq!(json["rows"][4]["metric"], "error_rate");
+    assert_eq!(json["rows"][0]["verdict"], "unchanged");
+    assert_eq!(json["outcome"], "pass");
+    assert_eq!(json["headline"], "10 unchanged");
+}

@@ -1,0 +1,138 @@
+//! Recording: each generator thread's recorders, what a thread hands back, and what a whole
+//! run measured.
+
+use super::*;
+
+/// Everything measured by one run of an executor.
+pub struct Measured {
+    /// Operation name and its recorder, in scenario order.
+    pub ops: Vec<(String, Recorder)>,
+    pub series: TimeSeries,
+    /// Measured time (warm-up excluded), seconds.
+    pub duration_s: f64,
+    /// Each operation's own measured window, seconds, where it differs from `duration_s`
+    /// (per-endpoint runs measure one operation at a time).
+    pub op_duration_s: Vec<f64>,
+    pub integrity: Option<Integrity>,
+    pub warnings: Vec<String>,
+    /// Distinct error messages and how often each occurred in the measured window.
+    pub errors: BTreeMap<String, u64>,
+    /// Extra figures of a kind, e.g. a burst's success count.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    /// Whether the load got past set-up (warm-up, then measuring, began).
+    pub started: bool,
+}
+
+/// Per-thread recording.
+pub(super) struct Rec {
+    pub(super) ops: Vec<Recorder>,
+    pub(super) series: TimeSeries,
+    pub(super) error_kinds: BTreeMap<String, u64>,
+    pub(super) measure_start: Instant,
+    pub(super) control: Arc<Control>,
+    pub(super) live_hist: Arc<Mutex<Histogram<u64>>>,
+}
+
+impl Rec {
+    pub(super) fn new(n: usize, measure_start: Instant, control: Arc<Control>) -> Rec {
+        Rec {
+            ops: (0..n).map(|_| Recorder::new()).collect(),
+            series: TimeSeries::new(),
+            error_kinds: BTreeMap::new(),
+            measure_start,
+            live_hist: control.live.register(),
+            control,
+        }
+    }
+
+    /// Latency runs from the intended send time; samples scheduled before the measured
+    /// window (warm-up) are dropped.
+    pub(super) fn record<T>(
+        &mut self,
+        op: usize,
+        intended: Instant,
+        sent: Instant,
+        done: Instant,
+        result: &Result<T, CallError>,
+    ) {
+        // A request cut short by the run's stop has no outcome to record.
+        if intended < self.measure_start || matches!(result, Err(CallError::Stopped)) {
+            return;
+        }
+        let ok = result.is_ok();
+        if let Err(e) = result {
+            // Distinct messages with counts; numbers differ per request, so a few suffice.
+            let msg = e.to_string();
+            if let Some(n) = self.error_kinds.get_mut(&msg) {
+                *n += 1;
+            } else if self.error_kinds.len() < 20 {
+                self.error_kinds.insert(msg, 1);
+            }
+        }
+        let latency = nanos(done - intended);
+        if ok {
+            self.ops[op].record_ok(latency, nanos(done - sent));
+        } else {
+            self.ops[op].record_error(latency);
+        }
+        self.series.record(
+            done.saturating_duration_since(self.measure_start),
+            latency,
+            ok,
+        );
+        let live = &self.control.live;
+        live.ops.fetch_add(1, Ordering::Relaxed);
+        if !ok {
+            live.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Ok(mut h) = self.live_hist.lock() {
+            h.saturating_record((latency / 1000).max(1));
+        }
+    }
+}
+
+/// The value behind an `Rc` once every task that shared it has finished.
+pub(super) fn take_rc<T>(rc: Rc<RefCell<T>>) -> T {
+    match Rc::try_unwrap(rc) {
+        Ok(cell) => cell.into_inner(),
+        Err(_) => unreachable!("every task holding a clone has finished"),
+    }
+}
+
+pub(super) fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// `t + d`, or a century after `t` where that is not representable. Scenario bounds keep
+/// every configured duration far below that; this keeps a slip from being a panic.
+pub(super) fn later(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(t)
+}
+
+/// What a thread hands back.
+pub(super) struct ThreadOut {
+    pub(super) ops: Vec<Recorder>,
+    pub(super) error_kinds: BTreeMap<String, u64>,
+    pub(super) series: TimeSeries,
+    pub(super) book: Book,
+    pub(super) created: Vec<ExecId>,
+    pub(super) flows: Vec<FlowRecord>,
+    pub(super) max_lag: Duration,
+}
+
+impl ThreadOut {
+    /// A thread that measured nothing (the run stopped during set-up).
+    pub(super) fn nothing(ops: usize, book: Book) -> ThreadOut {
+        ThreadOut {
+            ops: (0..ops).map(|_| Recorder::new()).collect(),
+            error_kinds: BTreeMap::new(),
+            series: TimeSeries::new(),
+            book,
+            created: Vec::new(),
+            flows: Vec::new(),
+            max_lag: Duration::ZERO,
+        }
+    }
+}
