@@ -88,6 +88,9 @@ pub enum Command {
         /// Also write a JUnit XML report here (one test case per metric).
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// Also write the comparison as a self-contained HTML page here.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
     },
     /// Merge results of one scenario from generators that ran at the same time.
     Merge {
@@ -134,6 +137,18 @@ pub enum Command {
         actions: Vec<String>,
         #[arg(long, value_enum, default_value_t = crate::watch::WatchFormat::Table)]
         format: crate::watch::WatchFormat,
+    },
+    /// Render results files that exist: one run, or several overlaid on one page.
+    Report {
+        /// Results files.
+        #[arg(required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
+        /// Where to write the HTML page.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        /// What to print on stdout (each run's report).
+        #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+        format: FormatArg,
     },
     /// Run scenario files (or built-in scenario names) one after another.
     Run {
@@ -218,6 +233,11 @@ pub struct Common {
     /// (several scenarios: one file each, named as for --out).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Also write a self-contained HTML report here: summary, targets, throughput and latency
+    /// over time, the percentile spectrum, the distribution, the server's side (several
+    /// scenarios: one file each, named as for --out).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// No live progress line on stderr.
     #[arg(long)]
     pub no_progress: bool,

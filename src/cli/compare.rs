@@ -37,11 +37,14 @@ pub fn compare(
     pairing: PairingArg,
     format: FormatArg,
     junit: Option<&Path>,
+    html: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     use crate::gate::compare::{compare, CompareOptions, Limits, Metric, Pairing};
-    if let Some(path) = junit {
-        check_writable(path)
-            .map_err(|why| exit::usage(anyhow::anyhow!("--junit {}: {why}", path.display())))?;
+    for (flag, path) in [("--junit", junit), ("--html", html)] {
+        if let Some(path) = path {
+            check_writable(path)
+                .map_err(|why| exit::usage(anyhow::anyhow!("{flag} {}: {why}", path.display())))?;
+        }
     }
     // Flags first: a bad one is found without reading any file.
     let mut limit_overrides = Vec::new();
@@ -116,15 +119,18 @@ pub fn compare(
     // The comparison carries the whole verdict (regressions, lost writes, missed targets):
     // what is printed and the exit code cannot disagree.
     print!("{rendered}");
-    if let Some(path) = junit {
-        // Found writable before; failing now is still the file's fault, not an
-        // inconclusive comparison (exit 3 is that).
-        std::fs::write(
-            path,
-            report::exporter(Format::Junit).comparison(&comparison),
-        )
-        .with_context(|| format!("cannot write JUnit report {}", path.display()))
-        .map_err(exit::usage)?;
+    for (format, what, path) in [
+        (Format::Junit, "JUnit report", junit),
+        (Format::Html, "HTML report", html),
+    ] {
+        if let Some(path) = path {
+            // Found writable before; failing now is still the file's fault, not an
+            // inconclusive comparison (exit 3 is that).
+            std::fs::write(path, report::exporter(format).comparison(&comparison))
+                .with_context(|| format!("cannot write {what} {}", path.display()))
+                .map_err(exit::usage)?;
+            eprintln!("{what} written to {}", path.display());
+        }
     }
     Ok(ExitCode::from(comparison.exit_code))
 }

@@ -316,9 +316,11 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
             ))
         })?;
     }
-    if let Some(path) = &common.junit {
-        check_writable(path)
-            .map_err(|why| exit::usage(anyhow::anyhow!("--junit {}: {why}", path.display())))?;
+    for (flag, path) in [("--junit", &common.junit), ("--html", &common.html)] {
+        if let Some(path) = path {
+            check_writable(path)
+                .map_err(|why| exit::usage(anyhow::anyhow!("{flag} {}: {why}", path.display())))?;
+        }
     }
     let program = std::env::current_exe().context("cannot find this executable")?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -380,17 +382,21 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
             let written = write_results(&results, &out);
             (out, written)
         });
-        let junit = common.junit.as_ref().map(|p| {
-            let path = if many {
-                per_scenario(p, &results.scenario, "xml")
-            } else {
-                p.clone()
-            };
-            let xml = report::exporter(Format::Junit).results(&results);
-            let written = std::fs::write(&path, xml)
-                .with_context(|| format!("cannot write JUnit report {}", path.display()));
-            (path, written)
-        });
+        let report_file = |path: &Option<PathBuf>, format: Format, what: &str| {
+            path.as_ref().map(|p| {
+                let extension = p.extension().map_or("out".into(), |e| e.to_string_lossy());
+                let path = if many {
+                    per_scenario(p, &results.scenario, &extension)
+                } else {
+                    p.clone()
+                };
+                let written = std::fs::write(&path, report::exporter(format).results(&results))
+                    .with_context(|| format!("cannot write {what} {}", path.display()));
+                (path, written)
+            })
+        };
+        let junit = report_file(&common.junit, Format::Junit, "JUnit report");
+        let html = report_file(&common.html, Format::Html, "HTML report");
         let mut rendered = if json_on_stdout {
             report::render(&results, Format::Json)
         } else {
@@ -406,21 +412,20 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(rendered.as_bytes());
         let _ = stdout.flush();
-        match written {
-            Some((out, Ok(()))) => eprintln!("results written to {}", out.display()),
-            Some((_, Err(e))) => {
-                eprintln!("Error: {e:#}");
-                worst = worst.max(exit::ABORTED);
+        for (what, file) in [
+            ("results", written),
+            ("JUnit report", junit),
+            ("HTML report", html),
+        ] {
+            match file {
+                Some((path, Ok(()))) => eprintln!("{what} written to {}", path.display()),
+                // The run happened; a file it could not write makes it inconclusive.
+                Some((_, Err(e))) => {
+                    eprintln!("Error: {e:#}");
+                    worst = worst.max(exit::ABORTED);
+                }
+                None => {}
             }
-            None => {}
-        }
-        match junit {
-            Some((path, Ok(()))) => eprintln!("JUnit report written to {}", path.display()),
-            Some((_, Err(e))) => {
-                eprintln!("Error: {e:#}");
-                worst = worst.max(exit::ABORTED);
-            }
-            None => {}
         }
         let built_in = builtin::BUILTIN.iter().any(|(n, _)| *n == results.scenario);
         if built_in && common.format == FormatArg::Table && results.aborted.is_none() {

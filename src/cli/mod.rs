@@ -6,6 +6,7 @@ mod args;
 mod compare;
 mod load;
 mod merge;
+mod report;
 mod serve;
 
 pub use args::*;
@@ -52,6 +53,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             pairing,
             format,
             junit,
+            html,
         } => {
             let (baseline, candidate) = compare::sides(files, baseline, candidate)?;
             compare::compare(
@@ -62,9 +64,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 pairing,
                 format,
                 junit.as_deref(),
+                html.as_deref(),
             )
         }
         Command::Merge { files, out, format } => merge::merge(&files, &out, format),
+        Command::Report {
+            files,
+            html,
+            format,
+        } => report::report(&files, html.as_deref(), format),
         Command::Run {
             scenarios,
             common,

@@ -21,7 +21,8 @@ pub fn implied_targets(written: &[Target]) -> Vec<Target> {
     if has_own {
         return Vec::new();
     }
-    vec![Target::parse("totals.error_rate", IMPLIED_ERROR_RATE).expect("a valid built-in target")]
+    let metric = format!("{TOTALS}.{}", Figure::ErrorRate.name());
+    vec![Target::parse(&metric, IMPLIED_ERROR_RATE).expect("a valid built-in target")]
 }
 
 /// Checks `target`'s figure of `stats` (the subject's stats, chosen by the caller).

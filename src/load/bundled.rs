@@ -195,3 +195,13 @@ pub fn stats_of(url: &str) -> Option<serde_json::Value> {
         .then(|| serde_json::from_slice(&r.body).ok())
         .flatten()
 }
+
+/// How many executions the monitor at `url` stores (its list's `total`).
+pub fn executions_of(url: &str) -> Option<u64> {
+    let r = blocking_get(url, "/api/executions?limit=1").ok()?;
+    if r.status != 200 {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
+    v["total"].as_u64()
+}

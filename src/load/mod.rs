@@ -14,6 +14,7 @@ pub mod pacer;
 pub mod probe;
 pub mod progress;
 pub mod run;
+pub mod sampler;
 pub mod scenario;
 pub mod sys;
 pub mod transport;

@@ -1,5 +1,6 @@
 //! Open-model pacing: when the next request is due, as a pure function of elapsed time and
-//! requests sent so far (the shape of vegeta's `lib/pacer.go`).
+//! requests sent so far (the shape of vegeta's `lib/pacer.go`). A load shape is one more
+//! `Pacer`; the engine asks nothing else of it.
 
 use std::time::Duration;
 
@@ -14,6 +15,36 @@ pub enum Pace {
     Stop,
 }
 
+/// When each request of the open model is due.
+pub trait Pacer: Send + Sync {
+    /// Scheduled offset of request `n` (0-based) from the start; None when no such request
+    /// is ever due (the rate is zero or invalid, or the offset is not representable).
+    /// Latency is measured from this instant, not from the actual send, so a stalled
+    /// server shows in the tail.
+    fn scheduled(&self, n: u64) -> Option<Duration>;
+
+    /// Decides what to do `elapsed` after the start, with `sent` requests already sent.
+    fn pace(&self, elapsed: Duration, sent: u64) -> Pace {
+        match self.scheduled(sent) {
+            None => Pace::Stop,
+            Some(due) if due <= elapsed => Pace::SendNow,
+            Some(due) => Pace::Wait(due - elapsed),
+        }
+    }
+
+    /// `scheduled`, or `Duration::MAX` when request `n` is never due.
+    fn intended_send_time(&self, n: u64) -> Duration {
+        self.scheduled(n).unwrap_or(Duration::MAX)
+    }
+
+    /// How far the generator lags its schedule: time since the next request fell due, zero
+    /// when it is on time or no request is due.
+    fn behind_by(&self, elapsed: Duration, sent: u64) -> Duration {
+        self.scheduled(sent)
+            .map_or(Duration::ZERO, |due| elapsed.saturating_sub(due))
+    }
+}
+
 /// Sends at a constant rate: request `n` (0-based) is due `n / rate` seconds after the start,
 /// so the first goes out at once.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -22,30 +53,7 @@ pub struct ConstantPacer {
     pub rate_per_s: f64,
 }
 
-impl ConstantPacer {
-    /// Decides what to do `elapsed` after the start, with `sent` requests already sent.
-    pub fn pace(&self, elapsed: Duration, sent: u64) -> Pace {
-        match self.scheduled(sent) {
-            None => Pace::Stop,
-            Some(due) if due <= elapsed => Pace::SendNow,
-            Some(due) => Pace::Wait(due - elapsed),
-        }
-    }
-
-    /// Scheduled offset of request `n` (0-based) from the start. Latency is measured from
-    /// this instant, not from the actual send, so a stalled server shows in the tail.
-    /// `Duration::MAX` when the rate is invalid or the offset is not representable.
-    pub fn intended_send_time(&self, n: u64) -> Duration {
-        self.scheduled(n).unwrap_or(Duration::MAX)
-    }
-
-    /// How far the generator lags its schedule: time since the next request fell due, zero
-    /// when it is on time or the rate is invalid.
-    pub fn behind_by(&self, elapsed: Duration, sent: u64) -> Duration {
-        self.scheduled(sent)
-            .map_or(Duration::ZERO, |due| elapsed.saturating_sub(due))
-    }
-
+impl Pacer for ConstantPacer {
     fn scheduled(&self, n: u64) -> Option<Duration> {
         if !(self.rate_per_s.is_finite() && self.rate_per_s > 0.0) {
             return None;

@@ -8,6 +8,7 @@ use super::engine::{self, Control, EngineConfig, Length, Load, Workload};
 use super::machine::{self, CpuSnapshot};
 use super::probe::{self, Needs};
 use super::progress::print_progress;
+use super::sampler::{self, Sampler};
 use super::scenario::{LoadModel, Scenario, ScenarioKind};
 pub use super::sys::ConnectionBudget;
 use super::sys::{
@@ -60,6 +61,7 @@ enum Sut {
     External(String),
     Direct {
         storage: Storage,
+        path: PathBuf,
         /// Deleted after the run, unless --keep-data.
         _dir: Option<tempfile::TempDir>,
     },
@@ -221,6 +223,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         }
         Sut::Direct {
             storage,
+            path: dir.path().to_path_buf(),
             _dir: if opts.keep_data {
                 let _ = dir.keep();
                 None
@@ -358,6 +361,18 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         };
         std::thread::spawn(move || engine::run(config, control, take_stats))
     };
+    // The server's side once a second, for the bundled monitor and for any plain-HTTP target
+    // that answers /performance/stats.
+    let sampled_url = match &sut {
+        Sut::Bundled(b) => Some(b.url.clone()),
+        Sut::External(url) if url.starts_with("http://") => {
+            super::bundled::stats_of(url).map(|_| url.clone())
+        }
+        _ => None,
+    };
+    let sampler = sampled_url
+        .clone()
+        .map(|url| Sampler::start(url, Arc::clone(&control)));
     let progress = opts.progress && std::io::stderr().is_terminal();
     let mut last = (Instant::now(), 0u64);
     let mut tick = Instant::now();
@@ -389,6 +404,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
             "the generator panicked (a bug in stepflow-bench; its message is above)".into(),
         ));
     };
+    let samples = sampler.map(Sampler::finish).unwrap_or_default();
     let machine = cpu_at_start.and_then(|start| {
         let end = CpuSnapshot::take(monitor_pid)?;
         machine::between(&start, &end, machine::load_avg_1m()?)
@@ -407,15 +423,34 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
                 rss_peak_bytes: stats["rss_peak_bytes"].as_u64().unwrap_or(0),
                 cpu_s: stats["cpu_s"].as_f64().unwrap_or(0.0),
                 stats,
+                timeseries: samples,
+                storage: None,
             })
         }
-        Sut::Direct { storage, .. } => Some(ServerInfo {
+        Sut::Direct { storage, path, .. } => Some(ServerInfo {
             rss_peak_bytes: crate::monitor::process::usage().rss_peak_bytes,
             cpu_s: 0.0,
             stats: serde_json::to_value(storage.stats()).unwrap_or_default(),
+            timeseries: Vec::new(),
+            storage: sampler::footprint(path, None),
         }),
-        Sut::External(_) => None,
+        // Another service's own view, when it has one (its peak memory is its to say).
+        Sut::External(_) => sampled_url.and_then(|url| {
+            let stats = super::bundled::stats_of(&url)?;
+            Some(ServerInfo {
+                rss_peak_bytes: stats["rss_peak_bytes"].as_u64().unwrap_or(0),
+                cpu_s: stats["cpu_s"].as_f64().unwrap_or(0.0),
+                stats,
+                timeseries: samples,
+                storage: None,
+            })
+        }),
     };
+    // The bundled monitor's files at the end, before it stops (and checkpoints the WAL).
+    let mut server = server;
+    if let (Sut::Bundled(b), Some(info)) = (&sut, server.as_mut()) {
+        info.storage = sampler::footprint(&b.data_dir, super::bundled::executions_of(&b.url));
+    }
     let mut warnings = early_warnings;
     warnings.extend(measured.warnings);
     match sut {

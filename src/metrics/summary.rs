@@ -4,28 +4,38 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{new_latency_histogram, MetricsError};
 
-/// Latency percentiles of successful requests, all in microseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+/// Latency percentiles, microseconds (of the successes in `latency_us`, of the failures in
+/// `errors_latency_us`); all zeros when there were none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LatencySummary {
     /// Lowest latency, microseconds.
+    #[schemars(range(min = 0))]
     pub min: f64,
     /// Mean latency, microseconds.
+    #[schemars(range(min = 0))]
     pub mean: f64,
     /// Median latency, microseconds.
+    #[schemars(range(min = 0))]
     pub p50: f64,
     /// 90th percentile latency, microseconds.
+    #[schemars(range(min = 0))]
     pub p90: f64,
     /// 95th percentile latency, microseconds.
+    #[schemars(range(min = 0))]
     pub p95: f64,
     /// 99th percentile latency, microseconds.
+    #[schemars(range(min = 0))]
     pub p99: f64,
     /// 99.9th percentile latency, microseconds.
+    #[schemars(range(min = 0))]
     pub p999: f64,
     /// Highest latency, microseconds.
+    #[schemars(range(min = 0))]
     pub max: f64,
 }
 
@@ -50,17 +60,23 @@ impl LatencySummary {
 }
 
 /// Summary of one operation (or of all together, "totals") over the measured window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(extend("dependentRequired" = {
+    "errors_latency_us": ["errors_histogram"],
+    "errors_histogram": ["errors_latency_us"]
+}))]
 pub struct OpStats {
     /// Requests completed in the measured window, successful and failed, count.
     pub count: u64,
     /// Requests among `count` that failed, count.
     pub errors: u64,
     /// Successful requests per second over the measured window, ops/s.
+    #[schemars(range(min = 0))]
     pub throughput: f64,
     /// Latency of successful requests, microseconds.
     pub latency_us: LatencySummary,
     /// The successful-latency histogram (nanoseconds), HDR V2 deflate format, base64 standard.
+    #[schemars(length(min = 1), regex(pattern = r"^[A-Za-z0-9+/]+={0,2}$"))]
     pub histogram: String,
     /// Latency of failed requests, microseconds: how long a failing endpoint took to fail.
     /// Present when some failed.
@@ -69,6 +85,7 @@ pub struct OpStats {
     /// The failed-latency histogram (nanoseconds), encoded like `histogram`. Present when
     /// some failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1), regex(pattern = r"^[A-Za-z0-9+/]+={0,2}$"))]
     pub errors_histogram: Option<String>,
 }
 

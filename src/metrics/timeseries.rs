@@ -12,18 +12,21 @@ const BUCKET_HIGHEST_US: u64 = 600_000_000;
 const BUCKET_SIGNIFICANT_DIGITS: u8 = 2;
 
 /// One second of the measured window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TimeSeriesPoint {
     /// End of this one-second interval, seconds since the measured start (warm-up excluded):
     /// the point with `t_s = 1` covers [0 s, 1 s).
+    #[schemars(range(min = 1))]
     pub t_s: u64,
     /// Requests completed in this second, successful and failed, count.
     pub ops: u64,
     /// Requests among `ops` that failed, count.
     pub errors: u64,
     /// Median latency of this second's successes, microseconds (0 if none).
+    #[schemars(range(min = 0))]
     pub p50_us: f64,
     /// 99th percentile latency of this second's successes, microseconds (0 if none).
+    #[schemars(range(min = 0))]
     pub p99_us: f64,
 }
 

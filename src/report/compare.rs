@@ -505,7 +505,7 @@ mod tests {
     #[test]
     fn the_runs_are_shown_with_the_machine_beside_them() {
         let mut base = vec![run("s", "2024-05-01T10:00:00Z", 1000.0, 700.0, 0)];
-        base[0].machine = Some(crate::load::machine::MachineLoad {
+        base[0].machine = Some(crate::results::MachineLoad {
             other_cpu_pct: 35.4,
             steal_pct: 0.2,
             load_avg_1m: 3.25,

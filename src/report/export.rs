@@ -2,7 +2,7 @@
 //! renders a run's results and a comparison, so that a new format (HTML) is one more
 //! implementation, and the command line picks one by `Format`.
 
-use super::{compare, junit, markdown, table, Format};
+use super::{compare, html, junit, markdown, table, Format};
 use crate::gate::compare::Comparison;
 use crate::results::Results;
 
@@ -20,6 +20,8 @@ pub struct MarkdownExporter;
 pub struct JsonExporter;
 /// JUnit XML for CI dashboards.
 pub struct JunitExporter;
+/// One self-contained HTML page with static SVG charts.
+pub struct HtmlExporter;
 
 impl Exporter for TableExporter {
     fn results(&self, results: &Results) -> String {
@@ -57,6 +59,15 @@ impl Exporter for JunitExporter {
     }
 }
 
+impl Exporter for HtmlExporter {
+    fn results(&self, results: &Results) -> String {
+        html::render_html(&[results])
+    }
+    fn comparison(&self, comparison: &Comparison) -> String {
+        html::render_compare_html(comparison)
+    }
+}
+
 /// The exporter of a format.
 pub fn exporter(format: Format) -> &'static dyn Exporter {
     match format {
@@ -64,5 +75,6 @@ pub fn exporter(format: Format) -> &'static dyn Exporter {
         Format::Markdown => &MarkdownExporter,
         Format::Json => &JsonExporter,
         Format::Junit => &JunitExporter,
+        Format::Html => &HtmlExporter,
     }
 }

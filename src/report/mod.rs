@@ -4,8 +4,10 @@
 
 pub mod compare;
 pub mod export;
+pub mod html;
 pub mod junit;
 mod markdown;
+mod svg;
 mod table;
 
 pub use compare::{render_compare_markdown, render_compare_table};
@@ -15,7 +17,7 @@ pub use markdown::render_markdown;
 pub use table::render_table;
 
 use crate::metrics::OpStats;
-use crate::results::names::TOTALS;
+use crate::results::names::{FLOW_EXECUTION, TOTALS};
 use crate::results::targets::{Figure, Target, TargetResult};
 use crate::results::{Load, Results};
 
@@ -26,6 +28,8 @@ pub enum Format {
     Json,
     Markdown,
     Junit,
+    /// A self-contained page with charts.
+    Html,
 }
 
 /// A run's results in `format`.
@@ -131,7 +135,7 @@ pub fn miss_hint(results: &Results, target: &TargetResult) -> Option<String> {
     let ops = results
         .operations
         .iter()
-        .filter(|(name, _)| name.as_str() != "execution");
+        .filter(|(name, _)| name.as_str() != FLOW_EXECUTION);
     match written.figure {
         f if f.is_latency() => {
             if written.subject == TOTALS {

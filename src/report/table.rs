@@ -5,6 +5,7 @@ use super::{
     nothing_measured, verdict_line,
 };
 use crate::metrics::OpStats;
+use crate::results::names::TOTALS;
 use crate::results::{Load, Results};
 use comfy_table::presets::UTF8_BORDERS_ONLY;
 use comfy_table::{Cell, CellAlignment, Color, Table};
@@ -76,7 +77,7 @@ pub fn render_table(r: &Results) -> String {
         ops.add_row(op_row(name, s));
     }
     if r.operations.len() > 1 {
-        ops.add_row(op_row("totals", &r.totals));
+        ops.add_row(op_row(TOTALS, &r.totals));
     }
     for i in 1..12 {
         if let Some(c) = ops.column_mut(i) {

@@ -1,7 +1,9 @@
 //! The integrity read-back's verdict: every acknowledged write, read back.
 
 /// Result of reading every acknowledged write back.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct Integrity {
     /// Acknowledged writes (or records) checked.
     pub checked: u64,

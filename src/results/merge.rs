@@ -408,6 +408,9 @@ fn merge_server(parts: &[Results], warnings: &mut Vec<String>) -> Option<ServerI
                 rss_peak_bytes: many.iter().map(|s| s.rss_peak_bytes).max().unwrap_or(0),
                 cpu_s: many.iter().map(|s| s.cpu_s).sum(),
                 stats: Value::Array(many.iter().map(|s| s.stats.clone()).collect()),
+                // Each monitor's own seconds and files; side by side they do not add up.
+                timeseries: Vec::new(),
+                storage: None,
             })
         }
     }

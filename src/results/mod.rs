@@ -6,10 +6,12 @@ pub mod integrity;
 pub mod io;
 pub mod merge;
 pub mod names;
+pub mod schema;
 pub mod targets;
 
 use crate::metrics::{LatencySummary, OpStats, TimeSeriesPoint};
 pub use integrity::Integrity;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use targets::TargetResult;
@@ -43,33 +45,45 @@ pub fn new_run_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 /// One run's results; scripts and CI read these field names.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Results {
+    /// The version of this contract; a reader refuses another.
+    #[schemars(extend("const" = 1))]
     pub schema_version: u32,
     /// This run's own id, 128 random bits as 32 hex digits, made when it starts (a merge
     /// gets a new one); absent in files written before ids. `merge` refuses a run given
     /// twice by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9a-f]{32}$"))]
     pub run_id: Option<String>,
     /// A merge: the ids of the runs merged into it, in order (the runs of merged merges
     /// included).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = r"^[0-9a-f]{32}$")))]
     pub run_ids: Vec<String>,
     /// Scenario name.
+    #[schemars(length(min = 1))]
     pub scenario: String,
     /// What kind of executor ran: mix, per_endpoint, burst or flow.
+    #[schemars(schema_with = "schema::scenario_kind")]
     pub kind: String,
-    /// Base URL that was loaded, or "direct" for in-process storage.
+    /// Base URL that was loaded, "direct" for the in-process storage layer, or "bundled
+    /// monitor" when the bundled monitor did not start (the run is aborted).
+    #[schemars(regex(pattern = r"^(https?://.+|direct|bundled monitor)$"))]
     pub target: String,
     /// Storage profile of the bundled monitor; null when an external --target was loaded.
+    #[schemars(schema_with = "schema::profile")]
     pub profile: Option<String>,
     /// RFC 3339 start of the run.
+    #[schemars(extend("format" = "date-time"))]
     pub started_at: String,
     /// Measured window, warm-up excluded, seconds. Open model: until the last answer to a
     /// request sent in it (a run cut short: until it stopped). Per-endpoint: the windows
     /// added up.
+    #[schemars(range(min = 0))]
     pub duration_s: f64,
     /// Warm-up before the measured window, seconds.
+    #[schemars(range(min = 0))]
     pub warmup_s: f64,
     pub load: Load,
     /// Per-operation figures, by operation name.
@@ -95,15 +109,19 @@ pub struct Results {
     /// Kind-specific figures (a burst's created count, a flow's completed executions).
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub extra: serde_json::Map<String, serde_json::Value>,
+    /// What the reader of the figures should know (a target that cannot be met, a
+    /// generator that fell behind, a read-back that could not run).
     #[serde(default)]
     pub warnings: Vec<String>,
     /// Distinct error messages of failed requests with their counts (at most 20 kinds).
     #[serde(default)]
+    #[schemars(schema_with = "schema::error_counts")]
     pub errors: BTreeMap<String, u64>,
     /// Why the run stopped early (interrupted, target died); null for a complete run.
     #[serde(default)]
     pub aborted: Option<String>,
     /// The exit code this run ends with (0 pass, 1 target missed or writes lost, 3 aborted).
+    #[schemars(schema_with = "schema::exit_code")]
     pub exit_code: u8,
 }
 
@@ -112,9 +130,6 @@ pub struct Results {
 pub const MAX_SPAN_S: f64 = 7.0 * 86_400.0;
 
 impl Results {
-    /// Whether the times in a file read back are ones a run could have written; `compare`
-    /// and `merge` compute with them (a series of 10^18 seconds would be laid out second by
-    /// second).
     /// The runs this file stands for: a merge's `run_ids`, else its own id (none for a file
     /// written before ids).
     pub fn constituent_runs(&self) -> Vec<String> {
@@ -125,6 +140,9 @@ impl Results {
         }
     }
 
+    /// Whether the times in a file read back are ones a run could have written; `compare`
+    /// and `merge` compute with them (a series of 10^18 seconds would be laid out second by
+    /// second).
     pub fn check_plausible(&self) -> Result<(), String> {
         for (name, v) in [("duration_s", self.duration_s), ("warmup_s", self.warmup_s)] {
             if !(v.is_finite() && (0.0..=MAX_SPAN_S).contains(&v)) {
@@ -145,14 +163,17 @@ impl Results {
 
 /// The machine during one run (set-up and warm-up included), so that a run disturbed by other
 /// work can be told apart from one disturbed by the code under test.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MachineLoad {
     /// CPU time used by processes other than the generator and the bundled monitor, percent of
     /// all cores' time over the run; an external `--target` on this machine counts here.
+    #[schemars(range(min = 0))]
     pub other_cpu_pct: f64,
     /// CPU time the hypervisor gave to other guests (steal), percent of all cores' time.
+    #[schemars(range(min = 0))]
     pub steal_pct: f64,
     /// 1-minute load average when the load ended (the run's own threads included).
+    #[schemars(range(min = 0))]
     pub load_avg_1m: f64,
 }
 
@@ -165,15 +186,21 @@ pub fn start_ms(rfc3339: &str) -> Option<i64> {
 
 /// How load was offered, resolved from the scenario and the flags: what the engine runs and
 /// what results record.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(tag = "model", rename_all = "lowercase")]
 pub enum Load {
     /// Workers each send, await, record, repeat.
-    Closed { concurrency: u32 },
+    Closed {
+        #[schemars(range(min = 1))]
+        concurrency: u32,
+    },
     /// Requests sent on a fixed schedule, at most `max_in_flight` at once.
     Open {
+        /// Requests per second.
         #[serde(rename = "rate")]
+        #[schemars(extend("exclusiveMinimum" = 0))]
         rate_per_s: f64,
+        #[schemars(range(min = 1))]
         max_in_flight: u32,
     },
 }
@@ -188,22 +215,74 @@ impl Load {
 }
 
 /// The bundled monitor's resource use and its own DB timings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ServerInfo {
     /// Peak resident memory of the server process up to the end of the load, bytes. With
     /// `--direct` the storage runs inside the generator: its whole peak, read-back included.
     pub rss_peak_bytes: u64,
     /// CPU time the server used (user + system) up to the end of the load, seconds; 0 with
     /// `--direct`, where it cannot be told apart from the generator's.
+    #[schemars(range(min = 0))]
     pub cpu_s: f64,
     /// `GET /performance/stats` as the server answered it when the load ended.
+    #[schemars(extend("type" = "object"))]
     pub stats: serde_json::Value,
+    /// The server's figures once a second over the whole run (set-up, warm-up, measured
+    /// window and read-back, each sample tagged).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeseries: Vec<ServerSample>,
+    /// The storage's files at the end of the run (the bundled monitor and `--direct`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<StorageFootprint>,
+}
+
+/// One second of the server's own figures, from its `GET /performance/stats`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ServerSample {
+    /// Seconds since the measured window began; negative in set-up and warm-up.
+    pub t_s: f64,
+    /// The run's phase: set-up, warm-up, measured or read-back.
+    #[schemars(extend("enum" = ["set-up", "warm-up", "measured", "read-back"]))]
+    pub phase: String,
+    /// Resident memory, bytes.
+    pub rss_bytes: u64,
+    /// CPU used since the previous sample, percent of one core.
+    #[schemars(range(min = 0))]
+    pub cpu_pct: f64,
+    /// Writes waiting for the writer thread.
+    pub writer_queue_depth: i64,
+    /// Writes per group-commit transaction since the previous sample (0: none committed).
+    #[schemars(range(min = 0))]
+    pub batch_size: f64,
+    /// The WAL file's size, bytes.
+    pub wal_bytes: u64,
+    /// The server's commit p99 since it started, microseconds.
+    #[schemars(range(min = 0))]
+    pub commit_p99_us: f64,
+}
+
+/// What the stored data takes on disk at the end of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StorageFootprint {
+    /// stepflow.db, bytes.
+    pub db_bytes: u64,
+    /// stepflow.db-wal, bytes (0 when absent).
+    pub wal_bytes: u64,
+    /// stepflow.db-shm, bytes (0 when absent).
+    pub shm_bytes: u64,
+    /// Executions stored, when the service said.
+    pub executions: Option<u64>,
+    /// (database + WAL) / executions, bytes.
+    pub bytes_per_execution: Option<f64>,
 }
 
 /// Where the figures came from.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Environment {
+    /// The CPU model, as /proc/cpuinfo names it.
     pub cpu: String,
+    /// Cores available to the generator.
+    #[schemars(range(min = 1))]
     pub cores: usize,
     pub os: String,
     /// stepflow-bench version.
@@ -211,6 +290,7 @@ pub struct Environment {
     /// `git describe` of the source tree the binary was built from, when known.
     pub git: Option<String>,
     /// Generator threads used.
+    #[schemars(range(min = 1))]
     pub generator_threads: usize,
 }
 

@@ -16,3 +16,6 @@ pub const FLOW_OPS: [&str; 7] = [
     "add_artifact",
     "update_status",
 ];
+
+/// The kinds of scenario (executors) results name in `kind`.
+pub const SCENARIO_KINDS: [&str; 4] = ["mix", "per_endpoint", "burst", "flow"];

@@ -136,6 +136,15 @@ pub enum Unit {
 }
 
 impl Unit {
+    pub const ALL: [Unit; 6] = [
+        Unit::Nanos,
+        Unit::Micros,
+        Unit::Millis,
+        Unit::Seconds,
+        Unit::PerSecond,
+        Unit::Percent,
+    ];
+
     pub fn symbol(self) -> &'static str {
         match self {
             Unit::Nanos => "ns",
@@ -403,22 +412,26 @@ fn nan_from_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error
 }
 
 /// One checked target, as written to results JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TargetResult {
     /// "<operation or totals>.<figure>", e.g. "create_execution.p99".
+    #[schemars(schema_with = "super::schema::target_metric")]
     pub metric: String,
     /// The target, e.g. "< 5ms".
+    #[schemars(length(min = 1))]
     pub target: String,
     /// Measured value in `unit`, rounded to 6 significant digits; null (NaN) when there was
     /// nothing to measure (no successful request, or no such operation).
     #[serde(deserialize_with = "nan_from_null")]
+    #[schemars(schema_with = "super::schema::number_or_null")]
     pub measured: f64,
     /// Unit of `measured` and of the target: "ns", "us", "ms", "s", "/s" or "%".
+    #[schemars(schema_with = "super::schema::target_unit")]
     pub unit: String,
     /// Whether the measured value meets the target.
     pub passed: bool,
     /// Not written in the scenario: the objective every run has unless its scenario sets one
-    /// (see [`implied_targets`]).
+    /// (see `gate::judge::implied_targets`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub implied: bool,
 }

@@ -71,18 +71,5 @@ pub(super) async fn run_burst(
             last = last.max(done);
         }
     }
-    let mine = last - start;
-    set_phase(shared, |p| {
-        p.planned = Some(p.planned.map_or(mine, |d| d.max(mine)))
-    });
-    let rec = take_rc(rec);
-    ThreadOut {
-        ops: rec.ops,
-        error_kinds: rec.error_kinds,
-        series: rec.series,
-        book: Book::default(),
-        created: take_rc(created),
-        flows: Vec::new(),
-        max_lag: Duration::ZERO,
-    }
+    ThreadOut::finished(shared, last - start, rec, take_rc(created), Vec::new())
 }

@@ -121,20 +121,7 @@ pub(super) async fn run_flow(
     for t in tasks {
         let _ = t.await;
     }
-    let mine = start.elapsed();
-    set_phase(shared, |p| {
-        p.planned = Some(p.planned.map_or(mine, |d| d.max(mine)))
-    });
-    let rec = take_rc(rec);
-    ThreadOut {
-        ops: rec.ops,
-        error_kinds: rec.error_kinds,
-        series: rec.series,
-        book: Book::default(),
-        created: Vec::new(),
-        flows: take_rc(flows),
-        max_lag: Duration::ZERO,
-    }
+    ThreadOut::finished(shared, start.elapsed(), rec, Vec::new(), take_rc(flows))
 }
 
 pub(super) async fn timed_call(

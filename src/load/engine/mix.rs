@@ -219,9 +219,9 @@ pub(super) async fn drive(
             rate_per_s,
             max_in_flight,
         } => {
-            let pacer = ConstantPacer {
+            let pacer: Arc<dyn Pacer> = Arc::new(ConstantPacer {
                 rate_per_s: rate_per_s / threads as f64,
-            };
+            });
             // Thread i's schedule is shifted by i requests, so that together the threads send
             // evenly spaced requests rather than `threads` at once.
             let shift = Duration::try_from_secs_f64(i as f64 / rate_per_s).unwrap_or_default();
@@ -240,7 +240,7 @@ pub(super) async fn drive(
             let pool: Rc<RefCell<Vec<RunTransport>>> = Rc::new(RefCell::new(Vec::new()));
             let mut rng = Rng::new(i as u64 ^ 0xA5A5);
             let mut max_lag = Duration::ZERO;
-            let mut due = schedule(pacer, t0, ctx.end, Arc::clone(shared));
+            let mut due = schedule(Arc::clone(&pacer), t0, ctx.end, Arc::clone(shared));
             // Spawned requests, joined before the recorders are taken back: the semaphore
             // alone cannot wait for a task spawned but not yet polled.
             let mut in_flight = tokio::task::JoinSet::new();
@@ -304,7 +304,7 @@ pub(super) async fn drive(
 /// high-resolution timer wakes within tens of microseconds. Stops at the end of the phase,
 /// on a stop, or when the receiver is gone.
 pub(super) fn schedule(
-    pacer: ConstantPacer,
+    pacer: Arc<dyn Pacer>,
     start: Instant,
     end: Option<Instant>,
     shared: Arc<Shared>,

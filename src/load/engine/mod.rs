@@ -18,7 +18,7 @@ pub use transport::RunTransport;
 use self::{burst::*, flow::*, mix::*, readback::*, record::*};
 use super::book::{Book, Check, Intent, Rng};
 use super::id::ExecId;
-use super::pacer::{ConstantPacer, Pace};
+use super::pacer::{ConstantPacer, Pace, Pacer};
 pub use super::scenario::Length;
 use super::scenario::{FlowPlan, OpKind, Operation, OperationSpec};
 use super::transport::{

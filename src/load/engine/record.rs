@@ -123,6 +123,30 @@ pub(super) struct ThreadOut {
 }
 
 impl ThreadOut {
+    /// What a thread that ran a whole-run phase (a burst, a flow) hands back, once the
+    /// phase lasted `mine` on it: the phase's planned length is the longest thread's.
+    pub(super) fn finished(
+        shared: &Shared,
+        mine: Duration,
+        rec: Rc<RefCell<Rec>>,
+        created: Vec<ExecId>,
+        flows: Vec<FlowRecord>,
+    ) -> ThreadOut {
+        set_phase(shared, |p| {
+            p.planned = Some(p.planned.map_or(mine, |d| d.max(mine)))
+        });
+        let rec = take_rc(rec);
+        ThreadOut {
+            ops: rec.ops,
+            error_kinds: rec.error_kinds,
+            series: rec.series,
+            book: Book::default(),
+            created,
+            flows,
+            max_lag: Duration::ZERO,
+        }
+    }
+
     /// A thread that measured nothing (the run stopped during set-up).
     pub(super) fn nothing(ops: usize, book: Book) -> ThreadOut {
         ThreadOut {

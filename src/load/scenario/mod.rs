@@ -50,7 +50,7 @@ impl ScenarioKind {
         ScenarioKind::Flow,
     ];
     /// The names scenario files and results use, in the order of `ALL`.
-    pub const NAMES: [&'static str; 4] = ["mix", "per_endpoint", "burst", "flow"];
+    pub const NAMES: [&'static str; 4] = crate::results::names::SCENARIO_KINDS;
 
     pub fn name(self) -> &'static str {
         Self::NAMES[self as usize]
