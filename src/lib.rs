@@ -9,3 +9,4 @@ pub mod monitor;
 pub mod report;
 pub mod results;
 pub mod rng;
+pub mod watch;

@@ -112,6 +112,40 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = FormatArg::Table)]
         format: FormatArg,
     },
+    /// Watch a monitor's stats and alerts live; the time series is written as results JSON.
+    Monitor {
+        /// The service, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        target: String,
+        /// How long to watch, e.g. 60, 60s, 5m.
+        #[arg(long, default_value = "60", value_parser = |s: &str| bounds::DURATION.parse(s))]
+        duration: Duration,
+        /// Time between polls, 100ms to 1h.
+        #[arg(long, default_value = "1", value_parser = |s: &str| crate::watch::parse_interval(s))]
+        interval: Duration,
+        /// Results JSON path (default results/monitor-<timestamp>.json).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = crate::watch::WatchFormat::Table)]
+        format: crate::watch::WatchFormat,
+    },
+    /// Print a monitor's recommendations (GET /performance/recommendations).
+    Analyze {
+        #[arg(long)]
+        target: String,
+        #[arg(long, value_enum, default_value_t = crate::watch::WatchFormat::Table)]
+        format: crate::watch::WatchFormat,
+    },
+    /// Run a monitor's optimize actions (POST /performance/optimize) and print what was done.
+    Optimize {
+        #[arg(long)]
+        target: String,
+        /// Actions, in order (repeat the flag); default analyze, optimize, checkpoint.
+        #[arg(long = "action", value_parser = ["analyze", "optimize", "checkpoint", "vacuum"])]
+        actions: Vec<String>,
+        #[arg(long, value_enum, default_value_t = crate::watch::WatchFormat::Table)]
+        format: crate::watch::WatchFormat,
+    },
     /// Render results files that exist: one run, or several overlaid on one page.
     Report {
         /// Results files.
@@ -303,6 +337,16 @@ pub struct ServeArgs {
     /// ping when the next is due is closed, 4002), e.g. 30s.
     #[arg(long, value_parser = |s: &str| bounds::TIMEOUT.parse(s), default_value = "30s")]
     pub ws_ping_interval: Duration,
+    /// Alert thresholds, TOML (see README); default: the write-up's values.
+    #[arg(long, value_name = "FILE", value_parser = |s: &str| monitor::perf::alerts::AlertConfig::load(Path::new(s)))]
+    pub alerts: Option<monitor::perf::alerts::AlertConfig>,
+    /// Record every SQL statement taking at least this many milliseconds (0 to 60000) in the
+    /// slow-query log, GET /performance/slow-queries.
+    #[arg(long, value_name = "MS", value_parser = |s: &str| monitor::perf::parse_slow_query_ms(s))]
+    pub slow_query_ms: Option<Duration>,
+    /// Do not record per-route request figures or run the sampler (to measure their cost).
+    #[arg(long)]
+    pub no_instrumentation: bool,
 }
 
 impl ServeArgs {
@@ -320,6 +364,11 @@ impl ServeArgs {
             events: monitor::events::EventsConfig {
                 buffer: self.ws_buffer,
                 ping_interval: self.ws_ping_interval,
+            },
+            perf: monitor::perf::PerfConfig {
+                instrument: !self.no_instrumentation,
+                alerts: self.alerts.clone().unwrap_or_default(),
+                slow_query: self.slow_query_ms,
             },
         }
     }

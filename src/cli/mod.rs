@@ -19,6 +19,19 @@ use std::process::ExitCode;
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(&args),
+        Command::Monitor {
+            target,
+            duration,
+            interval,
+            out,
+            format,
+        } => crate::watch::monitor(&target, duration, interval, out.as_deref(), format),
+        Command::Analyze { target, format } => crate::watch::analyze(&target, format),
+        Command::Optimize {
+            target,
+            actions,
+            format,
+        } => crate::watch::optimize(&target, &crate::watch::default_actions(actions), format),
         Command::Api {
             common,
             requests,

@@ -36,6 +36,8 @@ pub struct AppState {
     pub started: Instant,
     /// Longest a handler waits for the whole request body.
     pub body_timeout: Duration,
+    /// The performance tools (request figures, sampler, alerts, slow-query log).
+    pub perf: Arc<super::perf::Perf>,
 }
 
 impl AppState {
@@ -44,10 +46,19 @@ impl AppState {
     }
 
     pub fn with_body_timeout(storage: Storage, body_timeout: Duration) -> Arc<AppState> {
+        AppState::with_perf(storage, body_timeout, Arc::default())
+    }
+
+    pub fn with_perf(
+        storage: Storage,
+        body_timeout: Duration,
+        perf: Arc<super::perf::Perf>,
+    ) -> Arc<AppState> {
         Arc::new(AppState {
             storage,
             started: Instant::now(),
             body_timeout,
+            perf,
         })
     }
 }
@@ -56,7 +67,8 @@ type AppResult<T> = Result<T, ApiError>;
 type St = State<Arc<AppState>>;
 
 pub fn app(state: Arc<AppState>) -> Router {
-    Router::new()
+    let requests = state.perf.requests.clone();
+    let router = Router::new()
         .route("/api/health", get(health))
         .route("/api/openapi.json", get(openapi_json))
         .route(
@@ -79,11 +91,17 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route("/api/ws", get(super::ws::handler))
         .route("/performance/stats", get(performance_stats))
+        .merge(super::perf::handlers::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-        .layer(middleware::from_fn(only_chunked))
-        .with_state(state)
+        .layer(middleware::from_fn(only_chunked));
+    // Outermost, so that every answer is timed and counted, refusals included.
+    let router = match requests {
+        Some(r) => router.layer(super::perf::instrument::RecordLayer(r)),
+        None => router,
+    };
+    router.with_state(state)
 }
 
 /// RFC 9112 §6.1: a transfer coding the server does not understand gets 501. hyper decodes

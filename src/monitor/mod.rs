@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod model;
 pub mod openapi;
+pub mod perf;
 pub mod process;
 pub mod server;
 pub mod storage;
@@ -30,6 +31,8 @@ pub struct ServeConfig {
     pub timeouts: server::Timeouts,
     /// WebSocket event fan-out: buffer and ping interval.
     pub events: events::EventsConfig,
+    /// Instrumentation, alert thresholds, slow-query log.
+    pub perf: perf::PerfConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,10 +54,12 @@ pub enum ServeError {
 /// commit every queued write, checkpoint the WAL.
 /// `on_listening` is called once with the bound address, when connections are accepted.
 pub fn serve(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
-    let storage_config = StorageConfig {
+    let perf = std::sync::Arc::new(perf::Perf::new(config.perf.clone()));
+    let mut storage_config = StorageConfig {
         events: config.events,
         ..StorageConfig::new(&config.data_dir, config.profile)
     };
+    storage_config.on_connect = perf.connection_hook();
     let storage = Storage::open(&storage_config).map_err(|reason| ServeError::DataDir {
         path: config.data_dir.clone(),
         reason,
@@ -78,7 +83,8 @@ pub fn serve(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Resu
             })?;
         let local = listener.local_addr().map_err(ServeError::Runtime)?;
         on_listening(local);
-        let state = api::AppState::with_body_timeout(storage.clone(), config.timeouts.read);
+        perf.start_sampler(storage.clone());
+        let state = api::AppState::with_perf(storage.clone(), config.timeouts.read, perf);
         // WebSocket connections left hyper when they were upgraded: they are told to close
         // (1001) as soon as the signal comes, and waited for beside the HTTP connections.
         let hub = storage.events().clone();

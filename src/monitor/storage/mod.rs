@@ -6,6 +6,8 @@ mod sql;
 pub mod stats;
 
 use crate::monitor::events::{self, EventHub, EventsConfig};
+pub use sql::READ_QUERIES;
+
 use crate::monitor::model::{
     now_rfc3339, Artifact, Execution, ExecutionPage, ListQuery, LogLine, NewExecution, Status, Step,
 };
@@ -189,7 +191,26 @@ struct WriteJob {
 
 enum WriterMsg {
     Job(WriteJob),
+    /// Maintenance (ANALYZE, VACUUM, a checkpoint, reading PRAGMAs) on the write connection,
+    /// run between two batches: writes queued meanwhile wait, none fails.
+    Maintain(MaintainJob),
     Shutdown,
+}
+
+type MaintainJob = Box<dyn FnOnce(&Connection) + Send>;
+
+/// Called with every connection the storage opens (the writer, the readers, the
+/// checkpointer, each legacy connection) and its role, e.g. to install a trace hook.
+#[derive(Clone)]
+pub struct ConnHook(pub Arc<ConnHookFn>);
+
+/// The function a [`ConnHook`] holds.
+pub type ConnHookFn = dyn Fn(&mut Connection, &'static str) + Send + Sync;
+
+impl std::fmt::Debug for ConnHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConnHook")
+    }
 }
 
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
@@ -216,6 +237,7 @@ struct Inner {
     stats: Arc<DbStats>,
     journal_mode: String,
     events: EventHub,
+    on_connect: Option<ConnHook>,
 }
 
 /// Cheap to clone; every clone talks to the same database and threads.
@@ -235,6 +257,8 @@ pub struct StorageConfig {
     pub wal: WalLimits,
     /// The committed-write events' fan-out (`GET /api/ws`).
     pub events: EventsConfig,
+    /// Run on every connection opened.
+    pub on_connect: Option<ConnHook>,
 }
 
 /// When the optimized profile checkpoints its write-ahead log, in pages.
@@ -263,6 +287,7 @@ impl StorageConfig {
             readers: 2,
             wal: WalLimits::default(),
             events: EventsConfig::default(),
+            on_connect: None,
         }
     }
 }
@@ -282,7 +307,10 @@ impl Storage {
         let db_path = data_dir.join("stepflow.db");
         let stats = Arc::new(DbStats::default());
         let events = EventHub::new(config.events);
-        let conn = sql::open_and_migrate(&db_path, config.profile == Profile::Optimized)?;
+        let mut conn = sql::open_and_migrate(&db_path, config.profile == Profile::Optimized)?;
+        if let Some(hook) = &config.on_connect {
+            (hook.0)(&mut conn, "writer");
+        }
         let journal_mode = sql::journal_mode(&conn).map_err(|e| StorageError::open(&db_path, e))?;
         let backend = match config.profile {
             Profile::Optimized => {
@@ -302,6 +330,7 @@ impl Storage {
                 stats,
                 journal_mode,
                 events,
+                on_connect: config.on_connect.clone(),
             }),
         })
     }
@@ -326,6 +355,50 @@ impl Storage {
             snap.wal.hard_limit_pages = opt.wal.hard_limit_pages;
         }
         snap
+    }
+
+    /// The live figures, for exporters that read their histograms.
+    pub fn raw_stats(&self) -> &DbStats {
+        &self.inner.stats
+    }
+
+    /// The optimized profile's WAL bounds (`None` for legacy, which has no WAL).
+    pub fn wal_limits(&self) -> Option<WalLimits> {
+        match &self.inner.backend {
+            Backend::Optimized(opt) => Some(opt.wal),
+            Backend::Legacy => None,
+        }
+    }
+
+    /// `<data-dir>/stepflow.db`.
+    pub fn db_path(&self) -> &Path {
+        &self.inner.db_path
+    }
+
+    /// Runs `f` on the connection that writes: the optimized writer thread's, between two
+    /// group commits (writes queued meanwhile wait for it, none fails), or a new legacy
+    /// connection (other legacy writers wait on its locks up to the busy timeout).
+    pub async fn maintain<T, F>(&self, f: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+    {
+        match &self.inner.backend {
+            Backend::Optimized(opt) => {
+                let (tx, rx) = oneshot::channel();
+                let job: MaintainJob = Box::new(move |conn| {
+                    let _ = tx.send(f(conn));
+                });
+                opt.writes
+                    .send(WriterMsg::Maintain(job))
+                    .map_err(|_| StorageError::Closed)?;
+                rx.await.map_err(|_| StorageError::Closed)?
+            }
+            Backend::Legacy => {
+                let inner = Arc::clone(&self.inner);
+                blocking(move || f(&inner.open_legacy()?)).await
+            }
+        }
     }
 
     /// Size of the write-ahead log file, bytes (0 without WAL).
@@ -354,7 +427,7 @@ impl Storage {
             Backend::Legacy => {
                 let inner = Arc::clone(&self.inner);
                 blocking(move || {
-                    let conn = sql::open_legacy(&inner.db_path)?;
+                    let conn = inner.open_legacy()?;
                     conn.execute_batch("BEGIN IMMEDIATE")?;
                     let started = Instant::now();
                     let result = op.apply(&conn);
@@ -410,8 +483,8 @@ impl Storage {
                 rx.await.map_err(|_| StorageError::Closed)?
             }
             Backend::Legacy => {
-                let path = self.inner.db_path.clone();
-                blocking(move || timed(&sql::open_legacy(&path)?)).await
+                let inner = Arc::clone(&self.inner);
+                blocking(move || timed(&inner.open_legacy()?)).await
             }
         }
     }
@@ -533,6 +606,16 @@ impl Storage {
     }
 }
 
+impl Inner {
+    fn open_legacy(&self) -> Result<Connection, StorageError> {
+        let mut conn = sql::open_legacy(&self.db_path)?;
+        if let Some(hook) = &self.on_connect {
+            (hook.0)(&mut conn, "legacy");
+        }
+        Ok(conn)
+    }
+}
+
 async fn blocking<T, F>(f: F) -> Result<T, StorageError>
 where
     T: Send + 'static,
@@ -557,7 +640,10 @@ fn start_optimized(
     let readers = config.readers.max(1);
     let mut threads = Vec::new();
     for i in 0..readers {
-        let reader = sql::open_reader(db_path)?;
+        let mut reader = sql::open_reader(db_path)?;
+        if let Some(hook) = &config.on_connect {
+            (hook.0)(&mut reader, "reader");
+        }
         let rx = read_rx.clone();
         threads.push(
             std::thread::Builder::new()
@@ -587,7 +673,10 @@ fn start_optimized(
             Ok(())
         },
     ))?;
-    let checkpointer = sql::open_checkpointer(db_path)?;
+    let mut checkpointer = sql::open_checkpointer(db_path)?;
+    if let Some(hook) = &config.on_connect {
+        (hook.0)(&mut checkpointer, "checkpointer");
+    }
     let checkpoint_stats = Arc::clone(&stats);
     let background = std::thread::Builder::new()
         .name("db-checkpoint".into())
@@ -718,14 +807,18 @@ fn writer_loop(
     let mut results: Vec<Result<Written, StorageError>> = Vec::with_capacity(MAX_BATCH);
     let mut shutting_down = false;
     let mut last_shrink = Instant::now();
+    let mut maintenance: Option<MaintainJob> = None;
     loop {
         match rx.recv() {
             Ok(WriterMsg::Job(job)) => batch.push(job),
+            Ok(WriterMsg::Maintain(job)) => maintenance = Some(job),
             Ok(WriterMsg::Shutdown) | Err(_) => shutting_down = true,
         }
-        while batch.len() < MAX_BATCH {
+        // Writes queued before a maintenance job are committed before it runs.
+        while batch.len() < MAX_BATCH && maintenance.is_none() {
             match rx.try_recv() {
                 Ok(WriterMsg::Job(job)) => batch.push(job),
+                Ok(WriterMsg::Maintain(job)) => maintenance = Some(job),
                 Ok(WriterMsg::Shutdown) => shutting_down = true,
                 Err(_) => break,
             }
@@ -750,6 +843,9 @@ fn writer_loop(
             for (job, result) in batch.drain(..).zip(results.drain(..)) {
                 let _ = job.reply.send(result);
             }
+        }
+        if let Some(job) = maintenance.take() {
+            job(conn);
         }
         let pages = wal_pages.load(Ordering::Relaxed);
         if pages > limits.hard_limit_pages {

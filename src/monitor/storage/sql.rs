@@ -377,21 +377,55 @@ pub fn add_artifact(
         .ok_or_else(|| not_found_execution(id))
 }
 
+const GET_EXECUTION: &str = concat!(
+    "SELECT ",
+    execution_columns!(),
+    " FROM executions WHERE id = ?1"
+);
+const STEPS_OF_EXECUTION: &str = concat!(
+    "SELECT ",
+    step_columns!(),
+    " FROM steps WHERE execution_id = ?1 ORDER BY idx"
+);
+const LIST_EXECUTIONS: &str = concat!(
+    "SELECT ",
+    execution_columns!(),
+    " FROM executions
+                 ORDER BY created_at DESC, id DESC LIMIT ?1 OFFSET ?2"
+);
+const LIST_EXECUTIONS_BY_STATUS: &str = concat!(
+    "SELECT ",
+    execution_columns!(),
+    " FROM executions WHERE status = ?1
+                 ORDER BY created_at DESC, id DESC LIMIT ?2 OFFSET ?3"
+);
+const STEP_EXISTS: &str = "SELECT 1 FROM steps WHERE execution_id = ?1 AND idx = ?2";
+const EXECUTION_EXISTS: &str = "SELECT 1 FROM executions WHERE id = ?1";
+const ARTIFACTS_OF_EXECUTION: &str = concat!(
+    "SELECT ",
+    artifact_columns!(),
+    " FROM artifacts WHERE execution_id = ?1 ORDER BY id"
+);
+
+/// Every query the API's reads make, by the storage operation that runs it (as
+/// `/performance/stats` names them), for the recommendations' EXPLAIN QUERY PLAN.
+pub const READ_QUERIES: &[(&str, &str)] = &[
+    ("point_select", GET_EXECUTION),
+    ("point_select", STEPS_OF_EXECUTION),
+    ("list", LIST_EXECUTIONS),
+    ("list", LIST_EXECUTIONS_BY_STATUS),
+    ("point_select", STEP_EXISTS),
+    ("point_select", EXECUTION_EXISTS),
+    ("point_select", ARTIFACTS_OF_EXECUTION),
+];
+
 pub fn get_execution(conn: &Connection, id: i64) -> Result<Execution, StorageError> {
-    let mut stmt = conn.prepare_cached(concat!(
-        "SELECT ",
-        execution_columns!(),
-        " FROM executions WHERE id = ?1"
-    ))?;
+    let mut stmt = conn.prepare_cached(GET_EXECUTION)?;
     let mut execution = stmt
         .query_row([id], execution_from_row)
         .optional()?
         .ok_or_else(|| not_found_execution(id))?;
-    let mut stmt = conn.prepare_cached(concat!(
-        "SELECT ",
-        step_columns!(),
-        " FROM steps WHERE execution_id = ?1 ORDER BY idx"
-    ))?;
+    let mut stmt = conn.prepare_cached(STEPS_OF_EXECUTION)?;
     let steps = stmt
         .query_map([id], step_from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -404,12 +438,7 @@ pub fn list_executions(conn: &Connection, q: &ListQuery) -> Result<ExecutionPage
     let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
     let (executions, total) = match q.status {
         None => {
-            let mut stmt = conn.prepare_cached(concat!(
-                "SELECT ",
-                execution_columns!(),
-                " FROM executions
-                 ORDER BY created_at DESC, id DESC LIMIT ?1 OFFSET ?2"
-            ))?;
+            let mut stmt = conn.prepare_cached(LIST_EXECUTIONS)?;
             let rows = stmt
                 .query_map(params![limit, offset], execution_from_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -417,12 +446,7 @@ pub fn list_executions(conn: &Connection, q: &ListQuery) -> Result<ExecutionPage
             (rows, total.query_row([], |r| r.get::<_, i64>(0))?)
         }
         Some(status) => {
-            let mut stmt = conn.prepare_cached(concat!(
-                "SELECT ",
-                execution_columns!(),
-                " FROM executions WHERE status = ?1
-                 ORDER BY created_at DESC, id DESC LIMIT ?2 OFFSET ?3"
-            ))?;
+            let mut stmt = conn.prepare_cached(LIST_EXECUTIONS_BY_STATUS)?;
             let rows = stmt
                 .query_map(params![status.as_str(), limit, offset], execution_from_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -439,8 +463,7 @@ pub fn list_executions(conn: &Connection, q: &ListQuery) -> Result<ExecutionPage
 
 /// Errors with NotFound unless the step exists; guards log appends and reads.
 pub fn require_step(conn: &Connection, id: i64, index: i64) -> Result<(), StorageError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT 1 FROM steps WHERE execution_id = ?1 AND idx = ?2")?;
+    let mut stmt = conn.prepare_cached(STEP_EXISTS)?;
     if stmt.exists(params![id, index])? {
         Ok(())
     } else if require_execution(conn, id).is_err() {
@@ -451,7 +474,7 @@ pub fn require_step(conn: &Connection, id: i64, index: i64) -> Result<(), Storag
 }
 
 pub fn require_execution(conn: &Connection, id: i64) -> Result<(), StorageError> {
-    let mut stmt = conn.prepare_cached("SELECT 1 FROM executions WHERE id = ?1")?;
+    let mut stmt = conn.prepare_cached(EXECUTION_EXISTS)?;
     if stmt.exists([id])? {
         Ok(())
     } else {
@@ -461,11 +484,7 @@ pub fn require_execution(conn: &Connection, id: i64) -> Result<(), StorageError>
 
 pub fn list_artifacts(conn: &Connection, id: i64) -> Result<Vec<Artifact>, StorageError> {
     require_execution(conn, id)?;
-    let mut stmt = conn.prepare_cached(concat!(
-        "SELECT ",
-        artifact_columns!(),
-        " FROM artifacts WHERE execution_id = ?1 ORDER BY id"
-    ))?;
+    let mut stmt = conn.prepare_cached(ARTIFACTS_OF_EXECUTION)?;
     let rows = stmt
         .query_map([id], artifact_from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;

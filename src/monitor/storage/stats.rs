@@ -168,6 +168,30 @@ impl DbStats {
         self.queue_depth.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Each operation's counts at or below each of `bounds_ns` (not cumulative: the count
+    /// between one bound and the next, the last entry for values above every bound), with the
+    /// total count and the sum, nanoseconds: for Prometheus histograms. A value is placed by
+    /// the top of its HDR bucket (3 significant digits), so never under a bound it exceeds.
+    pub fn op_buckets(&self, bounds_ns: &[u64]) -> Vec<(&'static str, Vec<u64>, u64, f64)> {
+        DbOp::ALL
+            .iter()
+            .map(|&op| {
+                let h = self.ops[op as usize]
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                let (counts, sum) = bucketed(&h, bounds_ns);
+                (op.name(), counts, h.len(), sum)
+            })
+            .collect()
+    }
+
+    /// Group-commit batch sizes the same way as [`DbStats::op_buckets`].
+    pub fn batch_buckets(&self, bounds: &[u64]) -> (Vec<u64>, u64, f64) {
+        let h = self.batch_sizes.lock().unwrap_or_else(|e| e.into_inner());
+        let (counts, sum) = bucketed(&h, bounds);
+        (counts, h.len(), sum)
+    }
+
     pub fn snapshot(&self) -> DbStatsSnapshot {
         let operations = DbOp::ALL
             .iter()
@@ -217,6 +241,18 @@ impl DbStats {
             },
         }
     }
+}
+
+fn bucketed(h: &Histogram<u64>, bounds: &[u64]) -> (Vec<u64>, f64) {
+    let mut counts = vec![0u64; bounds.len() + 1];
+    let mut sum = 0.0;
+    for v in h.iter_recorded() {
+        let top = h.highest_equivalent(v.value_iterated_to());
+        let i = bounds.partition_point(|b| *b < top);
+        counts[i] += v.count_at_value();
+        sum += h.median_equivalent(v.value_iterated_to()) as f64 * v.count_at_value() as f64;
+    }
+    (counts, sum)
 }
 
 #[cfg(test)]
