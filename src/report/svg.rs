@@ -215,6 +215,17 @@ pub fn line_chart(chart: &Chart, series: &[Series]) -> String {
     let (pw, ph) = (WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM);
     let px = |v: f64| LEFT + fraction(v, x, chart.x_scale) * pw;
     let py = |v: f64| TOP + ph - fraction(v, y, chart.y_scale) * ph;
+    // Time before the measured window (set-up, warm-up) is shaded: shown, never mixed in.
+    if chart.x_scale == Scale::Linear && x.0 < 0.0 && x.1 > 0.0 {
+        let _ = write!(
+            out,
+            "<rect class=\"warmup\" x=\"{LEFT}\" y=\"{TOP}\" width=\"{:.1}\" height=\"{ph}\" \
+             fill=\"#f1f1f1\"/><text class=\"tick\" x=\"{:.1}\" y=\"{}\">set-up and warm-up</text>",
+            px(0.0) - LEFT,
+            LEFT + 4.0,
+            TOP + 12.0
+        );
+    }
     for t in ticks(y, chart.y_scale) {
         let yy = py(t);
         let _ = write!(
@@ -485,6 +496,27 @@ mod tests {
             .unwrap();
         assert_eq!(d.matches('M').count() + d.matches('L').count(), 2, "{d}");
         assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
+    }
+
+    #[test]
+    fn time_before_the_measured_window_is_shaded() {
+        let chart = Chart {
+            id: "c",
+            title: "t",
+            x_label: "s",
+            y_label: "y",
+            x_scale: Scale::Linear,
+            y_scale: Scale::Linear,
+            x_tick_label: None,
+        };
+        let series = |from: f64| Series {
+            name: "s".into(),
+            color: PALETTE[0].into(),
+            points: vec![(from, 1.0), (5.0, 2.0)],
+            dashed: false,
+        };
+        assert!(line_chart(&chart, &[series(-3.0)]).contains("class=\"warmup\""));
+        assert!(!line_chart(&chart, &[series(1.0)]).contains("class=\"warmup\""));
     }
 
     #[test]

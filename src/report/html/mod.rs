@@ -10,6 +10,12 @@ use crate::results::{Load, Results};
 use hdrhistogram::Histogram;
 use std::fmt::Write;
 
+mod compare;
+mod server;
+
+pub use compare::render_compare_html;
+use server::*;
+
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:960px;\
 color:#222}h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;\
 border-bottom:1px solid #ddd}table{border-collapse:collapse;margin:6px 0}td,th{padding:3px 10px;\
@@ -413,168 +419,6 @@ fn operations(out: &mut String, runs: &[&Results]) {
     out.push_str("</table>");
 }
 
-fn server(out: &mut String, runs: &[&Results]) {
-    if runs.iter().all(|r| r.server.is_none()) {
-        return;
-    }
-    out.push_str(
-        "<h2>The server's side</h2><table><tr><th>run</th><th>peak RSS</th>\
-        <th>CPU</th><th>commit p99</th><th>WAL peak</th></tr>",
-    );
-    for (i, r) in runs.iter().enumerate() {
-        let Some(s) = &r.server else { continue };
-        let commit = s
-            .stats
-            .pointer("/db/commit/p99_us")
-            .and_then(|v| v.as_f64())
-            .map_or("-".into(), fmt_latency_us);
-        let wal = s
-            .stats
-            .pointer("/wal/peak_pages")
-            .and_then(|v| v.as_u64())
-            .map_or("-".into(), |p| format!("{p} pages"));
-        let _ = write!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{:.2} s</td><td>{}</td><td>{}</td></tr>",
-            escape(&run_name(runs, i)),
-            fmt_bytes(s.rss_peak_bytes),
-            s.cpu_s,
-            commit,
-            wal
-        );
-    }
-    out.push_str("</table>");
-    server_over_time(out, runs);
-    memory_by_phase(out, runs);
-    storage_footprint(out, runs);
-}
-
-/// The server's samples of every run, as series of `f` (None: not drawn).
-fn server_series(
-    runs: &[&Results],
-    what: &str,
-    color_offset: usize,
-    f: fn(&crate::results::ServerSample) -> f64,
-) -> Vec<Series> {
-    runs.iter()
-        .enumerate()
-        .filter_map(|(i, r)| {
-            let samples = &r.server.as_ref()?.timeseries;
-            (!samples.is_empty()).then(|| Series {
-                name: format!("{} {what}", run_name(runs, i)),
-                color: color(2 * i + color_offset),
-                points: samples.iter().map(|p| (p.t_s, f(p))).collect(),
-                dashed: false,
-            })
-        })
-        .collect()
-}
-
-fn server_over_time(out: &mut String, runs: &[&Results]) {
-    if runs
-        .iter()
-        .all(|r| r.server.as_ref().is_none_or(|s| s.timeseries.is_empty()))
-    {
-        return;
-    }
-    let chart = |id, title, y_label| Chart {
-        id,
-        title,
-        x_label: "seconds since the measured start (negative: set-up and warm-up)",
-        y_label,
-        x_scale: Scale::Linear,
-        y_scale: Scale::Linear,
-        x_tick_label: None,
-    };
-    let mut memory = server_series(runs, "RSS", 0, |p| p.rss_bytes as f64 / 1_048_576.0);
-    memory.extend(server_series(runs, "WAL", 1, |p| {
-        p.wal_bytes as f64 / 1_048_576.0
-    }));
-    out.push_str(&line_chart(
-        &chart("server-memory", "Server memory and WAL size", "MiB"),
-        &memory,
-    ));
-    out.push_str(&line_chart(
-        &chart("server-cpu", "Server CPU", "% of one core"),
-        &server_series(runs, "CPU", 0, |p| p.cpu_pct),
-    ));
-    let mut writer = server_series(runs, "queue depth", 0, |p| p.writer_queue_depth as f64);
-    writer.extend(server_series(runs, "writes per commit", 1, |p| {
-        p.batch_size
-    }));
-    out.push_str(&line_chart(
-        &chart(
-            "server-writer",
-            "Writer queue depth and group-commit batch size",
-            "writes",
-        ),
-        &writer,
-    ));
-}
-
-/// The write-up's "memory by test phase": baseline (first sample), peak and mean RSS of
-/// each phase.
-fn memory_by_phase(out: &mut String, runs: &[&Results]) {
-    let mut rows = String::new();
-    for (i, r) in runs.iter().enumerate() {
-        let Some(s) = &r.server else { continue };
-        for phase in ["set-up", "warm-up", "measured", "read-back"] {
-            let rss: Vec<f64> = s
-                .timeseries
-                .iter()
-                .filter(|p| p.phase == phase)
-                .map(|p| p.rss_bytes as f64)
-                .collect();
-            let Some(first) = rss.first() else { continue };
-            let peak = rss.iter().copied().fold(0.0, f64::max);
-            let mean = rss.iter().sum::<f64>() / rss.len() as f64;
-            let _ = write!(
-                rows,
-                "<tr><td>{}</td><td>{phase}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&run_name(runs, i)),
-                rss.len(),
-                fmt_bytes(*first as u64),
-                fmt_bytes(peak as u64),
-                fmt_bytes(mean as u64)
-            );
-        }
-    }
-    if !rows.is_empty() {
-        let _ = write!(
-            out,
-            "<h3>Memory by phase</h3><table><tr><th>run</th><th>phase</th><th>samples</th>\
-             <th>first</th><th>peak</th><th>mean</th></tr>{rows}</table>"
-        );
-    }
-}
-
-fn storage_footprint(out: &mut String, runs: &[&Results]) {
-    let mut rows = String::new();
-    for (i, r) in runs.iter().enumerate() {
-        let Some(f) = r.server.as_ref().and_then(|s| s.storage.as_ref()) else {
-            continue;
-        };
-        let _ = write!(
-            rows,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&run_name(runs, i)),
-            fmt_bytes(f.db_bytes),
-            fmt_bytes(f.wal_bytes),
-            fmt_bytes(f.shm_bytes),
-            f.executions.map_or("-".into(), |n| n.to_string()),
-            f.bytes_per_execution
-                .map_or("-".into(), |b| format!("{b:.0} B"))
-        );
-    }
-    if !rows.is_empty() {
-        let _ = write!(
-            out,
-            "<h3>Storage efficiency</h3><table><tr><th>run</th><th>database</th><th>WAL</th>\
-             <th>shared memory</th><th>executions</th><th>per execution</th></tr>{rows}</table>"
-        );
-    }
-}
-
 fn environment(out: &mut String, runs: &[&Results]) {
     out.push_str(
         "<h2>Environment</h2><table><tr><th>run</th><th>started</th><th>CPU</th>\
@@ -610,132 +454,6 @@ fn environment(out: &mut String, runs: &[&Results]) {
         }
         out.push_str("</ul>");
     }
-}
-
-/// The page for a comparison: the verdict first, then per row the two sides as ranges with
-/// their medians (the runs as points where the comparison keeps them) and the change's
-/// interval, coloured by verdict.
-pub fn render_compare_html(c: &Comparison) -> String {
-    let title = format!(
-        "stepflow-bench compare: {} ({} baseline vs {} candidate runs)",
-        c.scenario, c.baseline_runs, c.candidate_runs
-    );
-    let mut out = page_start(&title);
-    let class = match c.outcome {
-        Outcome::Pass => "pass",
-        Outcome::Warn | Outcome::Inconclusive => "warn",
-        Outcome::Fail => "fail",
-    };
-    let _ = write!(
-        out,
-        "<h1>{}</h1><p><span class=\"verdict {class}\">{}</span></p><p>{}</p>",
-        escape(&title),
-        escape(&c.verdict),
-        escape(&c.headline)
-    );
-    out.push_str("<h2>Rows</h2>");
-    for row in &c.rows {
-        out.push_str(&row_strip(c, row));
-    }
-    if !c.warnings.is_empty() {
-        out.push_str("<h2>Warnings</h2><ul>");
-        for w in &c.warnings {
-            let _ = write!(out, "<li>{}</li>", escape(w));
-        }
-        out.push_str("</ul>");
-    }
-    out.push_str("</body></html>\n");
-    out
-}
-
-fn verdict_color(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Regressed => "#c62828",
-        Verdict::Warn | Verdict::Inconclusive => "#b7791f",
-        Verdict::Improved => "#2e7d32",
-        Verdict::Unchanged => "#555",
-    }
-}
-
-/// One row as a strip: each side's min–max range and median, its runs as dots when known.
-fn row_strip(c: &Comparison, row: &Row) -> String {
-    let runs = |side: Side| -> Vec<f64> {
-        if row.operation != TOTALS {
-            return Vec::new();
-        }
-        c.runs
-            .iter()
-            .filter(|r| r.side == side)
-            .filter_map(|r| match row.metric {
-                Metric::Throughput => Some(r.throughput),
-                Metric::P99 => Some(r.p99_us),
-                _ => None,
-            })
-            .collect()
-    };
-    let sides = [
-        ("baseline", &row.baseline, runs(Side::Baseline)),
-        ("candidate", &row.candidate, runs(Side::Candidate)),
-    ];
-    let lo = sides
-        .iter()
-        .flat_map(|(_, s, r)| r.iter().copied().chain([s.min]))
-        .fold(f64::INFINITY, f64::min);
-    let hi = sides
-        .iter()
-        .flat_map(|(_, s, r)| r.iter().copied().chain([s.max]))
-        .fold(f64::NEG_INFINITY, f64::max);
-    let (lo, hi) = if hi > lo {
-        (lo, hi)
-    } else {
-        (lo - 1.0, hi + 1.0)
-    };
-    let pad = (hi - lo) * 0.08;
-    let (lo, hi) = (lo - pad, hi + pad);
-    let x = |v: f64| 170.0 + (v - lo) / (hi - lo) * 520.0;
-    let color = verdict_color(row.verdict);
-    let change = row
-        .change
-        .map_or("-".into(), |v| format!("{v:+.2}{}", row.change_unit));
-    let interval = row.interval.map_or(String::new(), |[a, b]| {
-        format!(" [{a:+.1}, {b:+.1}]{}", row.change_unit)
-    });
-    let mut out = format!(
-        "<svg class=\"chart strip\" id=\"row-{}-{}\" viewBox=\"0 0 880 64\" \
-         xmlns=\"http://www.w3.org/2000/svg\"><text class=\"title\" x=\"4\" y=\"18\">{}.{}</text>\
-         <text class=\"legend\" x=\"700\" y=\"18\" fill=\"{color}\">{} {}{}</text>",
-        escape(&row.operation),
-        row.metric,
-        escape(&row.operation),
-        row.metric,
-        row.verdict,
-        escape(&change),
-        escape(&interval)
-    );
-    for (k, (name, spread, points)) in sides.iter().enumerate() {
-        let y = 34.0 + 18.0 * k as f64;
-        let c = PALETTE[k];
-        let _ = write!(
-            out,
-            "<text class=\"tick\" x=\"4\" y=\"{:.0}\">{name} {}</text>\
-             <line class=\"series\" x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{y}\" y2=\"{y}\" stroke=\"{c}\" stroke-width=\"4\"/>\
-             <circle cx=\"{:.1}\" cy=\"{y}\" r=\"5\" fill=\"{c}\"/>",
-            y + 4.0,
-            escape(&svg::short_number(spread.median)),
-            x(spread.min),
-            x(spread.max),
-            x(spread.median)
-        );
-        for p in points {
-            let _ = write!(
-                out,
-                "<circle cx=\"{:.1}\" cy=\"{y}\" r=\"2.5\" fill=\"#fff\" stroke=\"{c}\"/>",
-                x(*p)
-            );
-        }
-    }
-    out.push_str("</svg>");
-    out
 }
 
 #[cfg(test)]
@@ -828,7 +546,7 @@ mod tests {
         let first_row = page.find("class=\"chart strip\"").expect("rows drawn");
         assert!(verdict_at < first_row, "the verdict comes first");
         assert_eq!(page.matches("class=\"chart strip\"").count(), c.rows.len());
-        assert!(page.contains(verdict_color(Verdict::Regressed)));
+        assert!(page.contains(compare::verdict_color(Verdict::Regressed)));
     }
 
     #[test]
