@@ -170,6 +170,12 @@ pub struct Common {
     /// Open model: most requests in flight at once.
     #[arg(long, requires = "rate", value_parser = |s: &str| bounds::CONCURRENCY.parse_u32(s))]
     pub max_in_flight: Option<u32>,
+    /// Load shape: stages DURATION:TARGET, each ramping linearly from the previous target (0
+    /// at the start) to its own, a 0s stage a step, e.g. 10s:1000/s,0s:5000/s,20s:5000/s.
+    /// Targets with /s are open-model rates; bare ones follow the scenario's model (workers
+    /// in the closed model). The shape sets the run's length, warm-up included.
+    #[arg(long, value_name = "SPEC", conflicts_with_all = ["rate", "concurrency"], value_parser = |s: &str| crate::load::scenario::parse_stages(s))]
+    pub stages: Option<(Vec<crate::load::scenario::Stage>, bool)>,
     /// Warm-up before measuring, e.g. 2s (excluded from every figure).
     #[arg(long, value_parser = |s: &str| bounds::WARMUP.parse(s))]
     pub warmup: Option<Duration>,
@@ -210,6 +216,7 @@ impl Common {
             max_in_flight: self.max_in_flight,
             concurrency: self.concurrency,
             warmup: self.warmup,
+            stages: self.stages.clone(),
         }
     }
 

@@ -294,6 +294,10 @@ fn refuse_connections_past_the_budget(
 
 fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::Result<ExitCode> {
     refuse_flags_that_do_not_apply(&scenarios, common, direct)?;
+    for s in &scenarios {
+        s.check_stages()
+            .map_err(|e| exit::usage(anyhow::anyhow!(e)))?;
+    }
     let wire = wire_for(common)?;
     if let Some(out) = common.out.as_ref().filter(|p| p.is_dir()) {
         return Err(exit::usage(anyhow::anyhow!(

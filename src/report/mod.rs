@@ -6,6 +6,7 @@ pub mod compare;
 pub mod export;
 pub mod junit;
 mod markdown;
+pub mod shape;
 mod table;
 
 pub use compare::{render_compare_markdown, render_compare_table};

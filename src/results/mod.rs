@@ -123,6 +123,105 @@ pub struct Results {
     /// The exit code this run ends with (0 pass, 1 target missed or writes lost, 3 aborted).
     #[schemars(schema_with = "schema::exit_code")]
     pub exit_code: u8,
+    /// A shaped run (`[[load.stages]]`, `--stages`): each stage's figures, and the planned
+    /// load beside the achieved one second by second. `load` then holds the shape's peak.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<ShapeResults>,
+    /// The evidence that the generator was not the limit: its CPU use, how late it sent,
+    /// and a Little's-law check; absent in files written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<GeneratorCheck>,
+}
+
+/// A shaped run's load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ShapeResults {
+    /// The stages in order, zero-length steps included.
+    pub stages: Vec<StageResults>,
+    /// Per second of the measured window: the planned load and the achieved one.
+    pub per_second: Vec<PlannedPoint>,
+}
+
+/// One stage of a shaped run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StageResults {
+    /// 1-based position among the stages.
+    #[schemars(range(min = 1))]
+    pub stage: u32,
+    /// The stage's planned length, seconds (0 for a step).
+    #[schemars(range(min = 0))]
+    pub duration_s: f64,
+    /// The part of it that was measured (warm-up excluded), seconds.
+    #[schemars(range(min = 0))]
+    pub measured_s: f64,
+    /// Planned level at its start and end: requests per second (open model) or workers
+    /// (closed model).
+    #[schemars(range(min = 0))]
+    pub from: f64,
+    #[schemars(range(min = 0))]
+    pub to: f64,
+    /// Mean planned level over the measured part: requests per second due, or workers.
+    #[schemars(range(min = 0))]
+    pub planned: f64,
+    /// Mean achieved level over the measured part: requests per second sent (open model)
+    /// or workers running (closed model).
+    #[schemars(range(min = 0))]
+    pub achieved: f64,
+    /// All operations together, for requests due (open) or sent (closed) in the stage.
+    pub stats: OpStats,
+}
+
+/// One second of a shaped run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PlannedPoint {
+    /// End of the second, since the measured start (as `timeseries`).
+    #[schemars(range(min = 1))]
+    pub t_s: u64,
+    /// Planned: requests due in this second (open) or mean workers wanted (closed).
+    #[schemars(range(min = 0))]
+    pub planned: f64,
+    /// Achieved: requests sent in this second (open) or mean workers running (closed).
+    #[schemars(range(min = 0))]
+    pub achieved: f64,
+}
+
+/// Whether the generator, not the target, limited a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct GeneratorCheck {
+    /// CPU time of the generator process over the load, percent of all cores' time
+    /// (`--direct`: the storage layer's work included).
+    #[schemars(range(min = 0))]
+    pub cpu_pct: f64,
+    /// Its busiest possible use: generator threads over cores, percent (100 when it has as
+    /// many threads as cores).
+    #[schemars(range(min = 0))]
+    pub cpu_ceiling_pct: f64,
+    /// Open model: how late requests went out after they were due (intended to actual
+    /// send), microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_lateness_us: Option<LatencySummary>,
+    /// Little's law: requests in flight (sampled) against throughput × mean latency, and the
+    /// most the generator allowed (workers, or the open model's in-flight cap).
+    pub littles_law: LittlesLaw,
+    /// Whether the generator, rather than the target, was what limited the load.
+    pub limited: bool,
+    /// Why it was judged limited, each with its cause and what to do (empty when not).
+    #[serde(default)]
+    pub reasons: Vec<String>,
+}
+
+/// In flight = throughput × mean latency, and what bounded it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LittlesLaw {
+    /// Mean requests in flight, sampled every 50 ms over the measured window.
+    #[schemars(range(min = 0))]
+    pub in_flight: f64,
+    /// Throughput × mean latency (from the intended send time), requests.
+    #[schemars(range(min = 0))]
+    pub expected: f64,
+    /// Most requests in flight the generator allowed: workers (closed) or the cap (open).
+    #[schemars(range(min = 0))]
+    pub allowed: f64,
 }
 
 /// Longest time a results file may span, seconds: a run's window (at most a day, see

@@ -63,6 +63,8 @@ pub(crate) fn run(
         warnings: Vec::new(),
         aborted: None,
         exit_code: 0,
+        shape: None,
+        generator: None,
     }
 }
 

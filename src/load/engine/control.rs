@@ -32,6 +32,11 @@ pub struct Phase {
 pub struct Live {
     pub ops: AtomicU64,
     pub errors: AtomicU64,
+    /// Requests sent and not yet answered (sampled for the Little's-law check).
+    pub in_flight: AtomicU64,
+    /// Closed model with a shape: workers running now (sampled for the planned-vs-achieved
+    /// series).
+    pub active_workers: AtomicU64,
     /// Latencies so far, microseconds, 2 significant digits: one histogram per recorder,
     /// so a generator thread never waits for another's lock.
     pub(super) hists: Mutex<Vec<Arc<Mutex<Histogram<u64>>>>>,
@@ -71,6 +76,8 @@ impl Control {
             live: Live {
                 ops: AtomicU64::new(0),
                 errors: AtomicU64::new(0),
+                in_flight: AtomicU64::new(0),
+                active_workers: AtomicU64::new(0),
                 hists: Mutex::new(Vec::new()),
             },
             phase: Mutex::new(Phase::default()),
