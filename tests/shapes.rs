@@ -212,3 +212,138 @@ fn an_in_flight_cap_reached_is_named_as_the_limit() {
         r["warnings"]
     );
 }
+
+#[test]
+fn sweep_writes_every_level_and_finds_the_knee_of_a_fixed_capacity_server() {
+    let _turn = one_load_at_a_time();
+    // 2 workers × 20 ms: at most 100/s. One worker gets half of it; from 2 workers on,
+    // throughput stays at 100/s while latency grows with the queue.
+    let server = FixedServer::start(2, Duration::from_millis(20));
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(dir.path(), "levels", "");
+    let out = dir.path().join("sweep.json");
+    let fin = run_bench(
+        dir.path(),
+        &[
+            "sweep",
+            "--scenario",
+            &scenario,
+            "--concurrency",
+            "1,2,8,32",
+            "--duration",
+            "1s",
+            "--target",
+            &server.url(),
+            "--no-progress",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        RUN_TIMEOUT,
+    );
+    assert_eq!(fin.code, 0, "{}", fin.stderr);
+    let r = read_results(&out);
+    assert_matches_schema(&r);
+    let levels = r["levels"].as_array().expect("levels");
+    assert_eq!(levels.len(), 4);
+    for (l, want) in levels.iter().zip([1, 2, 8, 32]) {
+        assert_eq!(u(l, "/results/load/concurrency"), want);
+        assert!(u(l, "/results/totals/count") > 0, "{l}");
+        assert!(l["generator_limited"].is_boolean());
+    }
+    // Past 2 workers the server cannot go faster: the knee is at 2 or 8 (queueing only
+    // grows the latency from there).
+    let knee = f(&r, "/knee/level");
+    assert!(knee == 2.0 || knee == 8.0, "{}", r["knee"]);
+    assert!(fin.stdout.contains("← knee"), "{}", fin.stdout);
+    assert!(fin.stdout.contains("success %"), "{}", fin.stdout);
+}
+
+#[test]
+fn capacity_finds_a_known_capacity_within_15_percent() {
+    let _turn = one_load_at_a_time();
+    // 4 workers × 100 ms = 40 requests per second by construction. Above it the queue (and
+    // the latency from the intended send time) grows for the whole step: 10 % over it for
+    // 6 s is 600 ms of queue, past the SLO; below it the open model's evenly spaced requests
+    // never queue. Slow on purpose: a busy shared machine delays sends by tens of ms (p99
+    // 60 ms at a load average of 7 on 2 cores), which must not decide a step.
+    let server = FixedServer::start(4, Duration::from_millis(100));
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(dir.path(), "known", "");
+    let out = dir.path().join("capacity.json");
+    let fin = run_bench(
+        dir.path(),
+        &[
+            "capacity",
+            "--scenario",
+            &scenario,
+            "--slo",
+            "p99<=500ms",
+            "--duration",
+            "4s",
+            "--start-rate",
+            "10",
+            "--budget",
+            "4m",
+            "--target",
+            &server.url(),
+            "--no-progress",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        Duration::from_secs(300),
+    );
+    let r = read_results(&out);
+    assert_matches_schema(&r);
+    let c = &r["capacity"];
+    let max_rate = f(c, "/max_rate");
+    assert!(
+        (34.0..=46.0).contains(&max_rate),
+        "found {max_rate}/s for a 40/s server: {c:#}; {}",
+        fin.stderr
+    );
+    assert_eq!(fin.code, 0, "{}", fin.stderr);
+    assert!((f(c, "/sustainable_rate") - 0.8 * max_rate).abs() < 1e-6);
+    let steps = c["steps"].as_array().expect("steps");
+    let phases: Vec<&str> = steps.iter().map(|s| s["phase"].as_str().unwrap()).collect();
+    assert_eq!(phases[0], "probe");
+    assert!(phases.contains(&"bisect"), "{phases:?}");
+    assert_eq!(
+        phases.iter().filter(|p| **p == "confirm").count(),
+        2,
+        "{phases:?}"
+    );
+    assert!(f(c, "/elapsed_s") <= f(c, "/budget_s"));
+    assert!(fin.stdout.contains("sustainable"), "{}", fin.stdout);
+}
+
+#[test]
+fn capacity_refuses_a_bad_slo_before_any_load() {
+    let server = FixedServer::start(1, Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(dir.path(), "s", "");
+    let url = server.url();
+    for (slo, extra, wanted) in [
+        ("p99", vec![], "write FIGURE<=LIMIT"),
+        ("p42<=10ms", vec![], "--slo"),
+        (
+            "p99<=10ms",
+            vec!["--max-error-rate", "200%"],
+            "--max-error-rate",
+        ),
+    ] {
+        let mut args = vec![
+            "capacity",
+            "--scenario",
+            scenario.as_str(),
+            "--slo",
+            slo,
+            "--target",
+            url.as_str(),
+        ];
+        args.extend(extra.iter().copied());
+        let fin = run_bench(dir.path(), &args, Duration::from_secs(20));
+        assert_eq!(fin.code, 2, "{slo}: {}", fin.stderr);
+        assert!(fin.stderr.contains(wanted), "{slo}: {}", fin.stderr);
+    }
+    assert_eq!(server.served.load(std::sync::atomic::Ordering::Relaxed), 0);
+}

@@ -3,10 +3,12 @@
 //! `merge`, `serve`), and this file only dispatches.
 
 mod args;
+mod capacity;
 mod compare;
 mod load;
 mod merge;
 mod serve;
+mod sweep;
 
 pub use args::*;
 pub use serve::serve;
@@ -52,6 +54,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )
         }
         Command::Merge { files, out, format } => merge::merge(&files, &out, format),
+        Command::Sweep(args) => sweep::sweep(&args),
+        Command::Capacity(args) => capacity::capacity(&args),
         Command::Run {
             scenarios,
             common,

@@ -41,6 +41,7 @@ pub fn judge(o: &Observed) -> GeneratorCheck {
     let ceiling = (o.threads.min(o.cores) as f64 / o.cores.max(1) as f64) * 100.0;
     let expected = o.throughput * o.mean_latency_s;
     let mut reasons = Vec::new();
+    let mut cause = None;
     let cpu_saturated = o.cpu_pct >= CPU_SATURATED * ceiling;
     let cpu_advice = || {
         if o.threads < o.cores {
@@ -67,6 +68,7 @@ pub fn judge(o: &Observed) -> GeneratorCheck {
             } else {
                 "the default in-flight cap"
             };
+            cause = Some("in_flight_cap");
             reasons.push(format!(
                 "requests waited for one of the {:.0} in-flight slots ({who}): the cap, not \
                  the target, bounded the offered rate; raise it (throughput × latency asks \
@@ -74,6 +76,7 @@ pub fn judge(o: &Observed) -> GeneratorCheck {
                 o.allowed
             ));
         } else if late && cpu_saturated {
+            cause = Some("cpu");
             reasons.push(format!(
                 "sends went out late (p99 {:.1} ms after they were due): {}",
                 o.lateness_p99_us.unwrap_or(0.0) / 1000.0,
@@ -92,11 +95,13 @@ pub fn judge(o: &Observed) -> GeneratorCheck {
                     o.cpu_pct
                 ),
             };
+            cause = Some("late_sends");
             reasons.push(format!(
                 "sends went out late (p99 {:.1} ms after they were due): {why}",
                 o.lateness_p99_us.unwrap_or(0.0) / 1000.0
             ));
         } else if cpu_saturated {
+            cause = Some("cpu");
             reasons.push(cpu_advice());
         }
     } else {
@@ -106,12 +111,14 @@ pub fn judge(o: &Observed) -> GeneratorCheck {
             1.0
         };
         if busy < WORKERS_BUSY && cpu_saturated {
+            cause = Some("cpu");
             reasons.push(format!(
                 "workers were in requests only {:.0} % of the time: {}",
                 busy * 100.0,
                 cpu_advice()
             ));
         } else if busy < WORKERS_BUSY {
+            cause = Some("idle_workers");
             reasons.push(format!(
                 "workers were in requests only {:.0} % of the time, with the generator's CPU \
                  at {:.0} %: the time between their requests was the generator's (its threads \
@@ -120,6 +127,7 @@ pub fn judge(o: &Observed) -> GeneratorCheck {
                 o.cpu_pct
             ));
         } else if cpu_saturated {
+            cause = Some("cpu");
             reasons.push(cpu_advice());
         }
     }
@@ -133,6 +141,7 @@ pub fn judge(o: &Observed) -> GeneratorCheck {
             allowed: o.allowed,
         },
         limited: !reasons.is_empty(),
+        cause: cause.map(str::to_string),
         reasons,
     }
 }

@@ -156,6 +156,9 @@ impl Preamble<'_> {
             exit_code: exit::ABORTED,
             shape: None,
             generator: None,
+            levels: Vec::new(),
+            knee: None,
+            capacity: None,
         }
     }
 
@@ -563,6 +566,9 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         aborted,
         shape: shape_results,
         generator,
+        levels: Vec::new(),
+        knee: None,
+        capacity: None,
     })
 }
 

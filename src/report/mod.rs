@@ -6,6 +6,7 @@ pub mod compare;
 pub mod export;
 pub mod junit;
 mod markdown;
+pub mod search;
 pub mod shape;
 mod table;
 

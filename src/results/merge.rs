@@ -250,6 +250,9 @@ pub fn merge_results(parts: &[Results]) -> Result<Results, MergeError> {
         // them in the parts.
         shape: None,
         generator: None,
+        levels: Vec::new(),
+        knee: None,
+        capacity: None,
     })
 }
 

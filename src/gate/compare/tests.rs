@@ -65,6 +65,9 @@ pub(crate) fn run(
         exit_code: 0,
         shape: None,
         generator: None,
+        levels: Vec::new(),
+        knee: None,
+        capacity: None,
     }
 }
 

@@ -379,6 +379,10 @@ pub(super) fn schedule(
                 match pacer.pace(start.elapsed(), sent) {
                     Pace::Stop => break,
                     // Sleeps are short so that a stop is noticed promptly.
+                    // A request due after the phase ends is never sent: stop now rather
+                    // than wait for it (at a low rate, a thread's first request may be due
+                    // long after the window).
+                    Pace::Wait(d) if end.is_some_and(|e| Instant::now() + d >= e) => break,
                     Pace::Wait(d) => std::thread::sleep(d.min(Duration::from_millis(50))),
                     Pace::SendNow => {
                         let due = start.checked_add(pacer.intended_send_time(sent));
