@@ -347,3 +347,36 @@ fn capacity_refuses_a_bad_slo_before_any_load() {
     }
     assert_eq!(server.served.load(std::sync::atomic::Ordering::Relaxed), 0);
 }
+
+#[test]
+fn serve_null_answers_everything_at_once_and_stops_on_sigterm() {
+    let _turn = one_load_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let mut null =
+        common::Monitor::start_with("optimized", &dir.path().join("unused"), &["--null"]);
+    let r = common::get(null.addr, "/anything");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), serde_json::json!({}));
+    assert!(!dir.path().join("unused").exists(), "--null stores nothing");
+    let scenario = write_scenario(dir.path(), "null", "duration = \"1s\"\n");
+    let out = dir.path().join("r.json");
+    let url = format!("http://{}", null.addr);
+    let fin = run_bench(
+        dir.path(),
+        &[
+            "run",
+            &scenario,
+            "--rate",
+            "200",
+            "--target",
+            &url,
+            "--no-progress",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        RUN_TIMEOUT,
+    );
+    assert_eq!(fin.code, 0, "{}", fin.stderr);
+    assert_eq!(u(&read_results(&out), "/totals/count"), 200);
+    assert!(null.terminate().success());
+}

@@ -378,6 +378,10 @@ pub struct ServeArgs {
     /// open is closed, e.g. 5s.
     #[arg(long, value_parser = |s: &str| bounds::TIMEOUT.parse(s), default_value = "5s")]
     pub shutdown_timeout: Duration,
+    /// Serve a null endpoint instead of the monitor: every request gets `200 {}` at once, no
+    /// storage. Load it to find the generator's own ceiling on this machine.
+    #[arg(long)]
+    pub null: bool,
 }
 
 impl ServeArgs {
