@@ -2,8 +2,8 @@
 //! functions of what the runs measured (the runs themselves are the caller's).
 
 /// Where throughput stops growing while latency keeps growing: the last level before a
-/// step up in load whose throughput grew by less than a quarter of the load's growth while
-/// its p99 grew by more than 10 %. Levels the generator limited are skipped (never a knee,
+/// step up in load whose throughput grew by less than 10 % while its p99 grew by more than
+/// 10 %. Levels the generator limited are skipped (never a knee,
 /// and never the level after one). Input per level: (level, throughput, p99 µs, limited).
 pub fn knee(levels: &[(f64, f64, f64, bool)]) -> Option<(usize, String)> {
     for i in 0..levels.len().saturating_sub(1) {
@@ -12,10 +12,9 @@ pub fn knee(levels: &[(f64, f64, f64, bool)]) -> Option<(usize, String)> {
         if g0 || g1 || l1 <= l0 || l0 <= 0.0 || t0 <= 0.0 || p0 <= 0.0 {
             continue;
         }
-        let load_growth = l1 / l0 - 1.0;
         let throughput_growth = t1 / t0 - 1.0;
         let latency_growth = p1 / p0 - 1.0;
-        if throughput_growth < 0.25 * load_growth && latency_growth > 0.10 {
+        if throughput_growth < 0.10 && latency_growth > 0.10 {
             return Some((
                 i,
                 format!(
@@ -385,6 +384,15 @@ mod tests {
                     (500.0, 4000.0, 15000.0, false),
                 ],
                 Some(2),
+            ),
+            (
+                "a tenfold load for twice the throughput is still growing",
+                vec![
+                    (1.0, 1492.0, 1490.0, false),
+                    (10.0, 3185.0, 7400.0, false),
+                    (50.0, 3192.0, 32340.0, false),
+                ],
+                Some(1),
             ),
             (
                 "keeps growing",

@@ -62,8 +62,13 @@ pub fn render_search(r: &Results, markdown: bool) -> String {
                 (Some(k), _) if k.index == i => "← knee",
                 _ => "",
             };
+            let level = if unit == "workers" {
+                format!("{}", l.level as u64)
+            } else {
+                fmt_rate(l.level)
+            };
             table.add_row(vec![
-                fmt_rate(l.level),
+                level,
                 fmt_rate(t.throughput),
                 fmt_latency_us(t.latency_us.p50),
                 fmt_latency_us(t.latency_us.p95),
