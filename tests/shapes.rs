@@ -231,7 +231,7 @@ fn sweep_writes_every_level_and_finds_the_knee_of_a_fixed_capacity_server() {
             "--concurrency",
             "1,2,8,32",
             "--duration",
-            "1s",
+            "3s",
             "--target",
             &server.url(),
             "--no-progress",
@@ -251,7 +251,9 @@ fn sweep_writes_every_level_and_finds_the_knee_of_a_fixed_capacity_server() {
         assert!(l["generator_limited"].is_boolean());
     }
     // Past 2 workers the server cannot go faster: the knee is at 2 or 8 (queueing only
-    // grows the latency from there).
+    // grows the latency from there). 3 s a level: a closed-model level also counts the
+    // answers to requests in flight when its window ends (up to one per worker), which over
+    // 1 s made 8 workers look 7-10 % faster than 2.
     let knee = f(&r, "/knee/level");
     assert!(knee == 2.0 || knee == 8.0, "{}", r["knee"]);
     assert!(fin.stdout.contains("← knee"), "{}", fin.stdout);

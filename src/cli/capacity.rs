@@ -43,6 +43,9 @@ pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
     let base = {
         let mut s = scenario_for(&args.search.common(None, Some(1.0)), "capacity", "stress")?;
         s.length = Some(Length::Duration(step_length));
+        // Each step is judged on the SLO and the error rate alone (the scenario's own
+        // targets, e.g. a throughput objective, say nothing about this search).
+        s.targets.clear();
         s
     };
     // The cap and the budget of connections are checked once, for any rate.
@@ -82,10 +85,12 @@ pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
             last = Some(results);
             return Err(why);
         }
+        let slo_passed = results.targets.first().is_some_and(|t| t.passed);
+        let slo_measured = slo.figure.measure(&results.totals);
         let generator_limited = results
             .generator
             .as_ref()
-            .is_some_and(|g| limits_the_slo(g, &slo));
+            .is_some_and(|g| limits_the_slo(g, &slo, slo_measured, slo_passed));
         // The SLO and the error rate held, and the target kept up with the offered rate
         // (a queue that grows for the whole step may not have reached the SLO yet).
         let kept_up = results.totals.throughput >= KEPT_UP * rate;
@@ -145,7 +150,10 @@ pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
             (hi / found.max_rate - 1.0) * 100.0
         ),
         Some(hi) => format!("no rate passed; the lowest that failed was {hi:.1}/s"),
-        None => format!("{:.1}/s passed and no higher rate failed", found.max_rate),
+        None if found.max_rate > 0.0 => {
+            format!("{:.1}/s passed and no higher rate failed", found.max_rate)
+        }
+        None => "no step passed".to_string(),
     };
     let mut confidence = format!(
         "{bracket}; {}",
@@ -166,13 +174,16 @@ pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
         confidence.push_str(&format!("; cut short: {why}"));
     }
     let aborted = results.aborted.is_some();
-    results.exit_code = if aborted || (found.cut_short.is_some() && !found.confirmed) {
-        exit::ABORTED
-    } else if found.max_rate <= 0.0 {
-        exit::FAILED
-    } else {
-        exit::OK
-    };
+    // An answer the generator bounded is this generator's ceiling, not the target's
+    // capacity: inconclusive, as an unconfirmed one is.
+    results.exit_code =
+        if aborted || (found.cut_short.is_some() && !found.confirmed) || found.generator_limited {
+            exit::ABORTED
+        } else if found.max_rate <= 0.0 {
+            exit::FAILED
+        } else {
+            exit::OK
+        };
     results.capacity = Some(Capacity {
         max_rate: found.max_rate,
         sustainable_rate: found.max_rate * SUSTAINABLE_FRACTION,
@@ -189,16 +200,25 @@ pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
     finish(&results, &args.search.out, args.search.format, "capacity")
 }
 
-/// Whether the generator's limit could have decided a step's verdict: late sends only
-/// when they are a sizeable part of a latency SLO (a quarter of it), every other cause
-/// always.
-pub fn limits_the_slo(g: &crate::results::GeneratorCheck, slo: &Target) -> bool {
+/// Whether the generator's limit could have decided a step's verdict. Its in-flight cap or
+/// CPU always could. Late sends (latency counts from the intended send, so they are in the
+/// measured figure) only turn a pass into a fail: they decide a failed step when they are
+/// a sizeable part of a latency SLO (a quarter of it) and the figure without them would have
+/// met it; a step that failed by far more than its lateness failed on the target.
+pub fn limits_the_slo(
+    g: &crate::results::GeneratorCheck,
+    slo: &Target,
+    measured: f64,
+    slo_passed: bool,
+) -> bool {
     if !g.limited {
         return false;
     }
     let late_p99_us = g.send_lateness_us.as_ref().map_or(0.0, |l| l.p99);
     match g.cause.as_deref() {
-        Some("late_sends") if slo.figure.is_latency() => late_p99_us > 0.25 * slo.value,
+        Some("late_sends") if slo.figure.is_latency() => {
+            !slo_passed && late_p99_us > 0.25 * slo.value && measured - late_p99_us <= slo.value
+        }
         _ => true,
     }
 }
@@ -246,12 +266,28 @@ mod tests {
         };
         let slo = parse_slo("p99<=100ms").unwrap();
         assert_eq!(late(17_000.0).cause.as_deref(), Some("late_sends"));
-        assert!(!limits_the_slo(&late(17_000.0), &slo), "17 ms of 100 ms");
-        assert!(limits_the_slo(&late(40_000.0), &slo), "40 ms of 100 ms");
-        assert!(limits_the_slo(
-            &late(17_000.0),
-            &parse_slo("p99<=20ms").unwrap()
-        ));
-        assert!(!limits_the_slo(&late(100.0), &slo), "not limited at all");
+        // (lateness p99 µs, measured p99 µs, SLO passed, limited)
+        let cases = [
+            (17_000.0, 110_000.0, false, false), // 17 ms of a 100 ms SLO: small
+            (40_000.0, 110_000.0, false, true),  // 40 ms: without it, 70 ms would pass
+            (40_000.0, 3_800_000.0, false, false), // failed by far more: the target's
+            (40_000.0, 90_000.0, true, false),   // a pass stands: lateness is in it
+            (100.0, 110_000.0, false, false),    // not limited at all
+        ];
+        for (lateness, measured, passed, limited) in cases {
+            assert_eq!(
+                limits_the_slo(&late(lateness), &slo, measured, passed),
+                limited,
+                "late {lateness}, measured {measured}, passed {passed}"
+            );
+        }
+        let in_flight_cap = crate::results::GeneratorCheck {
+            cause: Some("in_flight_cap".into()),
+            ..late(40_000.0)
+        };
+        assert!(
+            limits_the_slo(&in_flight_cap, &slo, 90_000.0, true),
+            "a cap always"
+        );
     }
 }

@@ -145,9 +145,8 @@ pub fn search(plan: &Plan, mut run: impl FnMut(Phase, f64) -> Result<Outcome, St
     loop {
         let o = step!(Phase::Probe, rate);
         if o.generator_limited {
-            // Not the target's limit: the answer is what passed below it.
-            found.max_rate = lo;
-            return found;
+            // Not the target's limit: the answer is what passed below it, confirmed.
+            break;
         }
         if o.passed {
             lo = rate;
@@ -170,17 +169,15 @@ pub fn search(plan: &Plan, mut run: impl FnMut(Phase, f64) -> Result<Outcome, St
             rate /= 2.0;
         }
     }
-    // Bisect.
-    while let Some(h) = hi {
+    // Bisect (not past a step the generator limited).
+    while let Some(h) = hi.filter(|_| !found.generator_limited) {
         if h - lo <= plan.resolution * lo {
             break;
         }
         let mid = (lo + h) / 2.0;
         let o = step!(Phase::Bisect, mid);
         if o.generator_limited {
-            found.max_rate = lo;
-            found.failed_rate = hi;
-            return found;
+            break;
         }
         if o.passed {
             lo = mid;
@@ -190,17 +187,23 @@ pub fn search(plan: &Plan, mut run: impl FnMut(Phase, f64) -> Result<Outcome, St
     }
     // Confirm.
     for _ in 0..=plan.retries {
+        // Nothing passed: nothing to confirm.
+        if lo <= 0.0 {
+            break;
+        }
         let mut throughputs = Vec::new();
         let mut all_passed = true;
+        let mut limited = false;
         for _ in 0..plan.confirmations {
             let o = step!(Phase::Confirm, lo);
             if o.generator_limited || !o.passed {
                 all_passed = false;
+                limited = o.generator_limited;
                 break;
             }
             throughputs.push(o.throughput);
         }
-        if found.generator_limited {
+        if limited {
             break;
         }
         if all_passed {
@@ -301,6 +304,11 @@ mod tests {
             "what passed below the generator's limit"
         );
         assert!(found.failed_rate.is_none(), "no step failed the target");
+        assert!(found.confirmed, "confirmed at 800/s: {found:?}");
+        assert!(
+            found.steps.iter().all(|(p, ..)| *p != Phase::Bisect),
+            "no bisection past the generator's limit"
+        );
     }
 
     #[test]
