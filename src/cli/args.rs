@@ -158,6 +158,12 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = FormatArg::Table)]
         format: FormatArg,
     },
+    /// One scenario at each of several load levels, with a table and the knee (where
+    /// throughput stops growing while latency keeps growing).
+    Sweep(SweepArgs),
+    /// The highest open-model rate at which an SLO holds: exponential probe, bisection to
+    /// 5 %, two confirmations, within a time budget.
+    Capacity(CapacityArgs),
     /// Run scenario files (or built-in scenario names) one after another.
     Run {
         /// Scenario TOML files, or built-in names: api-latency, concurrent, stress, simulate, ci.
@@ -181,8 +187,9 @@ pub enum PairingArg {
 }
 
 /// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum FormatArg {
+    #[default]
     Table,
     Json,
     Markdown,
@@ -199,7 +206,7 @@ impl From<FormatArg> for Format {
 }
 
 /// Flags every load command shares; unset flags leave the scenario's values alone.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct Common {
     /// Load this URL instead of starting the bundled monitor (http://HOST:PORT or
     /// https://HOST:PORT).
@@ -227,6 +234,12 @@ pub struct Common {
     /// Open model: most requests in flight at once.
     #[arg(long, requires = "rate", value_parser = |s: &str| bounds::CONCURRENCY.parse_u32(s))]
     pub max_in_flight: Option<u32>,
+    /// Load shape: stages DURATION:TARGET, each ramping linearly from the previous target (0
+    /// at the start) to its own, a 0s stage a step, e.g. 10s:1000/s,0s:5000/s,20s:5000/s.
+    /// Targets with /s are open-model rates; bare ones follow the scenario's model (workers
+    /// in the closed model). The shape sets the run's length, warm-up included.
+    #[arg(long, value_name = "SPEC", conflicts_with_all = ["rate", "concurrency"], value_parser = |s: &str| crate::load::scenario::parse_stages(s))]
+    pub stages: Option<(Vec<crate::load::scenario::Stage>, bool)>,
     /// Warm-up before measuring, e.g. 2s (excluded from every figure).
     #[arg(long, value_parser = |s: &str| bounds::WARMUP.parse(s))]
     pub warmup: Option<Duration>,
@@ -277,12 +290,119 @@ impl Common {
             max_in_flight: self.max_in_flight,
             concurrency: self.concurrency,
             warmup: self.warmup,
+            stages: self.stages.clone(),
         }
     }
 
     pub fn out_is_stdout(&self) -> bool {
         self.out.as_deref() == Some(Path::new("-"))
     }
+}
+
+/// The flags a sweep or a capacity search shares with the load commands (those that set
+/// the load itself are the search's own).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SearchCommon {
+    /// Load this URL instead of starting the bundled monitor.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// https:// targets: trust the CA certificates in FILE (PEM) instead of the system's.
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+    pub cacert: Option<PathBuf>,
+    /// https:// targets: accept any certificate.
+    #[arg(long, short = 'k')]
+    pub insecure: bool,
+    /// Speak HTTP/2 only.
+    #[arg(long)]
+    pub http2: bool,
+    /// Storage profile of the bundled monitor [default: optimized].
+    #[arg(long, value_enum)]
+    pub profile: Option<ProfileArg>,
+    /// Scenario file or built-in name (a mix) run at each level [default: stress].
+    #[arg(long)]
+    pub scenario: Option<String>,
+    /// Measured time of each level or step, e.g. 10s.
+    #[arg(long, value_parser = |s: &str| bounds::DURATION.parse(s))]
+    pub duration: Option<Duration>,
+    /// Warm-up before each level or step (default: the scenario's).
+    #[arg(long, value_parser = |s: &str| bounds::WARMUP.parse(s))]
+    pub warmup: Option<Duration>,
+    /// Open model: most requests in flight at once.
+    #[arg(long, value_parser = |s: &str| bounds::CONCURRENCY.parse_u32(s))]
+    pub max_in_flight: Option<u32>,
+    /// Results JSON path (one file holding every level or step); `-` for stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    pub format: FormatArg,
+    /// No live progress line on stderr.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Generator threads (default: number of cores).
+    #[arg(long, value_parser = |s: &str| bounds::THREADS.parse(s).map(|n| n as usize))]
+    pub threads: Option<usize>,
+    /// Per-request timeout [default: 30s].
+    #[arg(long, value_parser = |s: &str| bounds::TIMEOUT.parse(s))]
+    pub timeout: Option<Duration>,
+}
+
+impl SearchCommon {
+    /// The load commands' flags for one level or step: these, with the load given.
+    pub fn common(&self, concurrency: Option<u32>, rate: Option<f64>) -> Common {
+        Common {
+            target: self.target.clone(),
+            cacert: self.cacert.clone(),
+            insecure: self.insecure,
+            http2: self.http2,
+            profile: self.profile,
+            concurrency,
+            rate,
+            max_in_flight: rate.and(self.max_in_flight),
+            warmup: self.warmup,
+            out: self.out.clone(),
+            format: self.format,
+            no_progress: self.no_progress,
+            scenario: self.scenario.clone(),
+            threads: self.threads,
+            timeout: self.timeout,
+            ..Common::default()
+        }
+    }
+}
+
+/// `sweep`: the levels, closed or open.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub search: SearchCommon,
+    /// Closed model: workers at each level, e.g. 1,10,50,100,500,1000.
+    #[arg(long, value_delimiter = ',', required_unless_present = "rate", conflicts_with = "rate",
+          value_parser = |s: &str| bounds::CONCURRENCY.parse_u32(s))]
+    pub concurrency: Vec<u32>,
+    /// Open model: requests per second at each level, e.g. 1000,5000,10000.
+    #[arg(long, value_delimiter = ',', value_parser = |s: &str| bounds::RATE.parse(s))]
+    pub rate: Vec<f64>,
+}
+
+/// `capacity`: the SLO and the search's limits.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CapacityArgs {
+    #[command(flatten)]
+    pub search: SearchCommon,
+    /// The SLO each step must meet, judged on latency from the intended send time, e.g.
+    /// "p99<=10ms" (figures: p50 p90 p95 p99 p999 max mean).
+    #[arg(long)]
+    pub slo: String,
+    /// Most failed requests a step may have, percent, e.g. 0.1% [default: 0.1%].
+    #[arg(long, default_value = "0.1%")]
+    pub max_error_rate: String,
+    /// Longest the whole search may take, e.g. 5m.
+    #[arg(long, default_value = "5m", value_parser = |s: &str| bounds::DURATION.parse(s))]
+    pub budget: Duration,
+    /// First rate probed, requests per second [default: 100].
+    #[arg(long, value_parser = |s: &str| bounds::RATE.parse(s))]
+    pub start_rate: Option<f64>,
 }
 
 /// Storage profile of the bundled monitor.
@@ -347,6 +467,10 @@ pub struct ServeArgs {
     /// Do not record per-route request figures or run the sampler (to measure their cost).
     #[arg(long)]
     pub no_instrumentation: bool,
+    /// Serve a null endpoint instead of the monitor: every request gets `200 {}` at once, no
+    /// storage. Load it to find the generator's own ceiling on this machine.
+    #[arg(long)]
+    pub null: bool,
 }
 
 impl ServeArgs {

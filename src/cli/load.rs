@@ -114,7 +114,11 @@ pub fn run(
 /// The command's scenario: `--scenario FILE` if given, else the built-in one; flags applied.
 /// A file must be of the command's kind: its flags (`--requests`, `--executions`, ...) are
 /// made for that kind, and `run FILE` takes any.
-fn scenario_for(common: &Common, command: &str, builtin_name: &str) -> anyhow::Result<Scenario> {
+pub(super) fn scenario_for(
+    common: &Common,
+    command: &str,
+    builtin_name: &str,
+) -> anyhow::Result<Scenario> {
     let mut s = match &common.scenario {
         Some(spec) => builtin::load(spec).map_err(exit::usage)?,
         None => builtin::builtin(builtin_name)
@@ -315,8 +319,18 @@ fn refuse_connections_past_the_budget(
     Ok(())
 }
 
-fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::Result<ExitCode> {
-    refuse_flags_that_do_not_apply(&scenarios, common, direct)?;
+/// Everything checked before any load (flags, scenarios' stages, the target's URL, where
+/// results go, the connection budget), and the options the runs take.
+pub(super) fn prepare(
+    scenarios: &[Scenario],
+    common: &Common,
+    direct: bool,
+) -> anyhow::Result<RunOptions> {
+    refuse_flags_that_do_not_apply(scenarios, common, direct)?;
+    for s in scenarios {
+        s.check_stages()
+            .map_err(|e| exit::usage(anyhow::anyhow!(e)))?;
+    }
     let wire = wire_for(common)?;
     if let Some(out) = common.out.as_ref().filter(|p| p.is_dir()) {
         return Err(exit::usage(anyhow::anyhow!(
@@ -369,9 +383,9 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
     let threads = common.threads.unwrap_or(cores);
     let budget = ConnectionBudget::detect(threads);
     if !direct {
-        refuse_connections_past_the_budget(&scenarios, common, &budget)?;
+        refuse_connections_past_the_budget(scenarios, common, &budget)?;
     }
-    let opts = RunOptions {
+    Ok(RunOptions {
         target: common.target.clone(),
         profile: common.profile.unwrap_or(ProfileArg::Optimized).into(),
         direct,
@@ -388,8 +402,14 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
         default_length: Length::Duration(Duration::from_secs(10)),
         // The open model's cap adapts to the machine when the user set none.
         default_max_in_flight: u32::try_from(budget.usable.clamp(1, 10_000)).unwrap_or(10_000),
-        stream: stream.clone(),
-    };
+        stream,
+    })
+}
+
+fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::Result<ExitCode> {
+    let opts = prepare(&scenarios, common, direct)?;
+    let stream = opts.stream.clone();
+    let stream_to_stdout = common.stream.as_deref() == Some(std::path::Path::new("-"));
     let many = scenarios.len() > 1;
     // `--out -`: the results JSON is stdout's, and the report of another format goes to
     // stderr, so that stdout parses as JSON whatever the format.

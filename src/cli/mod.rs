@@ -3,12 +3,14 @@
 //! `merge`, `serve`), and this file only dispatches.
 
 mod args;
+mod capacity;
 mod compare;
 mod fanout;
 mod load;
 mod merge;
 mod report;
 mod serve;
+mod sweep;
 
 pub use args::*;
 pub use serve::serve;
@@ -75,6 +77,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             html,
             format,
         } => report::report(&files, html.as_deref(), format),
+        Command::Sweep(args) => sweep::sweep(&args),
+        Command::Capacity(args) => capacity::capacity(&args),
         Command::Run {
             scenarios,
             common,

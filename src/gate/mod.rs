@@ -3,3 +3,4 @@
 
 pub mod compare;
 pub mod judge;
+pub mod search;

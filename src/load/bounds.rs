@@ -239,6 +239,26 @@ pub const GATE_ERROR_RATE: Number = Number {
     unit: "percentage points",
 };
 
+/// Load shapes (`[[load.stages]]`, `--stages`): how many stages, each one's length (0 is a
+/// step), its target rate (open model) or workers (closed model), and the whole shape's
+/// length, which is the run's (warm-up included), so at most `DURATION`'s.
+pub const STAGES: Count = Count { min: 1, max: 1000 };
+pub const STAGE_DURATION: Span = Span {
+    nonzero: false,
+    max: Duration::from_secs(24 * 3600),
+    max_text: "24h",
+};
+pub const STAGE_RATE: Number = Number {
+    min: 0.0,
+    max: 10_000_000.0,
+    min_exclusive: false,
+    unit: "requests per second",
+};
+pub const STAGE_WORKERS: Count = Count {
+    min: 0,
+    max: 100_000,
+};
+
 /// Requests one simulated execution sends: create, per step add + two updates + a log
 /// append (when it has lines), per artifact one upload, and the final status.
 pub fn requests_per_flow(steps: u64, artifacts: u64, log_lines: u64) -> u64 {

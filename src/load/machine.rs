@@ -55,6 +55,14 @@ pub fn between(start: &CpuSnapshot, end: &CpuSnapshot, load_avg_1m: f64) -> Opti
     })
 }
 
+/// CPU time this process has used so far (user + system, all its threads), seconds.
+pub fn own_cpu_s() -> Option<f64> {
+    let ticks = process_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)?;
+    // SAFETY: sysconf reads a constant of the system.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (hz > 0).then(|| ticks as f64 / hz as f64)
+}
+
 /// The 1-minute load average, from /proc/loadavg.
 pub fn load_avg_1m() -> Option<f64> {
     parse_loadavg(&std::fs::read_to_string("/proc/loadavg").ok()?)

@@ -7,6 +7,7 @@ pub mod bundled;
 pub mod client;
 pub mod duration;
 pub mod engine;
+pub mod evidence;
 pub mod fanout;
 pub mod https;
 pub mod id;

@@ -5,7 +5,9 @@
 use super::bundled::Bundled;
 use super::client::{Endpoint, Timeouts, Wire};
 use super::engine::{self, Control, EngineConfig, Length, Load, Workload};
+use super::evidence;
 use super::machine::{self, CpuSnapshot};
+use super::pacer::Shape;
 use super::probe::{self, Needs};
 use super::progress::print_progress;
 use super::sampler::{self, Sampler};
@@ -24,7 +26,10 @@ use crate::metrics::Recorder;
 use crate::monitor::storage::{Profile, Storage, StorageConfig};
 use crate::results::names::FLOW_EXECUTION;
 use crate::results::targets;
-use crate::results::{Environment, Results, ServerInfo, SCHEMA_VERSION};
+use crate::results::{
+    Environment, GeneratorCheck, PlannedPoint, Results, ServerInfo, ShapeResults, StageResults,
+    SCHEMA_VERSION,
+};
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -86,6 +91,11 @@ fn resolve_load(scenario: &Scenario, opts: &RunOptions) -> Load {
 }
 
 fn resolve_length(scenario: &Scenario, opts: &RunOptions) -> Length {
+    // A shape is the run's length, warm-up included.
+    if let Some(shape) = scenario.shape() {
+        let measured = shape.duration().saturating_sub(scenario.warmup);
+        return Length::Duration(measured.max(Duration::from_millis(1)));
+    }
     scenario.length.unwrap_or(opts.default_length)
 }
 
@@ -151,6 +161,11 @@ impl Preamble<'_> {
             warnings: Vec::new(),
             aborted: Some(why),
             exit_code: exit::ABORTED,
+            shape: None,
+            generator: None,
+            levels: Vec::new(),
+            knee: None,
+            capacity: None,
         }
     }
 
@@ -328,6 +343,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         Load::Closed { concurrency } => u64::from(concurrency).max(50) * 4,
         Load::Open { .. } => 1000,
     };
+    let shape = scenario.shape().map(Arc::new);
     let config = EngineConfig {
         workload: workload.clone(),
         load,
@@ -337,8 +353,13 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         threads,
         transport,
         max_consecutive_failures: max_failures,
+        shape: shape.clone(),
     };
     let started_at = now_rfc3339();
+    // The generator's own CPU from here to the end of the load (set-up included).
+    let own_at_start = (machine::own_cpu_s(), Instant::now());
+    let own_at_end = Arc::new(std::sync::Mutex::new(None::<(Option<f64>, Instant)>));
+    let load_ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
     // Other work on the machine over the run, the bundled monitor's CPU counted as ours.
     let monitor_pid = match &sut {
         Sut::Bundled(b) => Some(b.pid()),
@@ -357,7 +378,12 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
                 Sut::Bundled(b) => Some(b.url.clone()),
                 _ => None,
             };
+            let own_at_end = Arc::clone(&own_at_end);
+            let load_ended = Arc::clone(&load_ended);
             move || {
+                *own_at_end.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((machine::own_cpu_s(), Instant::now()));
+                load_ended.store(true, std::sync::atomic::Ordering::SeqCst);
                 if let Some(url) = url {
                     let stats = super::bundled::stats_of(&url);
                     *slot.lock().unwrap_or_else(|e| e.into_inner()) = stats;
@@ -390,8 +416,10 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
     let mut last = (Instant::now(), 0u64);
     let mut tick = Instant::now();
     let mut stream_tick = Instant::now();
+    let mut samples = Samples::default();
     while !engine.is_finished() {
         std::thread::sleep(Duration::from_millis(50));
+        samples.take(&control, &load_ended);
         if interrupted() {
             control.abort(INTERRUPTED_WHY.into());
         }
@@ -450,7 +478,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
             "the generator panicked (a bug in stepflow-bench; its message is above)".into(),
         ));
     };
-    let samples = sampler.map(Sampler::finish).unwrap_or_default();
+    let server_samples = sampler.map(Sampler::finish).unwrap_or_default();
     let machine = cpu_at_start.and_then(|start| {
         let end = CpuSnapshot::take(monitor_pid)?;
         machine::between(&start, &end, machine::load_avg_1m()?)
@@ -469,7 +497,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
                 rss_peak_bytes: stats["rss_peak_bytes"].as_u64().unwrap_or(0),
                 cpu_s: stats["cpu_s"].as_f64().unwrap_or(0.0),
                 stats,
-                timeseries: samples,
+                timeseries: server_samples,
                 storage: None,
             })
         }
@@ -487,7 +515,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
                 rss_peak_bytes: stats["rss_peak_bytes"].as_u64().unwrap_or(0),
                 cpu_s: stats["cpu_s"].as_f64().unwrap_or(0.0),
                 stats,
-                timeseries: samples,
+                timeseries: server_samples,
                 storage: None,
             })
         }),
@@ -498,7 +526,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         info.storage = sampler::footprint(&b.data_dir, super::bundled::executions_of(&b.url));
     }
     let mut warnings = early_warnings;
-    warnings.extend(measured.warnings);
+    warnings.extend(measured.warnings.iter().cloned());
     match sut {
         Sut::Bundled(b) => {
             if let Err(e) = b.stop() {
@@ -528,6 +556,59 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
     }
     let totals = total.summarize(duration_s);
     let aborted = control.abort_reason();
+    let shape_results = shape
+        .as_ref()
+        .map(|shape| shape_results(shape, scenario.warmup, load, &measured, &samples));
+    let own_cpu_pct = {
+        let end = *own_at_end.lock().unwrap_or_else(|e| e.into_inner());
+        match (own_at_start, end) {
+            ((Some(a), t0), Some((Some(b), t1))) => {
+                let wall = t1.saturating_duration_since(t0).as_secs_f64();
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                (wall > 0.0).then(|| (b - a).max(0.0) / (wall * cores as f64) * 100.0)
+            }
+            _ => None,
+        }
+    };
+    let generator = (measured.started && totals.count > 0).then(|| {
+        generator_check(
+            &GeneratorInputs {
+                load,
+                threads,
+                cpu_pct: own_cpu_pct.unwrap_or(0.0),
+                cap_from_user: matches!(
+                    scenario.load,
+                    LoadModel::Open {
+                        max_in_flight: Some(_),
+                        ..
+                    }
+                ),
+                other_cpu_pct: machine.map(|m| m.other_cpu_pct),
+                duration_s,
+                shaped: shape.is_some(),
+            },
+            &measured,
+            &samples,
+            &totals,
+        )
+    });
+    if let Some(g) = &generator {
+        for r in &g.reasons {
+            warnings.push(format!("the generator was the limit, not the target: {r}"));
+        }
+        if let Some(lag) =
+            (measured.max_lag > Duration::from_millis(10)).then_some(measured.max_lag)
+        {
+            if !g.limited {
+                warnings.push(format!(
+                    "the generator fell behind its send schedule by up to {:.1} ms at worst \
+                     (p99 {:.2} ms); latencies count from the intended send times",
+                    lag.as_secs_f64() * 1000.0,
+                    g.send_lateness_us.as_ref().map_or(0.0, |l| l.p99) / 1000.0
+                ));
+            }
+        }
+    }
     Ok(Results {
         schema_version: SCHEMA_VERSION,
         run_id: Some(preamble.run_id.clone()),
@@ -566,5 +647,183 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
             exit::OK
         },
         aborted,
+        shape: shape_results,
+        generator,
+        levels: Vec::new(),
+        knee: None,
+        capacity: None,
     })
+}
+
+/// What the orchestrator samples every 50 ms over the measured window.
+#[derive(Debug, Default)]
+struct Samples {
+    /// Requests in flight: sum and count of samples.
+    in_flight_sum: f64,
+    n: u64,
+    /// Closed model: (seconds since the measured start, workers running).
+    workers: Vec<(f64, u64)>,
+}
+
+impl Samples {
+    fn take(&mut self, control: &Control, load_ended: &std::sync::atomic::AtomicBool) {
+        use std::sync::atomic::Ordering;
+        let Some(start) = control
+            .phase
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .measure_start
+        else {
+            return;
+        };
+        let now = Instant::now();
+        if now < start || load_ended.load(Ordering::SeqCst) {
+            return;
+        }
+        let live = &control.live;
+        self.in_flight_sum += live.in_flight.load(Ordering::Relaxed) as f64;
+        self.n += 1;
+        self.workers.push((
+            (now - start).as_secs_f64(),
+            live.active_workers.load(Ordering::Relaxed),
+        ));
+    }
+
+    fn in_flight(&self) -> f64 {
+        if self.n == 0 {
+            0.0
+        } else {
+            self.in_flight_sum / self.n as f64
+        }
+    }
+
+    /// Mean workers running over [a, b) seconds of the measured window; None without samples.
+    fn workers_between(&self, a: f64, b: f64) -> Option<f64> {
+        let inside: Vec<f64> = self
+            .workers
+            .iter()
+            .filter(|(t, _)| *t >= a && *t < b)
+            .map(|(_, w)| *w as f64)
+            .collect();
+        (!inside.is_empty()).then(|| inside.iter().sum::<f64>() / inside.len() as f64)
+    }
+}
+
+/// Each stage's figures and the planned load beside the achieved one, second by second.
+fn shape_results(
+    shape: &Shape,
+    warmup: Duration,
+    load: Load,
+    measured: &engine::Measured,
+    samples: &Samples,
+) -> ShapeResults {
+    let open = matches!(load, Load::Open { .. });
+    let w = warmup.as_secs_f64();
+    let total = shape.duration().as_secs_f64();
+    let stages = (0..shape.stages())
+        .map(|i| {
+            let (start, len) = shape.stage_window(i);
+            let (a, b) = (
+                start.as_secs_f64().max(w),
+                (start + len).as_secs_f64().max(w),
+            );
+            let measured_s = b - a;
+            let rec = measured.stages.get(i).cloned().unwrap_or_default();
+            let stats = rec.summarize(measured_s);
+            let (from, to) = shape.stage_levels(i);
+            let planned = if measured_s > 0.0 {
+                shape.mean_between(Duration::from_secs_f64(a), Duration::from_secs_f64(b))
+            } else {
+                to
+            };
+            let achieved = if measured_s <= 0.0 {
+                0.0
+            } else if open {
+                stats.count as f64 / measured_s
+            } else {
+                samples.workers_between(a - w, b - w).unwrap_or(0.0)
+            };
+            StageResults {
+                stage: i as u32 + 1,
+                duration_s: len.as_secs_f64(),
+                measured_s,
+                from,
+                to,
+                planned,
+                achieved,
+                stats,
+            }
+        })
+        .collect();
+    let seconds = (total - w).max(0.0).ceil() as u64;
+    let per_second = (1..=seconds)
+        .map(|t_s| {
+            let a = w + (t_s - 1) as f64;
+            let b = (w + t_s as f64).min(total);
+            let planned = shape
+                .mean_between(Duration::from_secs_f64(a), Duration::from_secs_f64(b))
+                * if open { b - a } else { 1.0 };
+            let achieved = if open {
+                measured.sends.get(t_s as usize - 1).copied().unwrap_or(0) as f64
+            } else {
+                samples
+                    .workers_between((t_s - 1) as f64, t_s as f64)
+                    .unwrap_or(0.0)
+            };
+            PlannedPoint {
+                t_s,
+                planned,
+                achieved,
+            }
+        })
+        .collect();
+    ShapeResults { stages, per_second }
+}
+
+struct GeneratorInputs {
+    load: Load,
+    threads: usize,
+    cpu_pct: f64,
+    cap_from_user: bool,
+    other_cpu_pct: Option<f64>,
+    duration_s: f64,
+    shaped: bool,
+}
+
+/// The evidence that the generator was not the limit (`load::evidence`).
+fn generator_check(
+    g: &GeneratorInputs,
+    measured: &engine::Measured,
+    samples: &Samples,
+    totals: &crate::metrics::OpStats,
+) -> GeneratorCheck {
+    let open = matches!(g.load, Load::Open { .. });
+    let allowed = match g.load {
+        Load::Open { max_in_flight, .. } => f64::from(max_in_flight),
+        // A shaped closed run: the workers it actually ran, on average.
+        Load::Closed { .. } if g.shaped => samples.workers_between(0.0, f64::MAX).unwrap_or(0.0),
+        Load::Closed { concurrency } => f64::from(concurrency),
+    };
+    let lateness = crate::metrics::LatencySummary::from_histogram(&measured.lateness);
+    let mut check = evidence::judge(&evidence::Observed {
+        open,
+        cpu_pct: g.cpu_pct,
+        threads: g.threads,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        lateness_p99_us: open.then_some(lateness.p99),
+        in_flight: samples.in_flight(),
+        throughput: if g.duration_s > 0.0 {
+            totals.count as f64 / g.duration_s
+        } else {
+            0.0
+        },
+        mean_latency_s: totals.latency_us.mean / 1e6,
+        allowed,
+        cap_from_user: g.cap_from_user,
+        other_cpu_pct: g.other_cpu_pct,
+    });
+    if open {
+        check.send_lateness_us = Some(lateness);
+    }
+    check
 }

@@ -78,6 +78,13 @@ pub fn render_markdown(r: &Results) -> String {
             i.checked, i.lost_writes
         ));
     }
+    let stages = super::shape::stage_lines(r);
+    if !stages.is_empty() {
+        out.push_str(&format!("\n```\n{}\n```\n", stages.join("\n")));
+    }
+    if let Some(line) = super::shape::generator_line(r) {
+        out.push_str(&format!("\n{line}\n"));
+    }
     for w in &r.warnings {
         out.push_str(&format!("\n> warning: {w}\n"));
     }

@@ -7,6 +7,8 @@ pub mod export;
 pub mod html;
 pub mod junit;
 mod markdown;
+pub mod search;
+pub mod shape;
 mod svg;
 mod table;
 

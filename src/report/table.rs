@@ -118,6 +118,15 @@ pub fn render_table(r: &Results) -> String {
         ));
     }
 
+    for line in super::shape::stage_lines(r) {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    if let Some(line) = super::shape::generator_line(r) {
+        out.push_str(&line);
+        out.push('\n');
+    }
+
     if !r.targets.is_empty() {
         let mut t = Table::new();
         t.load_preset(UTF8_BORDERS_ONLY)

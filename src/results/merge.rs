@@ -256,6 +256,13 @@ pub fn merge_results(parts: &[Results]) -> Result<Results, MergeError> {
         warnings,
         aborted: (!aborted.is_empty()).then(|| aborted.join("; ")),
         exit_code,
+        // Each part's stages and generator evidence are its own machine's; the merge keeps
+        // them in the parts.
+        shape: None,
+        generator: None,
+        levels: Vec::new(),
+        knee: None,
+        capacity: None,
     })
 }
 

@@ -131,6 +131,200 @@ pub struct Results {
     /// The exit code this run ends with (0 pass, 1 target missed or writes lost, 3 aborted).
     #[schemars(schema_with = "schema::exit_code")]
     pub exit_code: u8,
+    /// A shaped run (`[[load.stages]]`, `--stages`): each stage's figures, and the planned
+    /// load beside the achieved one second by second. `load` then holds the shape's peak.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<ShapeResults>,
+    /// The evidence that the generator was not the limit: its CPU use, how late it sent,
+    /// and a Little's-law check; absent in files written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<GeneratorCheck>,
+    /// A sweep (`stepflow-bench sweep`): every level's own results, in order; the file's
+    /// top-level figures are those of the knee level (or the last level, without a knee).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub levels: Vec<SweepLevel>,
+    /// A sweep: the last level before throughput stopped growing while latency kept
+    /// growing; absent when no level is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub knee: Option<Knee>,
+    /// A capacity search (`stepflow-bench capacity`): the answer and every step; the file's
+    /// top-level figures are the last confirmation run's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<Capacity>,
+}
+
+/// One level of a sweep.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SweepLevel {
+    /// Workers (closed model) or requests per second (open model).
+    #[schemars(range(min = 0))]
+    pub level: f64,
+    /// Whether the generator, not the target, limited this level (`results.generator`):
+    /// such a level is never taken for the knee.
+    pub generator_limited: bool,
+    pub results: Results,
+}
+
+/// Where a sweep's throughput stopped growing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Knee {
+    /// The knee's level (workers or requests per second), and its index in `levels`.
+    #[schemars(range(min = 0))]
+    pub level: f64,
+    #[schemars(range(min = 0))]
+    pub index: usize,
+    /// Why: the next level's throughput and p99 against this one's.
+    pub why: String,
+}
+
+/// The highest open-model rate at which an SLO held.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Capacity {
+    /// The highest rate that met the SLO in every run at it (confirmations included),
+    /// requests per second; 0 when none did.
+    #[schemars(range(min = 0))]
+    pub max_rate: f64,
+    /// The rate to plan with: `sustainable_fraction` of `max_rate`, requests per second.
+    #[schemars(range(min = 0))]
+    pub sustainable_rate: f64,
+    #[schemars(range(min = 0, max = 1))]
+    pub sustainable_fraction: f64,
+    /// The SLO as given, e.g. "p99<=10ms", and the error rate allowed, percent.
+    pub slo: String,
+    #[schemars(range(min = 0, max = 100))]
+    pub max_error_rate_pct: f64,
+    /// The lowest rate that failed it, requests per second (absent when none failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_rate: Option<f64>,
+    /// How sure the answer is, in words: the bracket, the confirmations, what cut it short.
+    pub confidence: String,
+    /// Whether the answer is the generator's ceiling rather than the target's.
+    pub generator_limited: bool,
+    /// Every run of the search, in order.
+    pub steps: Vec<CapacityStep>,
+    /// Time the search took, seconds, and the budget it had.
+    #[schemars(range(min = 0))]
+    pub elapsed_s: f64,
+    #[schemars(range(min = 0))]
+    pub budget_s: f64,
+}
+
+/// One run of a capacity search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CapacityStep {
+    /// probe, bisect or confirm.
+    #[schemars(extend("enum" = ["probe", "bisect", "confirm"]))]
+    pub phase: String,
+    /// Offered rate, requests per second.
+    #[schemars(range(min = 0))]
+    pub rate: f64,
+    /// Achieved throughput (successes per second).
+    #[schemars(range(min = 0))]
+    pub throughput: f64,
+    /// The SLO's figure as measured (latency from the intended send time), microseconds
+    /// for a latency.
+    pub measured: f64,
+    #[schemars(range(min = 0, max = 100))]
+    pub error_rate_pct: f64,
+    /// Whether the SLO and the error rate held.
+    pub passed: bool,
+    /// Whether the generator was the limit in this step (then it does not count as the
+    /// target's).
+    pub generator_limited: bool,
+}
+/// A shaped run's load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ShapeResults {
+    /// The stages in order, zero-length steps included.
+    pub stages: Vec<StageResults>,
+    /// Per second of the measured window: the planned load and the achieved one.
+    pub per_second: Vec<PlannedPoint>,
+}
+
+/// One stage of a shaped run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StageResults {
+    /// 1-based position among the stages.
+    #[schemars(range(min = 1))]
+    pub stage: u32,
+    /// The stage's planned length, seconds (0 for a step).
+    #[schemars(range(min = 0))]
+    pub duration_s: f64,
+    /// The part of it that was measured (warm-up excluded), seconds.
+    #[schemars(range(min = 0))]
+    pub measured_s: f64,
+    /// Planned level at its start and end: requests per second (open model) or workers
+    /// (closed model).
+    #[schemars(range(min = 0))]
+    pub from: f64,
+    #[schemars(range(min = 0))]
+    pub to: f64,
+    /// Mean planned level over the measured part: requests per second due, or workers.
+    #[schemars(range(min = 0))]
+    pub planned: f64,
+    /// Mean achieved level over the measured part: requests per second sent (open model)
+    /// or workers running (closed model).
+    #[schemars(range(min = 0))]
+    pub achieved: f64,
+    /// All operations together, for requests due (open) or sent (closed) in the stage.
+    pub stats: OpStats,
+}
+
+/// One second of a shaped run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PlannedPoint {
+    /// End of the second, since the measured start (as `timeseries`).
+    #[schemars(range(min = 1))]
+    pub t_s: u64,
+    /// Planned: requests due in this second (open) or mean workers wanted (closed).
+    #[schemars(range(min = 0))]
+    pub planned: f64,
+    /// Achieved: requests sent in this second (open) or mean workers running (closed).
+    #[schemars(range(min = 0))]
+    pub achieved: f64,
+}
+
+/// Whether the generator, not the target, limited a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct GeneratorCheck {
+    /// CPU time of the generator process over the load, percent of all cores' time
+    /// (`--direct`: the storage layer's work included).
+    #[schemars(range(min = 0))]
+    pub cpu_pct: f64,
+    /// Its busiest possible use: generator threads over cores, percent (100 when it has as
+    /// many threads as cores).
+    #[schemars(range(min = 0))]
+    pub cpu_ceiling_pct: f64,
+    /// Open model: how late requests went out after they were due (intended to actual
+    /// send), microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_lateness_us: Option<LatencySummary>,
+    /// Little's law: requests in flight (sampled) against throughput × mean latency, and the
+    /// most the generator allowed (workers, or the open model's in-flight cap).
+    pub littles_law: LittlesLaw,
+    /// Whether the generator, rather than the target, was what limited the load.
+    pub limited: bool,
+    /// What limited it: in_flight_cap, cpu, late_sends or idle_workers (absent when not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["in_flight_cap", "cpu", "late_sends", "idle_workers"]))]
+    pub cause: Option<String>,
+    /// Why it was judged limited, each with its cause and what to do (empty when not).
+    #[serde(default)]
+    pub reasons: Vec<String>,
+}
+
+/// In flight = throughput × mean latency, and what bounded it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LittlesLaw {
+    /// Mean requests in flight, sampled every 50 ms over the measured window.
+    #[schemars(range(min = 0))]
+    pub in_flight: f64,
+    /// Throughput × mean latency (from the intended send time), requests.
+    #[schemars(range(min = 0))]
+    pub expected: f64,
+    /// Most requests in flight the generator allowed: workers (closed) or the cap (open).
+    #[schemars(range(min = 0))]
+    pub allowed: f64,
 }
 
 /// Longest time a results file may span, seconds: a run's window (at most a day, see

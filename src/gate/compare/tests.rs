@@ -65,6 +65,11 @@ pub(crate) fn run(
         warnings: Vec::new(),
         aborted: None,
         exit_code: 0,
+        shape: None,
+        generator: None,
+        levels: Vec::new(),
+        knee: None,
+        capacity: None,
     }
 }
 

@@ -55,6 +55,11 @@ impl Phase {
 pub struct Live {
     pub ops: AtomicU64,
     pub errors: AtomicU64,
+    /// Requests sent and not yet answered (sampled for the Little's-law check).
+    pub in_flight: AtomicU64,
+    /// Closed model with a shape: workers running now (sampled for the planned-vs-achieved
+    /// series).
+    pub active_workers: AtomicU64,
     /// One per recorder, so a generator thread never waits for another's lock (the reader
     /// takes each once a second).
     pub(super) recs: Mutex<Vec<Arc<Mutex<LiveRec>>>>,
@@ -160,6 +165,8 @@ impl Control {
                 ops: AtomicU64::new(0),
                 errors: AtomicU64::new(0),
                 recs: Mutex::new(Vec::new()),
+                in_flight: AtomicU64::new(0),
+                active_workers: AtomicU64::new(0),
             },
             phase: Mutex::new(Phase::default()),
         }

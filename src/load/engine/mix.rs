@@ -140,11 +140,10 @@ impl PhaseCtx {
             ops: Rc::clone(ops),
             choice,
             book: Rc::clone(book),
-            rec: Rc::new(RefCell::new(Rec::new(
-                ops.len(),
-                measure_start,
-                Arc::clone(&shared.control),
-            ))),
+            rec: Rc::new(RefCell::new(
+                Rec::new(ops.len(), measure_start, Arc::clone(&shared.control))
+                    .with_shape(shared.config.shape.as_ref(), start),
+            )),
             start,
             measure_start,
             end: match shared.config.length {
@@ -165,7 +164,10 @@ impl PhaseCtx {
         intended: Option<Instant>,
     ) {
         let sent = Instant::now();
+        let live = &shared.control.live;
+        live.in_flight.fetch_add(1, Ordering::Relaxed);
         let r = t.call(&call).await;
+        live.in_flight.fetch_sub(1, Ordering::Relaxed);
         let done = Instant::now();
         shared.control.note(&r);
         self.book.borrow_mut().complete(intent, &r);
@@ -193,10 +195,43 @@ pub(super) async fn drive(
                     tokio::task::spawn_local(async move {
                         let mut t = shared.transport();
                         let mut rng = Rng::new((i as u64) << 32 | w);
+                        // Workers are numbered across threads (0, 1, ... on threads 0, 1,
+                        // ...), so that a shape's level spreads over every thread.
+                        let k = (w * threads as u64 + i as u64) as f64;
+                        let shape = shared.config.shape.clone();
+                        let active = &shared.control.live.active_workers;
+                        let mut running = false;
                         loop {
                             let now = Instant::now();
                             if shared.control.stopped() || ctx.end.is_some_and(|e| now >= e) {
                                 break;
+                            }
+                            if let Some(shape) = &shape {
+                                // Worker k runs while the planned level is above k; a retired
+                                // worker finishes its request, then waits until wanted again.
+                                let t = now.saturating_duration_since(ctx.start);
+                                if shape.level_at(t) <= k {
+                                    if running {
+                                        running = false;
+                                        active.fetch_sub(1, Ordering::Relaxed);
+                                    }
+                                    let Some(at) = shape.next_above(k, t) else {
+                                        break;
+                                    };
+                                    let at = later(ctx.start, at);
+                                    if ctx.end.is_some_and(|e| at >= e) {
+                                        break;
+                                    }
+                                    tokio::select! {
+                                        _ = tokio::time::sleep_until(at.into()) => {}
+                                        _ = shared.control.until_stopped() => break,
+                                    }
+                                    continue;
+                                }
+                            }
+                            if !running {
+                                running = true;
+                                active.fetch_add(1, Ordering::Relaxed);
                             }
                             // Count mode counts measured requests only.
                             if now >= ctx.measure_start && !shared.take_request() {
@@ -206,6 +241,9 @@ pub(super) async fn drive(
                             let (call, intent) =
                                 prepare(&ctx.ops[op], &mut ctx.book.borrow_mut(), &mut rng);
                             ctx.request(&shared, &mut t, op, call, intent, None).await;
+                        }
+                        if running {
+                            active.fetch_sub(1, Ordering::Relaxed);
                         }
                     })
                 })
@@ -219,13 +257,31 @@ pub(super) async fn drive(
             rate_per_s,
             max_in_flight,
         } => {
-            let pacer: Arc<dyn Pacer> = Arc::new(ConstantPacer {
-                rate_per_s: rate_per_s / threads as f64,
-            });
-            // Thread i's schedule is shifted by i requests, so that together the threads send
-            // evenly spaced requests rather than `threads` at once.
-            let shift = Duration::try_from_secs_f64(i as f64 / rate_per_s).unwrap_or_default();
-            let t0 = later(ctx.start, shift);
+            let (pacer, t0): (Arc<dyn Pacer>, Instant) = match &shared.config.shape {
+                // Thread i sends every `threads`-th request of the shape's schedule.
+                Some(shape) => (
+                    Arc::new(Strided {
+                        inner: StagedPacer {
+                            shape: Shape::clone(shape),
+                        },
+                        stride: threads as u64,
+                        offset: i as u64,
+                    }),
+                    ctx.start,
+                ),
+                None => {
+                    // Thread i's schedule is shifted by i requests, so that together the
+                    // threads send evenly spaced requests rather than `threads` at once.
+                    let shift =
+                        Duration::try_from_secs_f64(i as f64 / rate_per_s).unwrap_or_default();
+                    (
+                        Arc::new(ConstantPacer {
+                            rate_per_s: rate_per_s / threads as f64,
+                        }),
+                        later(ctx.start, shift),
+                    )
+                }
+            };
             let cap = share(u64::from(max_in_flight), threads, i).max(1) as usize;
             let slots = Rc::new(tokio::sync::Semaphore::new(cap));
             // Requests due and waiting for a slot are tasks too. At most `cap` of them wait:
@@ -323,6 +379,10 @@ pub(super) fn schedule(
                 match pacer.pace(start.elapsed(), sent) {
                     Pace::Stop => break,
                     // Sleeps are short so that a stop is noticed promptly.
+                    // A request due after the phase ends is never sent: stop now rather
+                    // than wait for it (at a low rate, a thread's first request may be due
+                    // long after the window).
+                    Pace::Wait(d) if end.is_some_and(|e| Instant::now() + d >= e) => break,
                     Pace::Wait(d) => std::thread::sleep(d.min(Duration::from_millis(50))),
                     Pace::SendNow => {
                         let due = start.checked_add(pacer.intended_send_time(sent));
@@ -391,6 +451,9 @@ pub(super) async fn run_mix(
         created: Vec::new(),
         flows: Vec::new(),
         max_lag,
+        stages: rec.stages,
+        lateness: rec.lateness,
+        sends: rec.sends,
     }
 }
 
@@ -454,6 +517,7 @@ pub(super) async fn run_per_endpoint(
         }
         // Phases are laid end to end in the time series.
         all.series.merge(&rec.series.shifted(offset_s));
+        let _ = all.lateness.add(&rec.lateness);
         // The phase lasted until its last thread was done.
         set_phase(shared, |p| {
             if p.windows.len() <= op {
@@ -471,6 +535,9 @@ pub(super) async fn run_per_endpoint(
         created: Vec::new(),
         flows: Vec::new(),
         max_lag,
+        stages: all.stages,
+        lateness: all.lateness,
+        sends: all.sends,
     }
 }
 

@@ -18,7 +18,7 @@ pub use transport::RunTransport;
 use self::{burst::*, flow::*, mix::*, readback::*, record::*};
 use super::book::{Book, Check, Intent, Rng};
 use super::id::ExecId;
-use super::pacer::{ConstantPacer, Pace, Pacer};
+use super::pacer::{ConstantPacer, Pace, Pacer, Shape, StagedPacer, Strided};
 pub use super::scenario::Length;
 use super::scenario::{FlowPlan, OpKind, Operation, OperationSpec};
 use super::transport::{
@@ -61,6 +61,9 @@ pub struct EngineConfig {
     pub transport: Arc<dyn Connector>,
     /// Consecutive connection-level failures after which the run is aborted.
     pub max_consecutive_failures: u64,
+    /// A load shape (mix only): open model, the rate over time; closed model, the workers.
+    /// Its time starts with the load (warm-up included); `load` holds its peak.
+    pub shape: Option<Arc<Shape>>,
 }
 
 /// Names of the recorded operations for a workload.
@@ -165,7 +168,21 @@ pub fn run(config: EngineConfig, control: Arc<Control>, load_done: impl FnOnce()
     let mut warnings = Vec::new();
     let max_lag = outs.iter().map(|o| o.max_lag).max().unwrap_or_default();
     let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+    let stage_count = shared.config.shape.as_ref().map_or(0, |s| s.stages());
+    let mut stages: Vec<Recorder> = (0..stage_count).map(|_| Recorder::new()).collect();
+    let mut lateness = crate::metrics::new_latency_histogram();
+    let mut sends: Vec<u64> = Vec::new();
     for out in &outs {
+        for (slot, rec) in stages.iter_mut().zip(&out.stages) {
+            slot.merge(rec);
+        }
+        let _ = lateness.add(&out.lateness);
+        if sends.len() < out.sends.len() {
+            sends.resize(out.sends.len(), 0);
+        }
+        for (slot, n) in sends.iter_mut().zip(&out.sends) {
+            *slot += n;
+        }
         for (msg, n) in &out.error_kinds {
             *errors.entry(msg.clone()).or_default() += n;
         }
@@ -195,16 +212,8 @@ pub fn run(config: EngineConfig, control: Arc<Control>, load_done: impl FnOnce()
             ));
         }
     }
-    if let Load::Open { .. } = shared.config.load {
-        if max_lag > Duration::from_millis(10) {
-            warnings.push(format!(
-                "the generator fell behind its send schedule by up to {:.1} ms; latencies \
-                 still count from the intended send times, but the offered rate was not met \
-                 on time (raise --threads, lower --rate, or cap in-flight requests)",
-                max_lag.as_secs_f64() * 1000.0
-            ));
-        }
-    }
+    // How late the sends were, and why, is judged with the run's other evidence
+    // (`load::evidence`), so that the advice matches the cause.
     load_done();
     let mut extra = serde_json::Map::new();
     // After an abort the target may be gone; reading back would only add noise and delay.
@@ -224,6 +233,10 @@ pub fn run(config: EngineConfig, control: Arc<Control>, load_done: impl FnOnce()
         errors,
         extra,
         started: phase.measure_start.is_some(),
+        stages,
+        lateness,
+        sends,
+        max_lag,
     }
 }
 

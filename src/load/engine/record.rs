@@ -21,6 +21,17 @@ pub struct Measured {
     pub extra: serde_json::Map<String, serde_json::Value>,
     /// Whether the load got past set-up (warm-up, then measuring, began).
     pub started: bool,
+    /// A shaped run: all operations together, one recorder per stage (by when each request
+    /// was due, or sent in the closed model).
+    pub stages: Vec<Recorder>,
+    /// How late requests were sent after they were due, nanoseconds (open model; 0 in the
+    /// closed model, where a request is due when it is sent).
+    pub lateness: Histogram<u64>,
+    /// Requests sent in each second of the measured window (index 0: [0 s, 1 s)).
+    pub sends: Vec<u64>,
+    /// How far the open model's sends fell behind their schedule at worst (requests held
+    /// back by a full queue excepted).
+    pub max_lag: Duration,
 }
 
 /// Per-thread recording.
@@ -31,6 +42,12 @@ pub(super) struct Rec {
     pub(super) measure_start: Instant,
     pub(super) control: Arc<Control>,
     pub(super) live: Arc<Mutex<LiveRec>>,
+    /// A shaped run: the shape and when its time starts (the load's start, warm-up
+    /// included), and a recorder per stage.
+    pub(super) shape: Option<(Arc<Shape>, Instant)>,
+    pub(super) stages: Vec<Recorder>,
+    pub(super) lateness: Histogram<u64>,
+    pub(super) sends: Vec<u64>,
 }
 
 impl Rec {
@@ -42,7 +59,20 @@ impl Rec {
             measure_start,
             live: control.live.register(n),
             control,
+            shape: None,
+            stages: Vec::new(),
+            lateness: crate::metrics::new_latency_histogram(),
+            sends: Vec::new(),
         }
+    }
+
+    /// Also records each request under the stage of `shape` it was due in.
+    pub(super) fn with_shape(mut self, shape: Option<&Arc<Shape>>, start: Instant) -> Rec {
+        if let Some(shape) = shape {
+            self.stages = (0..shape.stages()).map(|_| Recorder::new()).collect();
+            self.shape = Some((Arc::clone(shape), start));
+        }
+        self
     }
 
     /// Latency runs from the intended send time; samples scheduled before the measured
@@ -74,6 +104,25 @@ impl Rec {
             self.ops[op].record_ok(latency, nanos(done - sent));
         } else {
             self.ops[op].record_error(latency);
+        }
+        self.lateness
+            .saturating_record(nanos(sent.saturating_duration_since(intended)));
+        let second = sent.saturating_duration_since(self.measure_start).as_secs() as usize;
+        if second < 7 * 86_400 {
+            if self.sends.len() <= second {
+                self.sends.resize(second + 1, 0);
+            }
+            self.sends[second] += 1;
+        }
+        if let Some((shape, start)) = &self.shape {
+            if let Some(stage) = shape.stage_at(intended.saturating_duration_since(*start)) {
+                let r = &mut self.stages[stage];
+                if ok {
+                    r.record_ok(latency, nanos(done - sent));
+                } else {
+                    r.record_error(latency);
+                }
+            }
         }
         self.series.record(
             done.saturating_duration_since(self.measure_start),
@@ -120,6 +169,9 @@ pub(super) struct ThreadOut {
     pub(super) created: Vec<ExecId>,
     pub(super) flows: Vec<FlowRecord>,
     pub(super) max_lag: Duration,
+    pub(super) stages: Vec<Recorder>,
+    pub(super) lateness: Histogram<u64>,
+    pub(super) sends: Vec<u64>,
 }
 
 impl ThreadOut {
@@ -144,6 +196,9 @@ impl ThreadOut {
             created,
             flows,
             max_lag: Duration::ZERO,
+            stages: rec.stages,
+            lateness: rec.lateness,
+            sends: rec.sends,
         }
     }
 
@@ -157,6 +212,9 @@ impl ThreadOut {
             created: Vec::new(),
             flows: Vec::new(),
             max_lag: Duration::ZERO,
+            stages: Vec::new(),
+            lateness: crate::metrics::new_latency_histogram(),
+            sends: Vec::new(),
         }
     }
 }

@@ -166,6 +166,7 @@ fn run_lossy(workload: Workload, load: Load, loss: Option<Loss>) -> (Integrity, 
         threads: 1,
         transport: Arc::new(connector),
         max_consecutive_failures: 1_000_000,
+        shape: None,
     };
     let measured = run(config, Arc::new(Control::new(1_000_000)), || {});
     storage.close();

@@ -21,13 +21,16 @@ use crate::results::targets::{Target, TargetError};
 mod locate;
 mod overrides;
 mod raw;
+mod stages;
 #[cfg(test)]
 mod tests;
 mod validate;
 
+pub use crate::load::pacer::Stage;
 use locate::*;
 pub use overrides::LoadFlags;
 use raw::*;
+pub use stages::{check_shape, check_target, parse_stages, StageModel};
 
 /// What a scenario does with its operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -295,6 +298,9 @@ pub struct Scenario {
     /// Executions created before anything is measured, so reads find data.
     pub seed: u32,
     pub load: LoadModel,
+    /// The load shape (`[[load.stages]]`), empty for a flat load. When set, `load` holds its
+    /// peak (rate, or workers), and the shape sets the run's length, warm-up included.
+    pub stages: Vec<Stage>,
     /// Non-empty for `mix` and `per_endpoint`; for `burst` a lone `create_execution` when the
     /// file lists none; empty for `flow`, whose operations are the built-in kinds it performs.
     pub operations: Vec<Operation>,

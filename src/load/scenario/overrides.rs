@@ -6,12 +6,14 @@ use crate::load::bounds;
 
 /// The load flags every load command shares; unset flags leave the scenario's values alone.
 /// Their values are in range already (their parsers check `bounds`, as scenario files do).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct LoadFlags {
     pub rate: Option<f64>,
     pub max_in_flight: Option<u32>,
     pub concurrency: Option<u32>,
     pub warmup: Option<Duration>,
+    /// `--stages`: the stages, and whether their targets were written as rates (`/s`).
+    pub stages: Option<(Vec<Stage>, bool)>,
 }
 
 impl Scenario {
@@ -30,6 +32,9 @@ impl Scenario {
             if flags.rate.is_some() {
                 return Err(not_here("--rate", "; use --concurrency"));
             }
+            if flags.stages.is_some() {
+                return Err(not_here("--stages", "; load stages apply to mix scenarios"));
+            }
             if flags.warmup.is_some() {
                 return Err(not_here(
                     "--warmup",
@@ -45,11 +50,59 @@ impl Scenario {
                 rate_per_s: rate,
                 max_in_flight: flags.max_in_flight,
             };
+            self.stages.clear();
         }
         if let Some(c) = flags.concurrency {
             self.load = LoadModel::Closed {
                 concurrency: Some(c),
             };
+            self.stages.clear();
+        }
+        if let Some((stages, as_rates)) = &flags.stages {
+            if self.kind != ScenarioKind::Mix {
+                return Err(format!(
+                    "--stages applies to mix scenarios; scenario {} is of kind {}",
+                    self.name,
+                    self.kind.name()
+                ));
+            }
+            let open = *as_rates || matches!(self.load, LoadModel::Open { .. });
+            let model = if open {
+                StageModel::Open
+            } else {
+                StageModel::Closed
+            };
+            for (i, s) in stages.iter().enumerate() {
+                check_target(model, s.target).map_err(|e| {
+                    format!(
+                        "--stages: stage {} target {} ({}): {e}",
+                        i + 1,
+                        s.target,
+                        if open {
+                            "a rate"
+                        } else {
+                            "workers; write 1000/s for a rate"
+                        }
+                    )
+                })?;
+            }
+            let peak = stages.iter().map(|s| s.target).fold(0.0, f64::max);
+            self.load = match self.load {
+                LoadModel::Open { max_in_flight, .. } if open => LoadModel::Open {
+                    rate_per_s: peak.max(bounds::RATE.min),
+                    max_in_flight,
+                },
+                _ if open => LoadModel::Open {
+                    rate_per_s: peak.max(bounds::RATE.min),
+                    max_in_flight: None,
+                },
+                _ => LoadModel::Closed {
+                    concurrency: Some((peak as u32).max(1)),
+                },
+            };
+            self.stages = stages.clone();
+            // The shape is the run's length.
+            self.length = None;
         }
         Ok(())
     }

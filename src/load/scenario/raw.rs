@@ -35,6 +35,15 @@ pub(super) struct RawLoad {
     pub(super) model: Option<Spanned<ModelName>>,
     pub(super) concurrency: Option<Spanned<i64>>,
     pub(super) rate: Option<Spanned<f64>>,
+    pub(super) stages: Option<Spanned<Vec<RawStage>>>,
+}
+
+/// One `[[load.stages]]` table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStage {
+    pub(super) duration: Spanned<DurationValue>,
+    pub(super) target: Spanned<f64>,
 }
 
 #[derive(Deserialize)]

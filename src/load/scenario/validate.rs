@@ -49,7 +49,34 @@ impl Ctx<'_> {
             Some(n) => self.count_u32(n, "seed", bounds::SEED)?,
             None => 0,
         };
-        let load = self.validate_load(raw.load, kind)?;
+        let has_stages = raw.load.as_ref().is_some_and(|l| l.stages.is_some());
+        if has_stages {
+            if let Some(d) = &raw.duration {
+                return Err(self.at(
+                    d.span(),
+                    "duration",
+                    "the [[load.stages]] set the run's length (warm-up included); drop \
+                     `duration`",
+                ));
+            }
+            if let Some(r) = &raw.requests {
+                return Err(self.at(
+                    r.span(),
+                    "requests",
+                    "the [[load.stages]] set the run's length; drop `requests`",
+                ));
+            }
+            if kind != ScenarioKind::Mix {
+                return Err(self.at_key(
+                    "load.stages",
+                    format!(
+                        "load stages apply to kind = \"mix\" only, not {}",
+                        kind.name()
+                    ),
+                ));
+            }
+        }
+        let (load, stages) = self.validate_load(raw.load, kind)?;
 
         let mut operations = Vec::with_capacity(raw.operations.len());
         let mut seen = HashSet::new();
@@ -137,6 +164,7 @@ impl Ctx<'_> {
             warmup,
             seed,
             load,
+            stages,
             operations,
             flow,
             targets,
@@ -148,9 +176,9 @@ impl Ctx<'_> {
         &self,
         raw: Option<RawLoad>,
         kind: ScenarioKind,
-    ) -> Result<LoadModel, ScenarioError> {
+    ) -> Result<(LoadModel, Vec<Stage>), ScenarioError> {
         let Some(raw) = raw else {
-            return Ok(LoadModel::Closed { concurrency: None });
+            return Ok((LoadModel::Closed { concurrency: None }, Vec::new()));
         };
         let concurrency = raw
             .concurrency
@@ -161,19 +189,68 @@ impl Ctx<'_> {
             .model
             .as_ref()
             .map_or(ModelName::Closed, |m| *m.get_ref());
+        if let Some(stages) = raw.stages {
+            return match model {
+                ModelName::Closed => {
+                    if let Some(c) = &raw.concurrency {
+                        return Err(self.at(
+                            c.span(),
+                            "concurrency",
+                            "the [[load.stages]] targets are the workers of the closed \
+                             model; drop `concurrency`",
+                        ));
+                    }
+                    if let Some(rate) = &raw.rate {
+                        return Err(self.at(
+                            rate.span(),
+                            "rate",
+                            "applies only to model = \"open\"; the closed model's stages \
+                             are workers",
+                        ));
+                    }
+                    let stages = self.validate_stages(stages, StageModel::Closed)?;
+                    let peak = stages.iter().map(|s| s.target).fold(1.0, f64::max);
+                    Ok((
+                        LoadModel::Closed {
+                            concurrency: Some(peak as u32),
+                        },
+                        stages,
+                    ))
+                }
+                ModelName::Open => {
+                    if let Some(rate) = &raw.rate {
+                        return Err(self.at(
+                            rate.span(),
+                            "rate",
+                            "the [[load.stages]] targets are the rates of the open model; \
+                             drop `rate`",
+                        ));
+                    }
+                    let stages = self.validate_stages(stages, StageModel::Open)?;
+                    let peak = stages.iter().map(|s| s.target).fold(0.0, f64::max);
+                    Ok((
+                        LoadModel::Open {
+                            rate_per_s: peak.max(bounds::RATE.min),
+                            max_in_flight: concurrency,
+                        },
+                        stages,
+                    ))
+                }
+            };
+        }
         match (model, raw.rate) {
             (ModelName::Closed, Some(rate)) => Err(self.at(
                 rate.span(),
                 "rate",
                 "applies only to model = \"open\"; the closed model is paced by `concurrency`",
             )),
-            (ModelName::Closed, None) => Ok(LoadModel::Closed { concurrency }),
+            (ModelName::Closed, None) => Ok((LoadModel::Closed { concurrency }, Vec::new())),
             (ModelName::Open, None) => {
                 let span = raw.model.map(|m| m.span()).unwrap_or_default();
                 Err(self.at(
                     span,
                     "rate",
-                    "model = \"open\" needs `rate`, requests per second",
+                    "model = \"open\" needs `rate`, requests per second (or [[load.stages]])",
                 ))
             }
             (ModelName::Open, Some(rate)) => {
@@ -187,10 +264,13 @@ impl Ctx<'_> {
                          use model = \"closed\"",
                     ));
                 }
-                Ok(LoadModel::Open {
-                    rate_per_s,
-                    max_in_flight: concurrency,
-                })
+                Ok((
+                    LoadModel::Open {
+                        rate_per_s,
+                        max_in_flight: concurrency,
+                    },
+                    Vec::new(),
+                ))
             }
         }
     }

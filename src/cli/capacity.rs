@@ -1,0 +1,293 @@
+//! `capacity`: the highest open-model rate at which an SLO holds (`gate::search` decides
+//! each next step; this file runs them within the budget and records every one).
+
+use super::args::CapacityArgs;
+use super::load::{prepare, scenario_for};
+use super::sweep::finish;
+use crate::exit;
+use crate::gate::judge;
+use crate::gate::search::{self, Outcome, Plan};
+use crate::load::bounds;
+use crate::load::run::run_scenario;
+use crate::load::scenario::Length;
+use crate::results::targets::Target;
+use crate::results::{Capacity, CapacityStep, Results};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// A step passes only if its throughput reached this share of the offered rate.
+pub const KEPT_UP: f64 = 0.9;
+
+/// The fraction of the highest passing rate to plan with.
+pub const SUSTAINABLE_FRACTION: f64 = 0.8;
+
+/// "p99<=10ms" as a totals target.
+pub fn parse_slo(slo: &str) -> Result<Target, String> {
+    let at = slo
+        .find(['<', '>', '='])
+        .ok_or_else(|| format!("--slo {slo:?}: write FIGURE<=LIMIT, e.g. \"p99<=10ms\""))?;
+    let (figure, rest) = slo.split_at(at);
+    Target::parse(&format!("totals.{}", figure.trim()), rest.trim())
+        .map_err(|e| format!("--slo {slo:?}: {e}"))
+}
+
+pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
+    let usage = |m: String| exit::usage(anyhow::anyhow!(m));
+    let slo = parse_slo(&args.slo).map_err(usage)?;
+    let max_errors = Target::parse("totals.error_rate", &format!("<= {}", args.max_error_rate))
+        .map_err(|e| usage(format!("--max-error-rate {}: {e}", args.max_error_rate)))?;
+    bounds::GATE_ERROR_RATE
+        .check(max_errors.value.max(f64::MIN_POSITIVE))
+        .map_err(|e| usage(format!("--max-error-rate {}: {e}", args.max_error_rate)))?;
+    let step_length = args.search.duration.unwrap_or(Duration::from_secs(5));
+    let base = {
+        let mut s = scenario_for(&args.search.common(None, Some(1.0)), "capacity", "stress")?;
+        s.length = Some(Length::Duration(step_length));
+        // Each step is judged on the SLO and the error rate alone (the scenario's own
+        // targets, e.g. a throughput objective, say nothing about this search).
+        s.targets.clear();
+        s
+    };
+    // The cap and the budget of connections are checked once, for any rate.
+    let opts = prepare(
+        std::slice::from_ref(&base),
+        &args.search.common(None, Some(1.0)),
+        false,
+    )?;
+    let started = Instant::now();
+    let budget = args.budget;
+    let mut longest = step_length + base.warmup + Duration::from_secs(3);
+    let mut steps: Vec<CapacityStep> = Vec::new();
+    let mut last: Option<Results> = None;
+    let plan = Plan {
+        start: args.start_rate.unwrap_or(100.0),
+        min: bounds::RATE.min,
+        max: bounds::RATE.max,
+        ..Plan::default()
+    };
+    let found = search::search(&plan, |phase, rate| {
+        if started.elapsed() + longest > budget {
+            return Err(format!(
+                "the budget ({budget:?}) would be spent before another step of about \
+                 {longest:?}"
+            ));
+        }
+        let mut s = base.clone();
+        s.apply_flags(&args.search.common(None, Some(rate)).load_flags())
+            .map_err(|e| e.to_string())?;
+        let began = Instant::now();
+        eprintln!("capacity: {} at {rate:.1}/s ...", phase.name());
+        let mut results = run_scenario(&s, &opts).map_err(|e| format!("{e:#}"))?;
+        longest = longest.max(began.elapsed());
+        judge::judge(&[slo.clone(), max_errors.clone()], &mut results);
+        if let Some(why) = &results.aborted {
+            let why = format!("a step was aborted: {why}");
+            last = Some(results);
+            return Err(why);
+        }
+        let slo_passed = results.targets.first().is_some_and(|t| t.passed);
+        let slo_measured = slo.figure.measure(&results.totals);
+        let generator_limited = results
+            .generator
+            .as_ref()
+            .is_some_and(|g| limits_the_slo(g, &slo, slo_measured, slo_passed));
+        // The SLO and the error rate held, and the target kept up with the offered rate
+        // (a queue that grows for the whole step may not have reached the SLO yet).
+        let kept_up = results.totals.throughput >= KEPT_UP * rate;
+        let passed = results.targets.iter().all(|t| t.passed) && kept_up;
+        let measured = results
+            .targets
+            .first()
+            .map(|t| t.measured)
+            .filter(|m| m.is_finite())
+            .unwrap_or(0.0);
+        let step = CapacityStep {
+            phase: phase.name().into(),
+            rate,
+            throughput: results.totals.throughput,
+            measured,
+            error_rate_pct: results.totals.error_rate(),
+            passed,
+            generator_limited,
+        };
+        eprintln!(
+            "  {} {} {}{}: {:.0} ok/s{}",
+            slo.figure.name(),
+            measured,
+            results.targets.first().map_or("", |t| t.unit.as_str()),
+            if generator_limited {
+                " (limited by the generator)"
+            } else if passed {
+                " PASS"
+            } else {
+                " FAIL"
+            },
+            step.throughput,
+            if kept_up {
+                ""
+            } else {
+                " (did not keep up with the offered rate)"
+            }
+        );
+        steps.push(step);
+        last = Some(results);
+        Ok(Outcome {
+            passed,
+            throughput: results_throughput(&steps),
+            generator_limited,
+        })
+    });
+    let Some(mut results) = last else {
+        return Err(exit::aborted(anyhow::anyhow!(
+            "the capacity search ran no step: {}",
+            found.cut_short.unwrap_or_default()
+        )));
+    };
+    let bracket = match found.failed_rate {
+        Some(hi) if found.max_rate > 0.0 => format!(
+            "between {:.1}/s (passed) and {hi:.1}/s (failed), {:.1} % apart",
+            found.max_rate,
+            (hi / found.max_rate - 1.0) * 100.0
+        ),
+        Some(hi) => format!("no rate passed; the lowest that failed was {hi:.1}/s"),
+        None if found.max_rate > 0.0 => {
+            format!("{:.1}/s passed and no higher rate failed", found.max_rate)
+        }
+        None => "no step passed".to_string(),
+    };
+    let mut confidence = format!(
+        "{bracket}; {}",
+        if found.confirmed {
+            "confirmed by 2 runs agreeing within 5 %"
+        } else {
+            "not confirmed"
+        }
+    );
+    if found.generator_limited {
+        confidence.push_str(
+            "; the generator was the limit in a step: the target can take at least this \
+             much, and this generator on this machine no more (see the steps' generator \
+             evidence)",
+        );
+    }
+    if let Some(why) = &found.cut_short {
+        confidence.push_str(&format!("; cut short: {why}"));
+    }
+    let aborted = results.aborted.is_some();
+    // An answer the generator bounded is this generator's ceiling, not the target's
+    // capacity: inconclusive, as an unconfirmed one is.
+    results.exit_code =
+        if aborted || (found.cut_short.is_some() && !found.confirmed) || found.generator_limited {
+            exit::ABORTED
+        } else if found.max_rate <= 0.0 {
+            exit::FAILED
+        } else {
+            exit::OK
+        };
+    results.capacity = Some(Capacity {
+        max_rate: found.max_rate,
+        sustainable_rate: found.max_rate * SUSTAINABLE_FRACTION,
+        sustainable_fraction: SUSTAINABLE_FRACTION,
+        slo: args.slo.clone(),
+        max_error_rate_pct: max_errors.value,
+        failed_rate: found.failed_rate,
+        confidence,
+        generator_limited: found.generator_limited,
+        steps,
+        elapsed_s: started.elapsed().as_secs_f64(),
+        budget_s: budget.as_secs_f64(),
+    });
+    finish(&results, &args.search.out, args.search.format, "capacity")
+}
+
+/// Whether the generator's limit could have decided a step's verdict. Its in-flight cap or
+/// CPU always could. Late sends (latency counts from the intended send, so they are in the
+/// measured figure) only turn a pass into a fail: they decide a failed step when they are
+/// a sizeable part of a latency SLO (a quarter of it) and the figure without them would have
+/// met it; a step that failed by far more than its lateness failed on the target.
+pub fn limits_the_slo(
+    g: &crate::results::GeneratorCheck,
+    slo: &Target,
+    measured: f64,
+    slo_passed: bool,
+) -> bool {
+    if !g.limited {
+        return false;
+    }
+    let late_p99_us = g.send_lateness_us.as_ref().map_or(0.0, |l| l.p99);
+    match g.cause.as_deref() {
+        Some("late_sends") if slo.figure.is_latency() => {
+            !slo_passed && late_p99_us > 0.25 * slo.value && measured - late_p99_us <= slo.value
+        }
+        _ => true,
+    }
+}
+
+fn results_throughput(steps: &[CapacityStep]) -> f64 {
+    steps.last().map_or(0.0, |s| s.throughput)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::evidence::{judge, Observed};
+
+    #[test]
+    fn slos_parse_or_say_how_to_write_them() {
+        let t = parse_slo("p99<=10ms").unwrap();
+        assert_eq!(t.value, 10_000.0);
+        assert_eq!(parse_slo(" p50 < 2ms ").unwrap().value, 2_000.0);
+        assert!(parse_slo("p99").unwrap_err().contains("FIGURE<=LIMIT"));
+        assert!(parse_slo("p42<=1ms").is_err());
+        assert!(parse_slo("p99<=fast").is_err());
+    }
+
+    #[test]
+    fn late_sends_limit_a_step_only_when_they_could_decide_the_slo() {
+        let late = |p99_us: f64| {
+            let mut g = judge(&Observed {
+                open: true,
+                cpu_pct: 5.0,
+                threads: 2,
+                cores: 2,
+                lateness_p99_us: Some(p99_us),
+                in_flight: 1.0,
+                throughput: 100.0,
+                mean_latency_s: 0.01,
+                allowed: 10_000.0,
+                cap_from_user: false,
+                other_cpu_pct: Some(50.0),
+            });
+            g.send_lateness_us = Some(crate::metrics::LatencySummary {
+                p99: p99_us,
+                ..Default::default()
+            });
+            g
+        };
+        let slo = parse_slo("p99<=100ms").unwrap();
+        assert_eq!(late(17_000.0).cause.as_deref(), Some("late_sends"));
+        // (lateness p99 µs, measured p99 µs, SLO passed, limited)
+        let cases = [
+            (17_000.0, 110_000.0, false, false), // 17 ms of a 100 ms SLO: small
+            (40_000.0, 110_000.0, false, true),  // 40 ms: without it, 70 ms would pass
+            (40_000.0, 3_800_000.0, false, false), // failed by far more: the target's
+            (40_000.0, 90_000.0, true, false),   // a pass stands: lateness is in it
+            (100.0, 110_000.0, false, false),    // not limited at all
+        ];
+        for (lateness, measured, passed, limited) in cases {
+            assert_eq!(
+                limits_the_slo(&late(lateness), &slo, measured, passed),
+                limited,
+                "late {lateness}, measured {measured}, passed {passed}"
+            );
+        }
+        let in_flight_cap = crate::results::GeneratorCheck {
+            cause: Some("in_flight_cap".into()),
+            ..late(40_000.0)
+        };
+        assert!(
+            limits_the_slo(&in_flight_cap, &slo, 90_000.0, true),
+            "a cap always"
+        );
+    }
+}
