@@ -6,7 +6,7 @@ use crate::exit;
 use crate::load::bounds;
 use crate::load::builtin;
 use crate::report::{self, Format};
-use crate::results::io::{check_writable, read_results};
+use crate::results::io::{check_flag_writable, read_results};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -42,8 +42,7 @@ pub fn compare(
     use crate::gate::compare::{compare, CompareOptions, Limits, Metric, Pairing};
     for (flag, path) in [("--junit", junit), ("--html", html)] {
         if let Some(path) = path {
-            check_writable(path)
-                .map_err(|why| exit::usage(anyhow::anyhow!("{flag} {}: {why}", path.display())))?;
+            check_flag_writable(flag, path)?;
         }
     }
     // Flags first: a bad one is found without reading any file.

@@ -12,7 +12,7 @@ use crate::load::scenario::{Length, LoadModel, OperationSpec, Scenario, Scenario
 use crate::load::stream::{write_line, StreamSink};
 use crate::monitor::storage::Profile;
 use crate::report::{self, Format};
-use crate::results::io::{check_writable, write_results};
+use crate::results::io::{check_flag_writable, check_writable, write_results};
 use crate::results::Results;
 use anyhow::Context;
 use std::io::{IsTerminal, Write};
@@ -355,8 +355,7 @@ pub(super) fn prepare(
     }
     for (flag, path) in [("--junit", &common.junit), ("--html", &common.html)] {
         if let Some(path) = path {
-            check_writable(path)
-                .map_err(|why| exit::usage(anyhow::anyhow!("{flag} {}: {why}", path.display())))?;
+            check_flag_writable(flag, path)?;
         }
     }
     let stream_to_stdout = common.stream.as_deref() == Some(std::path::Path::new("-"));

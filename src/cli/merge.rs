@@ -4,14 +4,13 @@
 use super::args::FormatArg;
 use crate::exit;
 use crate::report;
-use crate::results::io::{check_writable, read_results, write_results};
+use crate::results::io::{check_flag_writable, read_results, write_results};
 use crate::results::merge::{merge_results, MergeError};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 pub fn merge(files: &[PathBuf], out: &Path, format: FormatArg) -> anyhow::Result<ExitCode> {
-    check_writable(out)
-        .map_err(|why| exit::usage(anyhow::anyhow!("--out {}: {why}", out.display())))?;
+    check_flag_writable("--out", out)?;
     let parts = files
         .iter()
         .map(|f| read_results(f))

@@ -4,7 +4,7 @@
 use super::args::FormatArg;
 use crate::exit;
 use crate::report::{self, html};
-use crate::results::io::{check_writable, read_results};
+use crate::results::io::{check_flag_writable, read_results};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,8 +15,7 @@ pub fn report(
     format: FormatArg,
 ) -> anyhow::Result<ExitCode> {
     if let Some(path) = html {
-        check_writable(path)
-            .map_err(|why| exit::usage(anyhow::anyhow!("--html {}: {why}", path.display())))?;
+        check_flag_writable("--html", path)?;
     }
     let runs = files
         .iter()

@@ -32,6 +32,13 @@ pub fn read_results(path: &Path) -> anyhow::Result<Results> {
 /// `write_results` (or the JUnit report) will write it, so that an unwritable place is bad
 /// usage (exit 2) rather than a run or comparison thrown away at its end. Nothing is left
 /// behind: the one file made to try is removed.
+/// `check_writable` for the file a flag names: a place that cannot take it is bad usage
+/// (exit 2) whose message names the flag and the path.
+pub fn check_flag_writable(flag: &str, path: &Path) -> anyhow::Result<()> {
+    check_writable(path)
+        .map_err(|why| exit::usage(anyhow::anyhow!("{flag} {}: {why}", path.display())))
+}
+
 pub fn check_writable(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::OpenOptionsExt;
     match std::fs::metadata(path) {
