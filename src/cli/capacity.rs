@@ -87,14 +87,14 @@ pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
         }
         let slo_passed = results.targets.first().is_some_and(|t| t.passed);
         let slo_measured = slo.figure.measure(&results.totals);
-        let generator_limited = results
-            .generator
-            .as_ref()
-            .is_some_and(|g| limits_the_slo(g, &slo, slo_measured, slo_passed));
         // The SLO and the error rate held, and the target kept up with the offered rate
         // (a queue that grows for the whole step may not have reached the SLO yet).
         let kept_up = results.totals.throughput >= KEPT_UP * rate;
         let passed = results.targets.iter().all(|t| t.passed) && kept_up;
+        let generator_limited = results
+            .generator
+            .as_ref()
+            .is_some_and(|g| limits_the_step(g, &slo, slo_measured, slo_passed, passed));
         let measured = results
             .targets
             .first()
@@ -109,6 +109,8 @@ pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
             error_rate_pct: results.totals.error_rate(),
             passed,
             generator_limited,
+            generator: results.generator.clone(),
+            machine: results.machine,
         };
         eprintln!(
             "  {} {} {}{}: {:.0} ok/s{}",
@@ -163,12 +165,13 @@ pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
             "not confirmed"
         }
     );
-    if found.generator_limited {
-        confidence.push_str(
-            "; the generator was the limit in a step: the target can take at least this \
-             much, and this generator on this machine no more (see the steps' generator \
-             evidence)",
-        );
+    if let Some(limit) = found.generator_limit_rate {
+        confidence.push_str(&format!(
+            "; the generator, not the target, was the limit at {limit:.1}/s: the target can \
+             take at least {:.1}/s, and this generator on this machine no more than {limit:.1}/s \
+             (see the steps' generator evidence)",
+            found.max_rate
+        ));
     }
     if let Some(why) = &found.cut_short {
         confidence.push_str(&format!("; cut short: {why}"));
@@ -193,6 +196,7 @@ pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
         failed_rate: found.failed_rate,
         confidence,
         generator_limited: found.generator_limited,
+        generator_limit_rate: found.generator_limit_rate,
         steps,
         elapsed_s: started.elapsed().as_secs_f64(),
         budget_s: budget.as_secs_f64(),
@@ -200,24 +204,29 @@ pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
     finish(&results, &args.search.out, args.search.format, "capacity")
 }
 
-/// Whether the generator's limit could have decided a step's verdict. Its in-flight cap or
-/// CPU always could. Late sends (latency counts from the intended send, so they are in the
-/// measured figure) only turn a pass into a fail: they decide a failed step when they are
-/// a sizeable part of a latency SLO (a quarter of it) and the figure without them would have
-/// met it; a step that failed by far more than its lateness failed on the target.
-pub fn limits_the_slo(
+/// Whether the generator's limit could have decided a step's verdict. A step that passed
+/// stands whatever the generator did: it offered the rate (the step kept up) and latency
+/// counts from the intended send, so the generator's delays only made the figure worse. A
+/// failed step failed on the generator when its in-flight cap, its CPU or a saturated
+/// machine it was the larger user of was the limit. Late sends alone decide a failed step
+/// only when they are a sizeable part of a latency SLO (a quarter of it) and the figure
+/// without them would have met it; a step that failed by far more failed on the target.
+pub fn limits_the_step(
     g: &crate::results::GeneratorCheck,
     slo: &Target,
     measured: f64,
     slo_passed: bool,
+    step_passed: bool,
 ) -> bool {
-    if !g.limited {
+    if !g.limited || step_passed {
         return false;
     }
     let late_p99_us = g.send_lateness_us.as_ref().map_or(0.0, |l| l.p99);
     match g.cause.as_deref() {
+        // The SLO held and the rate was not offered: the late sends were the shortfall.
+        Some("late_sends") if slo.figure.is_latency() && slo_passed => true,
         Some("late_sends") if slo.figure.is_latency() => {
-            !slo_passed && late_p99_us > 0.25 * slo.value && measured - late_p99_us <= slo.value
+            late_p99_us > 0.25 * slo.value && measured - late_p99_us <= slo.value
         }
         _ => true,
     }
@@ -257,6 +266,8 @@ mod tests {
                 allowed: 10_000.0,
                 cap_from_user: false,
                 other_cpu_pct: Some(50.0),
+                idle_pct: None,
+                monitor_cpu_pct: None,
             });
             g.send_lateness_us = Some(crate::metrics::LatencySummary {
                 p99: p99_us,
@@ -266,28 +277,35 @@ mod tests {
         };
         let slo = parse_slo("p99<=100ms").unwrap();
         assert_eq!(late(17_000.0).cause.as_deref(), Some("late_sends"));
-        // (lateness p99 µs, measured p99 µs, SLO passed, limited)
+        // (lateness p99 µs, measured p99 µs, SLO passed, step passed, limited)
         let cases = [
-            (17_000.0, 110_000.0, false, false), // 17 ms of a 100 ms SLO: small
-            (40_000.0, 110_000.0, false, true),  // 40 ms: without it, 70 ms would pass
-            (40_000.0, 3_800_000.0, false, false), // failed by far more: the target's
-            (40_000.0, 90_000.0, true, false),   // a pass stands: lateness is in it
-            (100.0, 110_000.0, false, false),    // not limited at all
+            (17_000.0, 110_000.0, false, false, false), // 17 ms of a 100 ms SLO: small
+            (40_000.0, 110_000.0, false, false, true), // 40 ms: without it, 70 ms would pass
+            (40_000.0, 3_800_000.0, false, false, false), // failed by far more: the target's
+            (40_000.0, 90_000.0, true, true, false),   // a pass stands: lateness is in it
+            (40_000.0, 90_000.0, true, false, true), // the SLO held, the rate was not sent
+            (100.0, 110_000.0, false, false, false),   // not limited at all
         ];
-        for (lateness, measured, passed, limited) in cases {
+        for (lateness, measured, slo_passed, passed, limited) in cases {
             assert_eq!(
-                limits_the_slo(&late(lateness), &slo, measured, passed),
+                limits_the_step(&late(lateness), &slo, measured, slo_passed, passed),
                 limited,
-                "late {lateness}, measured {measured}, passed {passed}"
+                "late {lateness}, measured {measured}, passed {slo_passed}/{passed}"
             );
         }
-        let in_flight_cap = crate::results::GeneratorCheck {
-            cause: Some("in_flight_cap".into()),
-            ..late(40_000.0)
-        };
-        assert!(
-            limits_the_slo(&in_flight_cap, &slo, 90_000.0, true),
-            "a cap always"
-        );
+        for cause in ["in_flight_cap", "cpu", "machine"] {
+            let check = crate::results::GeneratorCheck {
+                cause: Some(cause.into()),
+                ..late(40_000.0)
+            };
+            assert!(
+                limits_the_step(&check, &slo, 3_800_000.0, false, false),
+                "{cause}: a failed step, whatever it measured"
+            );
+            assert!(
+                !limits_the_step(&check, &slo, 90_000.0, true, true),
+                "{cause}: a pass stands"
+            );
+        }
     }
 }

@@ -497,7 +497,9 @@ fn run_all(scenarios: Vec<Scenario>, common: &Common, direct: bool) -> anyhow::R
                 None => {}
             }
         }
-        let built_in = builtin::BUILTIN.iter().any(|(n, _)| *n == results.scenario);
+        // (The null scenario has no objectives: it loads `serve --null`, not the service.)
+        let built_in = builtin::BUILTIN.iter().any(|(n, _)| *n == results.scenario)
+            && results.scenario != "null";
         if built_in && common.format == FormatArg::Table && results.aborted.is_none() {
             eprintln!(
                 "note: the targets are the service's objectives (API < 50 ms, DB operations < \

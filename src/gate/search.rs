@@ -97,8 +97,11 @@ pub struct Found {
     pub failed_rate: Option<f64>,
     /// Whether the confirmations passed and agreed.
     pub confirmed: bool,
-    /// A step where the generator was the limit ended the search.
+    /// A step where the generator was the limit: the search bracketed the generator's
+    /// ceiling instead of the target's capacity.
     pub generator_limited: bool,
+    /// Lowest rate at which the generator was the limit.
+    pub generator_limit_rate: Option<f64>,
     /// Why the search ended before it was done (the budget, an interrupted run).
     pub cut_short: Option<String>,
     pub steps: Vec<(Phase, f64, Outcome)>,
@@ -115,11 +118,18 @@ pub fn search(plan: &Plan, mut run: impl FnMut(Phase, f64) -> Result<Outcome, St
         failed_rate: None,
         confirmed: false,
         generator_limited: false,
+        generator_limit_rate: None,
         cut_short: None,
         steps: Vec::new(),
     };
     let mut lo = 0.0f64;
+    // The lowest rate the target failed, and the lowest the generator could not offer.
     let mut hi: Option<f64> = None;
+    let mut glim: Option<f64> = None;
+    let upper = |hi: Option<f64>, glim: Option<f64>| match (hi, glim) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     macro_rules! step {
         ($phase:expr, $rate:expr) => {{
             let rate = $rate;
@@ -128,6 +138,7 @@ pub fn search(plan: &Plan, mut run: impl FnMut(Phase, f64) -> Result<Outcome, St
                     found.steps.push(($phase, rate, o));
                     if o.generator_limited {
                         found.generator_limited = true;
+                        glim = Some(glim.map_or(rate, |g: f64| g.min(rate)));
                     }
                     o
                 }
@@ -135,49 +146,48 @@ pub fn search(plan: &Plan, mut run: impl FnMut(Phase, f64) -> Result<Outcome, St
                     found.cut_short = Some(why);
                     found.max_rate = lo;
                     found.failed_rate = hi;
+                    found.generator_limit_rate = glim;
                     return found;
                 }
             }
         }};
     }
-    // Probe.
+    // Probe. A rate the generator could not offer bounds the search from above as a failure
+    // does, but is not the target's: what passes below it is the answer.
     let mut rate = plan.start.clamp(plan.min, plan.max);
     loop {
         let o = step!(Phase::Probe, rate);
-        if o.generator_limited {
-            // Not the target's limit: the answer is what passed below it, confirmed.
-            break;
-        }
-        if o.passed {
+        if o.passed && !o.generator_limited {
             lo = rate;
-            if rate >= plan.max {
-                break;
-            }
-            if hi.is_some() {
+            if rate >= plan.max || upper(hi, glim).is_some() {
                 break;
             }
             rate = (rate * 2.0).min(plan.max);
         } else {
-            hi = Some(rate);
+            if !o.generator_limited {
+                hi = Some(rate);
+            }
             if lo > 0.0 {
                 break;
             }
             if rate / 2.0 < plan.min {
                 found.failed_rate = hi;
+                found.generator_limit_rate = glim;
                 return found;
             }
             rate /= 2.0;
         }
     }
-    // Bisect (not past a step the generator limited).
-    while let Some(h) = hi.filter(|_| !found.generator_limited) {
+    // Bisect, between what passed and the lower of the target's failure and the generator's
+    // limit.
+    while let Some(h) = upper(hi, glim) {
         if h - lo <= plan.resolution * lo {
             break;
         }
         let mid = (lo + h) / 2.0;
         let o = step!(Phase::Bisect, mid);
         if o.generator_limited {
-            break;
+            continue;
         }
         if o.passed {
             lo = mid;
@@ -222,6 +232,7 @@ pub fn search(plan: &Plan, mut run: impl FnMut(Phase, f64) -> Result<Outcome, St
     }
     found.max_rate = lo;
     found.failed_rate = hi;
+    found.generator_limit_rate = glim;
     found
 }
 
@@ -304,11 +315,33 @@ mod tests {
             "what passed below the generator's limit"
         );
         assert!(found.failed_rate.is_none(), "no step failed the target");
+        let limit = found.generator_limit_rate.expect("the generator's limit");
+        assert!(
+            limit > 800.0 && limit <= 800.0 * 1.05,
+            "the generator's ceiling bracketed to 5 %: {found:?}"
+        );
         assert!(found.confirmed, "confirmed at 800/s: {found:?}");
         assert!(
-            found.steps.iter().all(|(p, ..)| *p != Phase::Bisect),
-            "no bisection past the generator's limit"
+            found
+                .steps
+                .iter()
+                .all(|(_, rate, o)| o.generator_limited == (*rate > 800.0)),
+            "{found:?}"
         );
+    }
+
+    #[test]
+    fn a_generator_limit_below_the_start_probes_downwards() {
+        let found = search(&Plan::default(), |_, rate| {
+            Ok(Outcome {
+                passed: rate <= 30.0,
+                throughput: rate.min(30.0),
+                generator_limited: rate > 30.0,
+            })
+        });
+        assert!(found.max_rate <= 30.0 && found.max_rate >= 30.0 * 0.95, "{found:?}");
+        assert!(found.generator_limit_rate.is_some_and(|g| g > 30.0));
+        assert!(found.failed_rate.is_none(), "{found:?}");
     }
 
     #[test]

@@ -4,7 +4,7 @@ use super::scenario::{Scenario, ScenarioError};
 use std::path::Path;
 
 /// (name, file text) of every file in `scenarios/`.
-pub const BUILTIN: [(&str, &str); 5] = [
+pub const BUILTIN: [(&str, &str); 6] = [
     (
         "api-latency",
         include_str!("../../scenarios/api-latency.toml"),
@@ -16,6 +16,7 @@ pub const BUILTIN: [(&str, &str); 5] = [
     ("stress", include_str!("../../scenarios/stress.toml")),
     ("simulate", include_str!("../../scenarios/simulate.toml")),
     ("ci", include_str!("../../scenarios/ci.toml")),
+    ("null", include_str!("../../scenarios/null.toml")),
 ];
 
 pub fn builtin(name: &str) -> Option<Result<Scenario, ScenarioError>> {

@@ -24,8 +24,13 @@ pub struct Observed {
     pub allowed: f64,
     /// Whether the open model's cap was set by the user (`--max-in-flight`, `load.concurrency`).
     pub cap_from_user: bool,
-    /// Other work on the machine, percent of all cores' time, when known.
+    /// Other work on the machine, percent of all cores' time, when known (a `--target` on
+    /// this machine counts here).
     pub other_cpu_pct: Option<f64>,
+    /// Time no core had anything to run, percent of all cores' time, when known.
+    pub idle_pct: Option<f64>,
+    /// The bundled monitor's CPU, percent of all cores' time (None with `--target`).
+    pub monitor_cpu_pct: Option<f64>,
 }
 
 /// Send lateness past which the open model did not offer its schedule on time.
@@ -36,6 +41,35 @@ pub const CPU_SATURATED: f64 = 0.9;
 pub const WORKERS_BUSY: f64 = 0.8;
 /// Open model: in flight at this share of the cap means the cap limited the rate.
 pub const CAP_REACHED: f64 = 0.9;
+/// A machine with less idle time than this, percent of all cores' time, was saturated.
+pub const MACHINE_IDLE_PCT: f64 = 10.0;
+
+/// A saturated machine on which the generator was the larger user of CPU: generator and
+/// target shared the cores, so the generator's share bounded the target's. The target's
+/// share is the bundled monitor's CPU, or else all other processes' (a `--target` on this
+/// machine is among them; one elsewhere is not, and then the generator is the larger user).
+fn machine_saturated_by_generator(o: &Observed) -> Option<String> {
+    let idle = o.idle_pct?;
+    if idle >= MACHINE_IDLE_PCT {
+        return None;
+    }
+    let (target, who) = match o.monitor_cpu_pct {
+        Some(m) => (m, "the bundled monitor"),
+        None => (
+            o.other_cpu_pct.unwrap_or(0.0),
+            "the target and other processes",
+        ),
+    };
+    (o.cpu_pct >= target).then(|| {
+        format!(
+            "the machine was saturated (idle {idle:.0} %) and the generator used more of it \
+             ({:.0} %) than {who} ({target:.0} %): on shared cores the generator's share \
+             bounded the target's, so this is the machine's ceiling with this generator, not \
+             the target's; run the target on another machine",
+            o.cpu_pct
+        )
+    })
+}
 
 pub fn judge(o: &Observed) -> GeneratorCheck {
     let ceiling = (o.threads.min(o.cores) as f64 / o.cores.max(1) as f64) * 100.0;
@@ -82,6 +116,9 @@ pub fn judge(o: &Observed) -> GeneratorCheck {
                 o.lateness_p99_us.unwrap_or(0.0) / 1000.0,
                 cpu_advice()
             ));
+        } else if let Some(why) = machine_saturated_by_generator(o) {
+            cause = Some("machine");
+            reasons.push(why);
         } else if late {
             let why = match o.other_cpu_pct {
                 Some(other) if other >= 10.0 => format!(
@@ -117,6 +154,9 @@ pub fn judge(o: &Observed) -> GeneratorCheck {
                 busy * 100.0,
                 cpu_advice()
             ));
+        } else if let Some(why) = machine_saturated_by_generator(o) {
+            cause = Some("machine");
+            reasons.push(why);
         } else if busy < WORKERS_BUSY {
             cause = Some("idle_workers");
             reasons.push(format!(
@@ -164,6 +204,8 @@ mod tests {
             allowed: 1000.0,
             cap_from_user: false,
             other_cpu_pct: Some(1.0),
+            idle_pct: Some(60.0),
+            monitor_cpu_pct: None,
         }
     }
 
@@ -266,6 +308,55 @@ mod tests {
                 true,
                 "in requests only 31 %",
                 "raise --threads",
+            ),
+            (
+                "a saturated machine, the generator its larger user (serve --null)",
+                Observed {
+                    cpu_pct: 52.0,
+                    other_cpu_pct: Some(27.0),
+                    idle_pct: Some(4.0),
+                    lateness_p99_us: Some(1_500.0),
+                    ..healthy_open()
+                },
+                true,
+                "more of it (52 %) than the target and other processes (27 %)",
+                "raise --threads",
+            ),
+            (
+                "a saturated machine, the bundled monitor its larger user: the target's limit",
+                Observed {
+                    cpu_pct: 35.0,
+                    monitor_cpu_pct: Some(50.0),
+                    idle_pct: Some(3.0),
+                    ..healthy_closed()
+                },
+                false,
+                "",
+                "",
+            ),
+            (
+                "a saturated machine, the generator larger than the bundled monitor",
+                Observed {
+                    cpu_pct: 50.0,
+                    monitor_cpu_pct: Some(35.0),
+                    idle_pct: Some(3.0),
+                    ..healthy_closed()
+                },
+                true,
+                "than the bundled monitor (35 %)",
+                "",
+            ),
+            (
+                "a busy machine with idle left is not saturated",
+                Observed {
+                    cpu_pct: 50.0,
+                    other_cpu_pct: Some(30.0),
+                    idle_pct: Some(12.0),
+                    ..healthy_open()
+                },
+                false,
+                "",
+                "",
             ),
             (
                 "closed workers idle with an idle generator",

@@ -12,8 +12,12 @@ pub struct CpuSnapshot {
     idle: u64,
     /// Time taken by the hypervisor for other guests.
     steal: u64,
+    /// Time nothing ran at all: idle and iowait (interrupt handling excluded).
+    spare: u64,
     /// User and system time of this process and of the monitor child.
     own: u64,
+    /// The monitor child's part of `own`.
+    child: u64,
 }
 
 impl CpuSnapshot {
@@ -21,20 +25,22 @@ impl CpuSnapshot {
     /// where /proc cannot be read.
     pub fn take(child: Option<u32>) -> Option<CpuSnapshot> {
         let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        let (total, idle, steal) = parse_proc_stat(&stat)?;
-        let mut own = process_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)?;
-        if let Some(pid) = child {
-            // A child that has already exited adds nothing (the difference saturates).
-            own += std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        let (total, idle, steal, spare) = parse_proc_stat(&stat)?;
+        let own = process_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)?;
+        // A child that has already exited adds nothing (the difference saturates).
+        let child = child.map_or(0, |pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
                 .ok()
                 .and_then(|s| process_ticks(&s))
-                .unwrap_or(0);
-        }
+                .unwrap_or(0)
+        });
         Some(CpuSnapshot {
             total,
             idle,
             steal,
-            own,
+            spare,
+            own: own + child,
+            child,
         })
     }
 }
@@ -48,10 +54,13 @@ pub fn between(start: &CpuSnapshot, end: &CpuSnapshot, load_avg_1m: f64) -> Opti
     let own = end.own.saturating_sub(start.own);
     let steal = end.steal.checked_sub(start.steal)?;
     let pct = |ticks: u64| ticks as f64 / total as f64 * 100.0;
+    let had_child = end.child > 0 || start.child > 0;
     Some(MachineLoad {
         other_cpu_pct: pct(busy.saturating_sub(own)),
         steal_pct: pct(steal),
         load_avg_1m,
+        idle_pct: Some(pct(end.spare.saturating_sub(start.spare))),
+        monitor_cpu_pct: had_child.then(|| pct(end.child.saturating_sub(start.child))),
     })
 }
 
@@ -68,13 +77,16 @@ pub fn load_avg_1m() -> Option<f64> {
     parse_loadavg(&std::fs::read_to_string("/proc/loadavg").ok()?)
 }
 
-/// (total, idle + iowait + irq + softirq, steal) from the aggregate "cpu" line of /proc/stat.
+/// (total, idle + iowait + irq + softirq, steal, idle + iowait) from the aggregate "cpu" line
+/// of /proc/stat.
 /// Its fields are user nice system idle iowait irq softirq steal guest guest_nice; guest time
 /// is already in user and nice, so only the first eight add up to the total. Interrupt time is
 /// counted with idle, as nobody's: no process is charged for it, and on a loopback run it is
 /// nearly all the run's own packets (12-15 % of the machine with nothing else running, which
 /// read as "other work" on every run).
-fn parse_proc_stat(text: &str) -> Option<(u64, u64, u64)> {
+/// The last, idle and iowait alone, is the time nothing was to be done at all: a machine
+/// with little of it left was saturated, whoever used it.
+fn parse_proc_stat(text: &str) -> Option<(u64, u64, u64, u64)> {
     let line = text.lines().find(|l| l.starts_with("cpu "))?;
     let fields: Vec<u64> = line
         .split_whitespace()
@@ -86,7 +98,12 @@ fn parse_proc_stat(text: &str) -> Option<(u64, u64, u64)> {
     }
     let field = |i: usize| fields.get(i).copied().unwrap_or(0);
     let total = (0..8).map(field).sum();
-    Some((total, field(3) + field(4) + field(5) + field(6), field(7)))
+    Some((
+        total,
+        field(3) + field(4) + field(5) + field(6),
+        field(7),
+        field(3) + field(4),
+    ))
 }
 
 /// utime + stime of a process, clock ticks, from its /proc/PID/stat line. The command name in
@@ -111,9 +128,9 @@ mod tests {
     #[test]
     fn proc_stat_counts_the_first_eight_fields() {
         let text = "cpu  100 5 50 800 20 3 2 10 7 0\ncpu0 50 2 25 400 10 1 1 5 3 0\nintr 1 2\n";
-        assert_eq!(parse_proc_stat(text), Some((990, 825, 10)));
+        assert_eq!(parse_proc_stat(text), Some((990, 825, 10, 820)));
         // Old kernels without steal and guest columns.
-        assert_eq!(parse_proc_stat("cpu 1 2 3 4\n"), Some((10, 4, 0)));
+        assert_eq!(parse_proc_stat("cpu 1 2 3 4\n"), Some((10, 4, 0, 4)));
         assert_eq!(parse_proc_stat("cpu0 1 2 3 4\n"), None);
         assert_eq!(parse_proc_stat("cpu 1 x 3 4\n"), None);
     }
@@ -138,14 +155,19 @@ mod tests {
             total: 1_000,
             idle: 600,
             steal: 0,
+            spare: 550,
             own: 100,
+            child: 40,
         };
-        // 1000 ticks pass: 200 idle, 50 stolen, 750 busy of which 600 ours.
+        // 1000 ticks pass: 200 idle (150 with nothing to do, 50 interrupts), 50 stolen, 750
+        // busy of which 600 ours, 250 of it the monitor's.
         let end = CpuSnapshot {
             total: 2_000,
             idle: 800,
             steal: 50,
+            spare: 700,
             own: 700,
+            child: 290,
         };
         let m = between(&start, &end, 3.5).unwrap();
         assert_eq!(
@@ -153,8 +175,16 @@ mod tests {
             MachineLoad {
                 other_cpu_pct: 15.0,
                 steal_pct: 5.0,
-                load_avg_1m: 3.5
+                load_avg_1m: 3.5,
+                idle_pct: Some(15.0),
+                monitor_cpu_pct: Some(25.0),
             }
+        );
+        // Without a bundled monitor, its share is unknown, not 0.
+        let alone = |s: CpuSnapshot| CpuSnapshot { child: 0, ..s };
+        assert_eq!(
+            between(&alone(start), &alone(end), 1.0).unwrap().monitor_cpu_pct,
+            None
         );
         // Our own time can exceed the busy time counted (the counters are sampled apart):
         // other work is then none, not negative.

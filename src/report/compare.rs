@@ -509,6 +509,8 @@ mod tests {
             other_cpu_pct: 35.4,
             steal_pct: 0.2,
             load_avg_1m: 3.25,
+            idle_pct: None,
+            monitor_cpu_pct: None,
         });
         let cand = vec![run("s", "2024-05-01T10:01:00Z", 1000.0, 700.0, 0)];
         let c = compare(&base, &cand, &CompareOptions::default()).unwrap();

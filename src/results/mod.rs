@@ -200,6 +200,11 @@ pub struct Capacity {
     pub confidence: String,
     /// Whether the answer is the generator's ceiling rather than the target's.
     pub generator_limited: bool,
+    /// The lowest rate at which the generator, not the target, was the limit, requests per
+    /// second: the generator's ceiling on this machine lies between `max_rate` and it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub generator_limit_rate: Option<f64>,
     /// Every run of the search, in order.
     pub steps: Vec<CapacityStep>,
     /// Time the search took, seconds, and the budget it had.
@@ -231,6 +236,12 @@ pub struct CapacityStep {
     /// Whether the generator was the limit in this step (then it does not count as the
     /// target's).
     pub generator_limited: bool,
+    /// The step's generator evidence (CPU, send lateness, Little's law) and the machine
+    /// meanwhile, as a run's results hold them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<GeneratorCheck>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<MachineLoad>,
 }
 /// A shaped run's load.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -377,6 +388,15 @@ pub struct MachineLoad {
     /// 1-minute load average when the load ended (the run's own threads included).
     #[schemars(range(min = 0))]
     pub load_avg_1m: f64,
+    /// Time no core had anything to run (idle and iowait; interrupt handling is not idle
+    /// here), percent of all cores' time: near 0, the machine was saturated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub idle_pct: Option<f64>,
+    /// The bundled monitor's own CPU, percent of all cores' time (absent with `--target`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub monitor_cpu_pct: Option<f64>,
 }
 
 /// Milliseconds since the epoch of an RFC 3339 timestamp.

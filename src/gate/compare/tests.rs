@@ -654,6 +654,8 @@ fn runs_are_listed_as_they_ran_and_a_busy_machine_is_named() {
         other_cpu_pct: other,
         steal_pct: 1.0,
         load_avg_1m: 2.0,
+        idle_pct: None,
+        monitor_cpu_pct: None,
     };
     let (mut base, mut cand) = (Vec::new(), Vec::new());
     for i in 0..5u32 {

@@ -134,7 +134,7 @@ pub(super) struct GeneratorInputs {
     pub(super) threads: usize,
     pub(super) cpu_pct: f64,
     pub(super) cap_from_user: bool,
-    pub(super) other_cpu_pct: Option<f64>,
+    pub(super) machine: Option<crate::results::MachineLoad>,
     pub(super) duration_s: f64,
     pub(super) shaped: bool,
 }
@@ -169,7 +169,9 @@ pub(super) fn generator_check(
         mean_latency_s: totals.latency_us.mean / 1e6,
         allowed,
         cap_from_user: g.cap_from_user,
-        other_cpu_pct: g.other_cpu_pct,
+        other_cpu_pct: g.machine.map(|m| m.other_cpu_pct),
+        idle_pct: g.machine.and_then(|m| m.idle_pct),
+        monitor_cpu_pct: g.machine.and_then(|m| m.monitor_cpu_pct),
     });
     if open {
         check.send_lateness_us = Some(lateness);

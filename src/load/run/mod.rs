@@ -587,7 +587,7 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
                         ..
                     }
                 ),
-                other_cpu_pct: machine.map(|m| m.other_cpu_pct),
+                machine,
                 duration_s,
                 shaped: shape.is_some(),
             },
