@@ -260,6 +260,65 @@ fn sweep_writes_every_level_and_finds_the_knee_of_a_fixed_capacity_server() {
     assert!(fin.stdout.contains("success %"), "{}", fin.stdout);
 }
 
+/// (uptime s, executions stored, target) of each level of a bundled-monitor sweep.
+fn sweep_monitors(fresh: bool) -> Vec<(f64, u64, String)> {
+    let _turn = one_load_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep.json");
+    let mut args = vec![
+        "sweep",
+        "--scenario",
+        "ci",
+        "--concurrency",
+        "1,4",
+        "--duration",
+        "2s",
+        "--warmup",
+        "0s",
+        "--no-progress",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    if fresh {
+        args.push("--fresh");
+    }
+    let fin = run_bench(dir.path(), &args, RUN_TIMEOUT);
+    assert_eq!(fin.code, 0, "{}", fin.stderr);
+    let r = read_results(&out);
+    assert_matches_schema(&r);
+    let want = if fresh { "fresh" } else { "shared" };
+    r["levels"]
+        .as_array()
+        .expect("levels")
+        .iter()
+        .map(|l| {
+            assert_eq!(l["monitor"], want, "{}", l["monitor"]);
+            assert_eq!(u(l, "/results/integrity/lost_writes"), 0);
+            (
+                f(l, "/results/server/stats/uptime_s"),
+                u(l, "/results/server/storage/executions"),
+                l["results"]["target"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_sweep_keeps_one_bundled_monitor_unless_fresh() {
+    // One monitor: the second level's monitor was up through the first level and all of its
+    // own 2 s, and it still holds the first level's executions.
+    let shared = sweep_monitors(false);
+    assert_eq!(shared[0].2, shared[1].2, "one address: {shared:?}");
+    assert!(shared[1].0 >= shared[0].0 + 2.0, "{shared:?}");
+    assert!(
+        shared[1].1 > shared[0].1,
+        "data grows level by level: {shared:?}"
+    );
+    // --fresh: the second level's monitor started for it.
+    let fresh = sweep_monitors(true);
+    assert!(fresh[1].0 < fresh[0].0 + 2.0, "{fresh:?}");
+}
+
 #[test]
 fn capacity_finds_a_known_capacity_within_15_percent() {
     let _turn = one_load_at_a_time();
@@ -379,6 +438,42 @@ fn serve_null_answers_everything_at_once_and_stops_on_sigterm() {
         RUN_TIMEOUT,
     );
     assert_eq!(fin.code, 0, "{}", fin.stderr);
-    assert_eq!(u(&read_results(&out), "/totals/count"), 200);
+    let r = read_results(&out);
+    assert_eq!(u(&r, "/totals/count"), 200);
+    assert_eq!(r["generator"]["limited"], false, "{}", r["generator"]);
+    // `{}` is not the monitor's stats: no server figures are made up from it.
+    assert!(
+        r.get("server").is_none_or(Value::is_null),
+        "{}",
+        r["server"]
+    );
+
+    // A rate no generator on this machine can send: the run must say the generator, not
+    // the null target, was the limit.
+    let fin = run_bench(
+        dir.path(),
+        &[
+            "run",
+            &scenario,
+            "--rate",
+            "200000",
+            "--target",
+            &url,
+            "--no-progress",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        RUN_TIMEOUT,
+    );
+    assert_eq!(fin.code, 0, "{}", fin.stderr);
+    let g = &read_results(&out)["generator"];
+    assert_eq!(g["limited"], true, "{g}");
+    assert!(!g["reasons"][0].as_str().unwrap().is_empty(), "{g}");
+    assert!(
+        fin.stdout
+            .contains("the generator was the limit, not the target"),
+        "{}",
+        fin.stdout
+    );
     assert!(null.terminate().success());
 }

@@ -383,6 +383,10 @@ pub struct SweepArgs {
     /// Open model: requests per second at each level, e.g. 1000,5000,10000.
     #[arg(long, value_delimiter = ',', value_parser = |s: &str| bounds::RATE.parse(s))]
     pub rate: Vec<f64>,
+    /// A fresh bundled monitor (empty database) for each level; by default one monitor
+    /// serves every level, as a long-running service would, its data growing level by level.
+    #[arg(long, conflicts_with = "target")]
+    pub fresh: bool,
 }
 
 /// `capacity`: the SLO and the search's limits.

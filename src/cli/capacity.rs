@@ -280,11 +280,11 @@ mod tests {
         // (lateness p99 µs, measured p99 µs, SLO passed, step passed, limited)
         let cases = [
             (17_000.0, 110_000.0, false, false, false), // 17 ms of a 100 ms SLO: small
-            (40_000.0, 110_000.0, false, false, true), // 40 ms: without it, 70 ms would pass
+            (40_000.0, 110_000.0, false, false, true),  // 40 ms: without it, 70 ms would pass
             (40_000.0, 3_800_000.0, false, false, false), // failed by far more: the target's
-            (40_000.0, 90_000.0, true, true, false),   // a pass stands: lateness is in it
-            (40_000.0, 90_000.0, true, false, true), // the SLO held, the rate was not sent
-            (100.0, 110_000.0, false, false, false),   // not limited at all
+            (40_000.0, 90_000.0, true, true, false),    // a pass stands: lateness is in it
+            (40_000.0, 90_000.0, true, false, true),    // the SLO held, the rate was not sent
+            (100.0, 110_000.0, false, false, false),    // not limited at all
         ];
         for (lateness, measured, slo_passed, passed, limited) in cases {
             assert_eq!(

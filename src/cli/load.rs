@@ -402,6 +402,7 @@ pub(super) fn prepare(
         // The open model's cap adapts to the machine when the user set none.
         default_max_in_flight: u32::try_from(budget.usable.clamp(1, 10_000)).unwrap_or(10_000),
         stream,
+        shared_monitor: None,
     })
 }
 

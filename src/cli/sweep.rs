@@ -1,11 +1,12 @@
-//! `sweep`: one scenario at each load level (each with its own warm-up and a fresh bundled
-//! monitor), a table of the levels, and the knee. Measure → judge → render, per level.
+//! `sweep`: one scenario at each load level (each with its own warm-up; one bundled monitor
+//! for all levels, or a fresh one each with `--fresh`), a table of the levels, and the knee.
+//! Measure → judge → render, per level.
 
 use super::args::{FormatArg, SweepArgs};
 use super::load::{prepare, scenario_for};
 use crate::exit;
 use crate::gate::{judge, search};
-use crate::load::run::run_scenario;
+use crate::load::run::{run_scenario, RunOptions, SharedMonitor};
 use crate::load::scenario::{Length, Scenario};
 use crate::report;
 use crate::results::io::write_results;
@@ -44,7 +45,12 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<ExitCode> {
     }
     // Checked for the highest level (the connections it needs) before any load.
     let top = level_common(*levels.last().expect("clap requires a level"));
-    let opts = prepare(&scenarios, &top, false)?;
+    let mut opts = prepare(&scenarios, &top, false)?;
+    let bundled = opts.target.is_none();
+    if bundled && !args.fresh {
+        opts.shared_monitor = Some(SharedMonitor::default());
+    }
+    let monitor = bundled.then(|| if args.fresh { "fresh" } else { "shared" }.to_string());
     let mut done: Vec<SweepLevel> = Vec::new();
     let mut aborted = false;
     for (s, &level) in scenarios.iter().zip(&levels) {
@@ -53,7 +59,14 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<ExitCode> {
             s.name,
             if closed { " workers" } else { "/s" }
         );
-        let mut results = run_scenario(s, &opts)?;
+        let run = run_scenario(s, &opts);
+        let mut results = match run {
+            Ok(r) => r,
+            Err(e) => {
+                stop_shared(&opts);
+                return Err(e);
+            }
+        };
         judge::judge(&s.targets, &mut results);
         let generator_limited = results.generator.as_ref().is_some_and(|g| g.limited);
         eprintln!(
@@ -70,12 +83,14 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<ExitCode> {
         done.push(SweepLevel {
             level,
             generator_limited,
+            monitor: monitor.clone(),
             results,
         });
         if aborted {
             break;
         }
     }
+    stop_shared(&opts);
     let figures: Vec<(f64, f64, f64, bool)> = done
         .iter()
         .map(|l| {
@@ -98,6 +113,16 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<ExitCode> {
     results.knee = knee;
     results.exit_code = if aborted { exit::ABORTED } else { exit::OK };
     finish(&results, &args.search.out, args.search.format, "sweep")
+}
+
+/// Stops the sweep's one bundled monitor, if it has one (a failed stop is said, not fatal:
+/// every level's results are already measured).
+fn stop_shared(opts: &RunOptions) {
+    if let Some(shared) = &opts.shared_monitor {
+        if let Err(e) = shared.stop() {
+            eprintln!("warning: {e:#}");
+        }
+    }
 }
 
 /// Writes the file, prints the report; shared with `capacity`.

@@ -339,7 +339,10 @@ mod tests {
                 generator_limited: rate > 30.0,
             })
         });
-        assert!(found.max_rate <= 30.0 && found.max_rate >= 30.0 * 0.95, "{found:?}");
+        assert!(
+            found.max_rate <= 30.0 && found.max_rate >= 30.0 * 0.95,
+            "{found:?}"
+        );
         assert!(found.generator_limit_rate.is_some_and(|g| g > 30.0));
         assert!(found.failed_rate.is_none(), "{found:?}");
     }

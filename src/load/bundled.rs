@@ -223,12 +223,16 @@ fn stop_with_parent(command: &mut Command) {
     }
 }
 
-/// `GET /performance/stats` of the monitor at `url` (http://HOST:PORT).
+/// `GET /performance/stats` of the monitor at `url` (http://HOST:PORT); None unless the
+/// answer is the monitor's (a service that answers any path, as `serve --null` does with
+/// `{}`, has no stats to report).
 pub fn stats_of(url: &str) -> Option<serde_json::Value> {
     let r = blocking_get(url, "/performance/stats").ok()?;
-    (r.status == 200)
-        .then(|| serde_json::from_slice(&r.body).ok())
-        .flatten()
+    if r.status != 200 {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
+    v.get("rss_peak_bytes").is_some().then_some(v)
 }
 
 /// How many executions the monitor at `url` stores (its list's `total`).

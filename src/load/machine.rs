@@ -183,7 +183,9 @@ mod tests {
         // Without a bundled monitor, its share is unknown, not 0.
         let alone = |s: CpuSnapshot| CpuSnapshot { child: 0, ..s };
         assert_eq!(
-            between(&alone(start), &alone(end), 1.0).unwrap().monitor_cpu_pct,
+            between(&alone(start), &alone(end), 1.0)
+                .unwrap()
+                .monitor_cpu_pct,
             None
         );
         // Our own time can exceed the busy time counted (the counters are sampled apart):

@@ -34,7 +34,7 @@ pub fn render_search(r: &Results, markdown: bool) -> String {
             "p99",
             "success %",
             "server RSS",
-            "server CPU",
+            "server CPU¹",
             "gen CPU",
             "",
         ]);
@@ -49,8 +49,9 @@ pub fn render_search(r: &Results, markdown: bool) -> String {
                 .results
                 .server
                 .as_ref()
-                .map_or(("-".to_string(), "-".to_string()), |s| {
-                    (fmt_bytes(s.rss_peak_bytes), format!("{:.2}s", s.cpu_s))
+                .and_then(|s| s.measured_cpu_and_rss())
+                .map_or(("-".to_string(), "-".to_string()), |(cpu, rss)| {
+                    (fmt_bytes(rss), format!("{cpu:.0} %"))
                 });
             let gen = l
                 .results
@@ -87,6 +88,18 @@ pub fn render_search(r: &Results, markdown: bool) -> String {
         }
         out.push_str(&table.to_string());
         out.push('\n');
+        out.push_str(
+            "¹ the server's mean CPU over each level's measured window, percent of one core (its \
+             RSS: the peak there); gen CPU: the generator's, percent of all cores\n",
+        );
+        match r.levels[0].monitor.as_deref() {
+            Some("shared") => out.push_str(
+                "one bundled monitor served every level, its data growing level by level \
+                 (--fresh: a new one per level)\n",
+            ),
+            Some("fresh") => out.push_str("a fresh bundled monitor for each level\n"),
+            _ => {}
+        }
         match &r.knee {
             Some(k) => out.push_str(&format!("knee at {}: {}\n", fmt_rate(k.level), k.why)),
             None => out.push_str("no knee: throughput kept growing with the load\n"),

@@ -162,6 +162,12 @@ pub struct SweepLevel {
     /// Whether the generator, not the target, limited this level (`results.generator`):
     /// such a level is never taken for the knee.
     pub generator_limited: bool,
+    /// The bundled monitor this level ran against: "fresh" (started for it, `--fresh`) or
+    /// "shared" (the sweep's one monitor, holding every earlier level's data); absent with
+    /// `--target`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["fresh", "shared"]))]
+    pub monitor: Option<String>,
     pub results: Results,
 }
 
@@ -315,9 +321,9 @@ pub struct GeneratorCheck {
     pub littles_law: LittlesLaw,
     /// Whether the generator, rather than the target, was what limited the load.
     pub limited: bool,
-    /// What limited it: in_flight_cap, cpu, late_sends or idle_workers (absent when not).
+    /// What limited it: in_flight_cap, cpu, machine (a saturated machine, the generator its larger user), late_sends or idle_workers (absent when not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("enum" = ["in_flight_cap", "cpu", "late_sends", "idle_workers"]))]
+    #[schemars(extend("enum" = ["in_flight_cap", "cpu", "machine", "late_sends", "idle_workers"]))]
     pub cause: Option<String>,
     /// Why it was judged limited, each with its cause and what to do (empty when not).
     #[serde(default)]
@@ -456,6 +462,26 @@ pub struct ServerInfo {
     /// The storage's files at the end of the run (the bundled monitor and `--direct`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<StorageFootprint>,
+}
+
+impl ServerInfo {
+    /// The server's mean CPU (percent of one core) and peak resident memory over the measured
+    /// window, from its once-a-second samples; None without samples in that window. Unlike
+    /// `cpu_s` and `rss_peak_bytes` (since the server started), these are one run's alone,
+    /// also on a server that served earlier runs.
+    pub fn measured_cpu_and_rss(&self) -> Option<(f64, u64)> {
+        let measured: Vec<&ServerSample> = self
+            .timeseries
+            .iter()
+            .filter(|s| s.phase == "measured")
+            .collect();
+        if measured.is_empty() {
+            return None;
+        }
+        let cpu = measured.iter().map(|s| s.cpu_pct).sum::<f64>() / measured.len() as f64;
+        let rss = measured.iter().map(|s| s.rss_bytes).max().unwrap_or(0);
+        Some((cpu, rss))
+    }
 }
 
 /// One second of the server's own figures, from its `GET /performance/stats`.

@@ -206,7 +206,8 @@ pub fn run(config: EngineConfig, control: Arc<Control>, load_done: impl FnOnce()
             warnings.push(format!(
                 "the target did not keep up with the offered rate: answers to requests sent \
                  in the {:.1} s window kept coming for {lag_s:.1} s after it (a slow server, \
-                 or requests waiting for their timeout); throughput is counted over \
+                 a generator too busy to read them, see its evidence, or requests waiting \
+                 for their timeout); throughput is counted over \
                  {duration_s:.1} s",
                 planned.as_secs_f64(),
             ));

@@ -66,6 +66,32 @@ pub struct RunOptions {
     pub default_length: Length,
     /// The open model's in-flight cap when the scenario sets none.
     pub default_max_in_flight: u32,
+    /// Runs that share one bundled monitor (a sweep's levels): the first run starts it and
+    /// leaves it here, the next ones take it and put it back; whoever made the slot stops
+    /// it (`SharedMonitor::stop`). None: each run starts and stops its own.
+    pub shared_monitor: Option<SharedMonitor>,
+}
+
+/// One bundled monitor kept running across runs.
+#[derive(Clone, Default)]
+pub struct SharedMonitor(Arc<std::sync::Mutex<Option<Bundled>>>);
+
+impl SharedMonitor {
+    fn take(&self) -> Option<Bundled> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    fn put(&self, b: Bundled) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(b);
+    }
+
+    /// Stops the monitor if one is running (SIGTERM: it commits and checkpoints).
+    pub fn stop(&self) -> anyhow::Result<()> {
+        match self.take() {
+            Some(b) => b.stop().map(|_| ()),
+            None => Ok(()),
+        }
+    }
 }
 
 enum Sut {
@@ -258,11 +284,29 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
     } else if let Some(url) = &opts.target {
         Sut::External(url.clone())
     } else {
-        let bundled = match Bundled::start(&opts.program, opts.profile.as_str(), opts.keep_data) {
+        let kept = opts.shared_monitor.as_ref().and_then(SharedMonitor::take);
+        let reused = kept.is_some();
+        let kept = match kept {
+            Some(mut b) => match b.exited() {
+                Some(status) => {
+                    let why = format!(
+                        "the sweep's bundled monitor exited after the previous level ({status}){}",
+                        b.log_tail()
+                    );
+                    return Ok(preamble.not_started("bundled monitor".into(), why));
+                }
+                None => Some(b),
+            },
+            None => None,
+        };
+        let bundled = match kept.map_or_else(
+            || Bundled::start(&opts.program, opts.profile.as_str(), opts.keep_data),
+            Ok,
+        ) {
             Ok(b) => b,
             Err(e) => return Ok(preamble.not_started("bundled monitor".into(), format!("{e:#}"))),
         };
-        if opts.keep_data {
+        if opts.keep_data && !reused {
             eprintln!(
                 "bundled monitor data kept in {}",
                 bundled.data_dir.display()
@@ -532,11 +576,14 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
     let mut warnings = early_warnings;
     warnings.extend(measured.warnings.iter().cloned());
     match sut {
-        Sut::Bundled(b) => {
-            if let Err(e) = b.stop() {
-                warnings.push(format!("{e:#}"));
+        Sut::Bundled(b) => match &opts.shared_monitor {
+            Some(shared) => shared.put(b),
+            None => {
+                if let Err(e) = b.stop() {
+                    warnings.push(format!("{e:#}"));
+                }
             }
-        }
+        },
         Sut::Direct { storage, .. } => storage.close(),
         Sut::External(_) => {}
     }
