@@ -10,6 +10,7 @@ use crate::gate::search::{self, Outcome, Plan};
 use crate::load::bounds;
 use crate::load::run::run_scenario;
 use crate::load::scenario::Length;
+use crate::results::names::TOTALS;
 use crate::results::targets::Target;
 use crate::results::{Capacity, CapacityStep, Results};
 use std::process::ExitCode;
@@ -91,10 +92,22 @@ pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
         // (a queue that grows for the whole step may not have reached the SLO yet).
         let kept_up = results.totals.throughput >= KEPT_UP * rate;
         let passed = results.targets.iter().all(|t| t.passed) && kept_up;
-        let generator_limited = results
-            .generator
-            .as_ref()
-            .is_some_and(|g| limits_the_step(g, &slo, slo_measured, slo_passed, passed));
+        let generator_limited = results.generator.as_ref().is_some_and(|g| {
+            let from_send = results.service_time_us.get(TOTALS).map(|service| {
+                slo.figure.measure(&crate::metrics::OpStats {
+                    latency_us: service.clone(),
+                    ..results.totals.clone()
+                })
+            });
+            let step = Step {
+                measured: slo_measured,
+                from_send,
+                slo_passed,
+                passed,
+                shares: cpu_shares(g, results.machine.as_ref()),
+            };
+            limits_the_step(g, &slo, &step)
+        });
         let measured = results
             .targets
             .first()
@@ -166,10 +179,22 @@ pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
         }
     );
     if let Some(limit) = found.generator_limit_rate {
+        let cause = steps
+            .iter()
+            .find(|s| s.generator_limited && s.rate == limit)
+            .and_then(|s| s.generator.as_ref())
+            .and_then(|g| g.cause.clone());
+        let what = match cause.as_deref() {
+            Some("late_sends") => {
+                "its sends went out late enough to decide the SLO (generator and target \
+                 share this machine's cores: run the generator elsewhere to measure past it)"
+            }
+            Some("in_flight_cap") => "its in-flight cap was reached (raise --max-in-flight)",
+            _ => "that is this generator's own ceiling on this machine",
+        };
         confidence.push_str(&format!(
-            "; the generator, not the target, was the limit at {limit:.1}/s: the target can \
-             take at least {:.1}/s, and this generator on this machine no more than {limit:.1}/s \
-             (see the steps' generator evidence)",
+            "; at {limit:.1}/s the generator, not the target, was the limit: {what}; the \
+             target can take at least {:.1}/s (see the steps' generator evidence)",
             found.max_rate
         ));
     }
@@ -179,8 +204,9 @@ pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
     let aborted = results.aborted.is_some();
     // An answer the generator bounded is this generator's ceiling, not the target's
     // capacity: inconclusive, as an unconfirmed one is.
+    // An unconfirmed answer (cut short, or confirmations that kept failing) is inconclusive.
     results.exit_code =
-        if aborted || (found.cut_short.is_some() && !found.confirmed) || found.generator_limited {
+        if aborted || (found.max_rate > 0.0 && !found.confirmed) || found.generator_limited {
             exit::ABORTED
         } else if found.max_rate <= 0.0 {
             exit::FAILED
@@ -204,29 +230,56 @@ pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
     finish(&results, &args.search.out, args.search.format, "capacity")
 }
 
+/// What one capacity step measured that decides whether the generator limited it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Step {
+    /// The SLO's figure from the intended send (the step's verdict), and from the actual
+    /// send (service time; open model), microseconds for a latency.
+    pub measured: f64,
+    pub from_send: Option<f64>,
+    pub slo_passed: bool,
+    /// The SLO, the error rate and the offered rate all held.
+    pub passed: bool,
+    /// (generator, target) CPU, percent of all cores, when known.
+    pub shares: Option<(f64, f64)>,
+}
+
+/// The generator's CPU and the target's: the bundled monitor's, or else every other
+/// process's (a `--target` on this machine is among them).
+pub fn cpu_shares(
+    g: &crate::results::GeneratorCheck,
+    machine: Option<&crate::results::MachineLoad>,
+) -> Option<(f64, f64)> {
+    let m = machine?;
+    Some((g.cpu_pct, m.monitor_cpu_pct.unwrap_or(m.other_cpu_pct)))
+}
+
 /// Whether the generator's limit could have decided a step's verdict. A step that passed
 /// stands whatever the generator did: it offered the rate (the step kept up) and latency
 /// counts from the intended send, so the generator's delays only made the figure worse. A
 /// failed step failed on the generator when its in-flight cap, its CPU or a saturated
-/// machine it was the larger user of was the limit. Late sends alone decide a failed step
-/// only when they are a sizeable part of a latency SLO (a quarter of it) and the figure
-/// without them would have met it; a step that failed by far more failed on the target.
-pub fn limits_the_step(
-    g: &crate::results::GeneratorCheck,
-    slo: &Target,
-    measured: f64,
-    slo_passed: bool,
-    step_passed: bool,
-) -> bool {
-    if !g.limited || step_passed {
+/// machine it was the larger user of was the limit. Late sends decide a failed step only
+/// when they are a sizeable part of a latency SLO (their p99 over a quarter of it) and
+/// either the SLO held but the rate was not sent, or the generator used more CPU than the
+/// target (the target answers faster than the generator can send and read), or the figure
+/// measured from the actual sends met the SLO (without a service time: the figure less the
+/// lateness did). A step that failed by far more than its lateness failed on the target.
+pub fn limits_the_step(g: &crate::results::GeneratorCheck, slo: &Target, step: &Step) -> bool {
+    if !g.limited || step.passed {
         return false;
     }
     let late_p99_us = g.send_lateness_us.as_ref().map_or(0.0, |l| l.p99);
     match g.cause.as_deref() {
-        // The SLO held and the rate was not offered: the late sends were the shortfall.
-        Some("late_sends") if slo.figure.is_latency() && slo_passed => true,
         Some("late_sends") if slo.figure.is_latency() => {
-            late_p99_us > 0.25 * slo.value && measured - late_p99_us <= slo.value
+            if late_p99_us <= 0.25 * slo.value {
+                return false;
+            }
+            let larger_user = step.shares.is_some_and(|(gen, target)| gen >= target);
+            let met_from_send = match step.from_send {
+                Some(v) => slo.cmp.holds(v, slo.value),
+                None => step.measured - late_p99_us <= slo.value,
+            };
+            step.slo_passed || larger_user || met_from_send
         }
         _ => true,
     }
@@ -277,33 +330,90 @@ mod tests {
         };
         let slo = parse_slo("p99<=100ms").unwrap();
         assert_eq!(late(17_000.0).cause.as_deref(), Some("late_sends"));
-        // (lateness p99 µs, measured p99 µs, SLO passed, step passed, limited)
+        let step = |measured: f64, from_send: Option<f64>, slo_passed: bool, passed: bool| Step {
+            measured,
+            from_send,
+            slo_passed,
+            passed,
+            // The bundled monitor used more CPU than the generator.
+            shares: Some((15.0, 60.0)),
+        };
+        // (case, lateness p99 µs, step, limited)
         let cases = [
-            (17_000.0, 110_000.0, false, false, false), // 17 ms of a 100 ms SLO: small
-            (40_000.0, 110_000.0, false, false, true),  // 40 ms: without it, 70 ms would pass
-            (40_000.0, 3_800_000.0, false, false, false), // failed by far more: the target's
-            (40_000.0, 90_000.0, true, true, false),    // a pass stands: lateness is in it
-            (40_000.0, 90_000.0, true, false, true),    // the SLO held, the rate was not sent
-            (100.0, 110_000.0, false, false, false),    // not limited at all
+            (
+                "17 ms of a 100 ms SLO: small",
+                17_000.0,
+                step(110_000.0, None, false, false),
+                false,
+            ),
+            (
+                "40 ms: without it, 70 ms would pass",
+                40_000.0,
+                step(110_000.0, None, false, false),
+                true,
+            ),
+            (
+                "failed by far more: the target's",
+                40_000.0,
+                step(3_800_000.0, None, false, false),
+                false,
+            ),
+            (
+                "a pass stands: lateness is in it",
+                40_000.0,
+                step(90_000.0, None, false, true),
+                false,
+            ),
+            (
+                "the SLO held, the rate was not sent",
+                40_000.0,
+                step(90_000.0, None, true, false),
+                true,
+            ),
+            (
+                "from the actual send it met the SLO",
+                40_000.0,
+                step(150_000.0, Some(95_000.0), false, false),
+                true,
+            ),
+            (
+                "from the actual send it failed too",
+                40_000.0,
+                step(130_000.0, Some(101_000.0), false, false),
+                false,
+            ),
+            (
+                "not limited at all",
+                100.0,
+                step(110_000.0, None, false, false),
+                false,
+            ),
         ];
-        for (lateness, measured, slo_passed, passed, limited) in cases {
+        for (case, lateness, s, limited) in cases {
             assert_eq!(
-                limits_the_step(&late(lateness), &slo, measured, slo_passed, passed),
+                limits_the_step(&late(lateness), &slo, &s),
                 limited,
-                "late {lateness}, measured {measured}, passed {slo_passed}/{passed}"
+                "{case}"
             );
         }
+        // A target that answers at once and a generator that cannot keep up (serve --null):
+        // the generator was the larger user, so its late sends are its own limit.
+        let null = Step {
+            shares: Some((46.0, 10.0)),
+            ..step(3_800_000.0, Some(3_000_000.0), false, false)
+        };
+        assert!(limits_the_step(&late(40_000.0), &slo, &null));
         for cause in ["in_flight_cap", "cpu", "machine"] {
             let check = crate::results::GeneratorCheck {
                 cause: Some(cause.into()),
                 ..late(40_000.0)
             };
             assert!(
-                limits_the_step(&check, &slo, 3_800_000.0, false, false),
+                limits_the_step(&check, &slo, &step(3_800_000.0, None, false, false)),
                 "{cause}: a failed step, whatever it measured"
             );
             assert!(
-                !limits_the_step(&check, &slo, 90_000.0, true, true),
+                !limits_the_step(&check, &slo, &step(90_000.0, None, true, true)),
                 "{cause}: a pass stands"
             );
         }

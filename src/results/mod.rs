@@ -91,7 +91,8 @@ pub struct Results {
     pub operations: BTreeMap<String, OpStats>,
     /// All operations together (end-to-end figures such as a flow's `execution` excluded).
     pub totals: OpStats,
-    /// Open model only: service time from the actual send, by operation, microseconds.
+    /// Open model only: service time from the actual send, by operation and for all of
+    /// them ("totals"), microseconds.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub service_time_us: BTreeMap<String, LatencySummary>,
     pub targets: Vec<TargetResult>,

@@ -605,6 +605,12 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         let window = measured.op_duration_s.get(i).copied().unwrap_or(duration_s);
         operations.insert(name.clone(), rec.summarize(window));
     }
+    if matches!(load, Load::Open { .. }) && !measured.ops.is_empty() {
+        service_time_us.insert(
+            crate::results::names::TOTALS.to_string(),
+            crate::metrics::LatencySummary::from_histogram(total.service_time()),
+        );
+    }
     let totals = total.summarize(duration_s);
     let aborted = control.abort_reason();
     let shape_results = shape
