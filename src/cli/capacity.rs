@@ -179,13 +179,19 @@ pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
         }
     );
     if let Some(limit) = found.generator_limit_rate {
-        let cause = steps
+        let step = steps
             .iter()
-            .find(|s| s.generator_limited && s.rate == limit)
+            .find(|s| s.generator_limited && s.rate == limit);
+        let cause = step
             .and_then(|s| s.generator.as_ref())
             .and_then(|g| g.cause.clone());
+        // Late sends from a generator that used more CPU than the target are its own
+        // ceiling; from one that used less, the cores it shared with the target.
+        let larger_user = step
+            .and_then(|s| cpu_shares(s.generator.as_ref()?, s.machine.as_ref()))
+            .is_some_and(|(gen, target)| gen >= target);
         let what = match cause.as_deref() {
-            Some("late_sends") => {
+            Some("late_sends") if !larger_user => {
                 "its sends went out late enough to decide the SLO (generator and target \
                  share this machine's cores: run the generator elsewhere to measure past it)"
             }
@@ -258,7 +264,9 @@ pub fn cpu_shares(
 /// stands whatever the generator did: it offered the rate (the step kept up) and latency
 /// counts from the intended send, so the generator's delays only made the figure worse. A
 /// failed step failed on the generator when its in-flight cap, its CPU or a saturated
-/// machine it was the larger user of was the limit. Late sends decide a failed step only
+/// machine it was the larger user of was the limit; the cap, only when the requests it let
+/// through met the SLO from their actual send (a target slow enough to fill any cap failed on
+/// its own). Late sends decide a failed step only
 /// when they are a sizeable part of a latency SLO (their p99 over a quarter of it) and
 /// either the SLO held but the rate was not sent, or the generator used more CPU than the
 /// target (the target answers faster than the generator can send and read), or the figure
@@ -280,6 +288,11 @@ pub fn limits_the_step(g: &crate::results::GeneratorCheck, slo: &Target, step: &
                 None => step.measured - late_p99_us <= slo.value,
             };
             step.slo_passed || larger_user || met_from_send
+        }
+        // The cap reached by a target too slow for the offered rate is the target's failure:
+        // even the requests sent missed the SLO measured from their actual send.
+        Some("in_flight_cap") if slo.figure.is_latency() => {
+            step.from_send.is_none_or(|v| slo.cmp.holds(v, slo.value))
         }
         _ => true,
     }
@@ -403,6 +416,22 @@ mod tests {
             ..step(3_800_000.0, Some(3_000_000.0), false, false)
         };
         assert!(limits_the_step(&late(40_000.0), &slo, &null));
+        // The in-flight cap filled by a target that missed the SLO even from the actual send
+        // (a queue of 10,000 behind 17,000/s of 25,600/s offered) is the target's failure.
+        let cap = crate::results::GeneratorCheck {
+            cause: Some("in_flight_cap".into()),
+            ..late(40_000.0)
+        };
+        assert!(!limits_the_step(
+            &cap,
+            &slo,
+            &step(2_900_000.0, Some(600_000.0), false, false)
+        ));
+        assert!(limits_the_step(
+            &cap,
+            &slo,
+            &step(2_900_000.0, Some(60_000.0), false, false)
+        ));
         for cause in ["in_flight_cap", "cpu", "machine"] {
             let check = crate::results::GeneratorCheck {
                 cause: Some(cause.into()),

@@ -84,7 +84,7 @@ impl Default for Plan {
             resolution: 0.05,
             confirmations: 2,
             agree: 0.05,
-            retries: 2,
+            retries: 4,
         }
     }
 }
