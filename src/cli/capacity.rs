@@ -95,7 +95,7 @@ pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
         let generator_limited = results.generator.as_ref().is_some_and(|g| {
             let from_send = results.service_time_us.get(TOTALS).map(|service| {
                 slo.figure.measure(&crate::metrics::OpStats {
-                    latency_us: service.clone(),
+                    latency_us: *service,
                     ..results.totals.clone()
                 })
             });

@@ -296,13 +296,54 @@ pub(super) async fn drive(
             let pool: Rc<RefCell<Vec<RunTransport>>> = Rc::new(RefCell::new(Vec::new()));
             let mut rng = Rng::new(i as u64 ^ 0xA5A5);
             let mut max_lag = Duration::ZERO;
-            let mut due = schedule(Arc::clone(&pacer), t0, ctx.end, Arc::clone(shared));
+            let clock = match SendClock::new() {
+                Ok(clock) => clock,
+                Err(e) => {
+                    shared
+                        .control
+                        .abort(format!("cannot create the send clock (a timerfd): {e}"));
+                    return Duration::ZERO;
+                }
+            };
+            let mut next = 0u64;
+            // Requests sent since the dispatcher last let the others run.
+            let mut burst = 0u32;
             // Spawned requests, joined before the recorders are taken back: the semaphore
             // alone cannot wait for a task spawned but not yet polled.
             let mut in_flight = tokio::task::JoinSet::new();
-            while let Some(n) = due.recv().await {
+            loop {
                 if shared.control.stopped() {
                     break;
+                }
+                // The next request when it is due. One due after the phase ends is never
+                // sent: stop now rather than wait for it (at a low rate, a thread's first
+                // request may be due long after the window). Waits are at most 50 ms so that
+                // a stop is noticed promptly.
+                let n = match pacer.pace(t0.elapsed(), next) {
+                    Pace::Stop => break,
+                    Pace::Wait(d) if ctx.end.is_some_and(|e| Instant::now() + d >= e) => break,
+                    Pace::Wait(d) => {
+                        burst = 0;
+                        if let Err(e) = clock.sleep(d.min(Duration::from_millis(50))).await {
+                            shared.control.abort(format!("the send clock failed: {e}"));
+                            break;
+                        }
+                        continue;
+                    }
+                    Pace::SendNow => {
+                        let due = t0.checked_add(pacer.intended_send_time(next));
+                        if due.is_none_or(|due| ctx.end.is_some_and(|e| due >= e)) {
+                            break;
+                        }
+                        next += 1;
+                        next - 1
+                    }
+                };
+                // Behind schedule, many requests are due at once: let the ones spawned run
+                // now and then rather than spawn them all first.
+                burst += 1;
+                if burst % 32 == 0 {
+                    tokio::task::yield_now().await;
                 }
                 // A schedule past what an Instant holds has no request due in this run.
                 let Some(intended) = t0.checked_add(pacer.intended_send_time(n)) else {
@@ -346,58 +387,11 @@ pub(super) async fn drive(
                     pool.borrow_mut().push(t);
                 });
             }
-            drop(due);
             // Wait for everything in flight.
             while in_flight.join_next().await.is_some() {}
             max_lag
         }
     }
-}
-
-/// Announces each request of the open model when it is due. The runtime's timer ticks in
-/// whole milliseconds, which would make every request up to 1 ms late (and that lateness
-/// is latency, measured from the intended time); a plain thread sleeping with the OS's
-/// high-resolution timer wakes within tens of microseconds. Stops at the end of the phase,
-/// on a stop, or when the receiver is gone.
-pub(super) fn schedule(
-    pacer: Arc<dyn Pacer>,
-    start: Instant,
-    end: Option<Instant>,
-    shared: Arc<Shared>,
-) -> tokio::sync::mpsc::Receiver<u64> {
-    // Bounded: while the dispatcher waits for room, the pacer waits too, instead of piling up
-    // announcements (they are numbers: the schedule itself does not depend on them).
-    let (tx, rx) = tokio::sync::mpsc::channel(1024);
-    std::thread::Builder::new()
-        .name("gen-pacer".into())
-        .spawn(move || {
-            // The default 50 µs timer slack would make every wake-up late by that much.
-            // SAFETY: prctl on the calling thread with an integer argument.
-            unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
-            let mut sent = 0u64;
-            while !shared.control.stopped() {
-                match pacer.pace(start.elapsed(), sent) {
-                    Pace::Stop => break,
-                    // Sleeps are short so that a stop is noticed promptly.
-                    // A request due after the phase ends is never sent: stop now rather
-                    // than wait for it (at a low rate, a thread's first request may be due
-                    // long after the window).
-                    Pace::Wait(d) if end.is_some_and(|e| Instant::now() + d >= e) => break,
-                    Pace::Wait(d) => std::thread::sleep(d.min(Duration::from_millis(50))),
-                    Pace::SendNow => {
-                        let due = start.checked_add(pacer.intended_send_time(sent));
-                        if due.is_none_or(|due| end.is_some_and(|e| due >= e))
-                            || tx.blocking_send(sent).is_err()
-                        {
-                            break;
-                        }
-                        sent += 1;
-                    }
-                }
-            }
-        })
-        .expect("spawn pacer thread");
-    rx
 }
 
 /// The phase's recorder once every task of it has finished.

@@ -9,12 +9,14 @@ mod flow;
 mod mix;
 mod readback;
 mod record;
+mod send_clock;
 mod transport;
 
 pub use control::{Control, Live, LiveRec, LiveSecond, Phase};
 pub use record::Measured;
 pub use transport::RunTransport;
 
+use self::send_clock::SendClock;
 use self::{burst::*, flow::*, mix::*, readback::*, record::*};
 use super::book::{Book, Check, Intent, Rng};
 use super::id::ExecId;
