@@ -191,6 +191,28 @@ impl Drop for Bundled {
     }
 }
 
+/// One bundled monitor kept running across runs.
+#[derive(Clone, Default)]
+pub struct SharedMonitor(std::sync::Arc<std::sync::Mutex<Option<Bundled>>>);
+
+impl SharedMonitor {
+    pub(super) fn take(&self) -> Option<Bundled> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    pub(super) fn put(&self, b: Bundled) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(b);
+    }
+
+    /// Stops the monitor if one is running (SIGTERM: it commits and checkpoints).
+    pub fn stop(&self) -> anyhow::Result<()> {
+        match self.take() {
+            Some(b) => b.stop().map(|_| ()),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Has the kernel send the child SIGTERM (a graceful stop: it commits what is queued and
 /// exits) when the generator dies, however it dies: a generator killed by SIGKILL, or by a
 /// SIGTERM that interrupts it anywhere, left the monitor running with no one to stop it.

@@ -2,7 +2,7 @@
 //! with a live progress line, collect the server's figures. What it returns is only what was
 //! measured: `gate::judge` checks the targets and sets the exit code.
 
-use super::bundled::Bundled;
+use super::bundled::{Bundled, SharedMonitor};
 use super::client::{Endpoint, Timeouts, Wire};
 use super::engine::{self, Control, EngineConfig, Length, Load, Workload};
 use super::evidence;
@@ -70,28 +70,6 @@ pub struct RunOptions {
     /// leaves it here, the next ones take it and put it back; whoever made the slot stops
     /// it (`SharedMonitor::stop`). None: each run starts and stops its own.
     pub shared_monitor: Option<SharedMonitor>,
-}
-
-/// One bundled monitor kept running across runs.
-#[derive(Clone, Default)]
-pub struct SharedMonitor(Arc<std::sync::Mutex<Option<Bundled>>>);
-
-impl SharedMonitor {
-    fn take(&self) -> Option<Bundled> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
-    }
-
-    fn put(&self, b: Bundled) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(b);
-    }
-
-    /// Stops the monitor if one is running (SIGTERM: it commits and checkpoints).
-    pub fn stop(&self) -> anyhow::Result<()> {
-        match self.take() {
-            Some(b) => b.stop().map(|_| ()),
-            None => Ok(()),
-        }
-    }
 }
 
 enum Sut {
