@@ -55,6 +55,7 @@ pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
         &args.search.common(None, Some(1.0)),
         false,
     )?;
+    let local_target = is_local(args.search.target.as_deref());
     let started = Instant::now();
     let budget = args.budget;
     let mut longest = step_length + base.warmup + Duration::from_secs(3);
@@ -104,7 +105,7 @@ pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
                 from_send,
                 slo_passed,
                 passed,
-                shares: cpu_shares(g, results.machine.as_ref()),
+                shares: cpu_shares(g, results.machine.as_ref(), local_target),
             };
             limits_the_step(g, &slo, &step)
         });
@@ -188,7 +189,7 @@ pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
         // Late sends from a generator that used more CPU than the target are its own
         // ceiling; from one that used less, the cores it shared with the target.
         let larger_user = step
-            .and_then(|s| cpu_shares(s.generator.as_ref()?, s.machine.as_ref()))
+            .and_then(|s| cpu_shares(s.generator.as_ref()?, s.machine.as_ref(), local_target))
             .is_some_and(|(gen, target)| gen >= target);
         let what = match cause.as_deref() {
             Some("late_sends") if !larger_user => {
@@ -211,14 +212,17 @@ pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
     // An answer the generator bounded is this generator's ceiling, not the target's
     // capacity: inconclusive, as an unconfirmed one is.
     // An unconfirmed answer (cut short, or confirmations that kept failing) is inconclusive.
-    results.exit_code =
-        if aborted || (found.max_rate > 0.0 && !found.confirmed) || found.generator_limited {
-            exit::ABORTED
-        } else if found.max_rate <= 0.0 {
-            exit::FAILED
-        } else {
-            exit::OK
-        };
+    results.exit_code = if aborted
+        || (found.max_rate > 0.0 && !found.confirmed)
+        || (found.cut_short.is_some() && !found.confirmed)
+        || found.generator_limited
+    {
+        exit::ABORTED
+    } else if found.max_rate <= 0.0 {
+        exit::FAILED
+    } else {
+        exit::OK
+    };
     results.capacity = Some(Capacity {
         max_rate: found.max_rate,
         sustainable_rate: found.max_rate * SUSTAINABLE_FRACTION,
@@ -250,14 +254,34 @@ pub struct Step {
     pub shares: Option<(f64, f64)>,
 }
 
-/// The generator's CPU and the target's: the bundled monitor's, or else every other
-/// process's (a `--target` on this machine is among them).
+/// The generator's CPU and the target's: the bundled monitor's, or else, for a target on
+/// this machine (`local`), every other process's; None for a target elsewhere (its CPU is
+/// not this machine's to measure).
 pub fn cpu_shares(
     g: &crate::results::GeneratorCheck,
     machine: Option<&crate::results::MachineLoad>,
+    local: bool,
 ) -> Option<(f64, f64)> {
     let m = machine?;
-    Some((g.cpu_pct, m.monitor_cpu_pct.unwrap_or(m.other_cpu_pct)))
+    match m.monitor_cpu_pct {
+        Some(monitor) => Some((g.cpu_pct, monitor)),
+        None if local => Some((g.cpu_pct, m.other_cpu_pct)),
+        None => None,
+    }
+}
+
+/// Whether `--target` names this machine (a loopback address or `localhost`); no target is
+/// the bundled monitor, here too.
+pub fn is_local(target: Option<&str>) -> bool {
+    let Some(url) = target else { return true };
+    let Ok(url) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let host = url.host_str().unwrap_or("").trim_matches(['[', ']']);
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Whether the generator's limit could have decided a step's verdict. A step that passed
@@ -306,6 +330,51 @@ fn results_throughput(steps: &[CapacityStep]) -> f64 {
 mod tests {
     use super::*;
     use crate::load::evidence::{judge, Observed};
+
+    #[test]
+    fn only_loopback_targets_are_this_machines() {
+        for (target, local) in [
+            (None, true),
+            (Some("http://127.0.0.1:9000"), true),
+            (Some("http://127.3.4.5"), true),
+            (Some("http://localhost:80/base"), true),
+            (Some("http://[::1]:9000"), true),
+            (Some("http://10.0.0.7:9000"), false),
+            (Some("https://example.com"), false),
+            (Some("not a url"), false),
+        ] {
+            assert_eq!(is_local(target), local, "{target:?}");
+        }
+        // A target elsewhere has no CPU share here: its late sends are judged on the
+        // figure from the actual send alone.
+        let g = crate::results::GeneratorCheck {
+            cpu_pct: 40.0,
+            cpu_ceiling_pct: 100.0,
+            send_lateness_us: None,
+            littles_law: crate::results::LittlesLaw {
+                in_flight: 1.0,
+                expected: 1.0,
+                allowed: 10.0,
+            },
+            limited: true,
+            cause: Some("late_sends".into()),
+            reasons: vec![],
+        };
+        let m = crate::results::MachineLoad {
+            other_cpu_pct: 1.0,
+            steal_pct: 0.0,
+            load_avg_1m: 1.0,
+            idle_pct: Some(50.0),
+            monitor_cpu_pct: None,
+        };
+        assert_eq!(cpu_shares(&g, Some(&m), true), Some((40.0, 1.0)));
+        assert_eq!(cpu_shares(&g, Some(&m), false), None);
+        let bundled = crate::results::MachineLoad {
+            monitor_cpu_pct: Some(60.0),
+            ..m
+        };
+        assert_eq!(cpu_shares(&g, Some(&bundled), false), Some((40.0, 60.0)));
+    }
 
     #[test]
     fn slos_parse_or_say_how_to_write_them() {

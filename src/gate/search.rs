@@ -196,7 +196,7 @@ pub fn search(plan: &Plan, mut run: impl FnMut(Phase, f64) -> Result<Outcome, St
         }
     }
     // Confirm.
-    for _ in 0..=plan.retries {
+    for round in 0..=plan.retries {
         // Nothing passed: nothing to confirm.
         if lo <= 0.0 {
             break;
@@ -224,6 +224,17 @@ pub fn search(plan: &Plan, mut run: impl FnMut(Phase, f64) -> Result<Outcome, St
             break;
         }
         hi = Some(lo);
+        if round == plan.retries {
+            // Out of confirmations: the answer is the highest rate a step passed below the
+            // one that just failed (unconfirmed), never a rate no step ran.
+            lo = found
+                .steps
+                .iter()
+                .filter(|(_, r, o)| o.passed && !o.generator_limited && *r < lo)
+                .map(|(_, r, _)| *r)
+                .fold(0.0, f64::max);
+            break;
+        }
         lo *= 1.0 - plan.resolution;
         if lo < plan.min {
             lo = 0.0;
@@ -328,6 +339,33 @@ mod tests {
                 .all(|(_, rate, o)| o.generator_limited == (*rate > 800.0)),
             "{found:?}"
         );
+    }
+
+    #[test]
+    fn confirmations_that_keep_failing_leave_a_rate_that_passed_unconfirmed() {
+        // Below 400 the target passes single runs, but never two confirmations in a row.
+        let mut confirms = 0;
+        let found = search(&Plan::default(), |phase, rate| {
+            let passed = if phase == Phase::Confirm {
+                confirms += 1;
+                false
+            } else {
+                rate <= 400.0
+            };
+            Ok(Outcome {
+                passed,
+                throughput: rate.min(400.0),
+                generator_limited: false,
+            })
+        });
+        assert!(!found.confirmed, "{found:?}");
+        assert_eq!(confirms, Plan::default().retries + 1);
+        let ran_and_passed = found
+            .steps
+            .iter()
+            .any(|(_, r, o)| *r == found.max_rate && o.passed);
+        assert!(ran_and_passed, "an answer no step passed: {found:?}");
+        assert!(found.max_rate < found.failed_rate.unwrap(), "{found:?}");
     }
 
     #[test]

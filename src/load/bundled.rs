@@ -213,6 +213,66 @@ impl SharedMonitor {
     }
 }
 
+/// One run's bundled monitor: its own, or the shared one lent to it. A lent monitor goes
+/// back to its slot when the run is done with it, however the run ends (an early return, a
+/// panic unwinding), so that an error in one level neither kills the sweep's monitor nor
+/// leaves it unstopped; an own one is stopped by `finish` (or killed if dropped before).
+pub struct Monitor {
+    bundled: Option<Bundled>,
+    home: Option<SharedMonitor>,
+}
+
+impl Monitor {
+    pub fn own(b: Bundled) -> Monitor {
+        Monitor {
+            bundled: Some(b),
+            home: None,
+        }
+    }
+
+    pub fn lent(b: Bundled, home: SharedMonitor) -> Monitor {
+        Monitor {
+            bundled: Some(b),
+            home: Some(home),
+        }
+    }
+
+    /// Stops an own monitor gracefully; gives a lent one back.
+    pub fn finish(mut self) -> anyhow::Result<()> {
+        let Some(b) = self.bundled.take() else {
+            return Ok(());
+        };
+        match self.home.take() {
+            Some(home) => {
+                home.put(b);
+                Ok(())
+            }
+            None => b.stop().map(|_| ()),
+        }
+    }
+}
+
+impl std::ops::Deref for Monitor {
+    type Target = Bundled;
+    fn deref(&self) -> &Bundled {
+        self.bundled.as_ref().expect("a monitor until finished")
+    }
+}
+
+impl std::ops::DerefMut for Monitor {
+    fn deref_mut(&mut self) -> &mut Bundled {
+        self.bundled.as_mut().expect("a monitor until finished")
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        if let (Some(b), Some(home)) = (self.bundled.take(), self.home.take()) {
+            home.put(b);
+        }
+    }
+}
+
 /// Has the kernel send the child SIGTERM (a graceful stop: it commits what is queued and
 /// exits) when the generator dies, however it dies: a generator killed by SIGKILL, or by a
 /// SIGTERM that interrupts it anywhere, left the monitor running with no one to stop it.

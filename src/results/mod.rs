@@ -381,8 +381,9 @@ impl Results {
     }
 }
 
-/// The machine during one run (set-up and warm-up included), so that a run disturbed by other
-/// work can be told apart from one disturbed by the code under test.
+/// The machine during one run (set-up, warm-up and the load; not the read-back after it), so
+/// that a run disturbed by other work can be told apart from one disturbed by the code under
+/// test.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MachineLoad {
     /// CPU time used by processes other than the generator and the bundled monitor, percent of

@@ -285,8 +285,8 @@ pub(super) async fn drive(
             let cap = share(u64::from(max_in_flight), threads, i).max(1) as usize;
             let slots = Rc::new(tokio::sync::Semaphore::new(cap));
             // Requests due and waiting for a slot are tasks too. At most `cap` of them wait:
-            // past that the dispatcher waits, and the pacer (on its bounded channel) with
-            // it, so that a target that stops answering costs the generator what it has in
+            // past that the dispatcher waits (its send clock with it), so that a target
+            // that stops answering costs the generator what it has in
             // flight, not a task per request scheduled. The schedule does not move: a
             // request sent late counts its latency from when it was due.
             let queue = Arc::new(tokio::sync::Semaphore::new(cap.saturating_mul(2)));

@@ -2,7 +2,7 @@
 //! with a live progress line, collect the server's figures. What it returns is only what was
 //! measured: `gate::judge` checks the targets and sets the exit code.
 
-use super::bundled::{Bundled, SharedMonitor};
+use super::bundled::{Bundled, Monitor, SharedMonitor};
 use super::client::{Endpoint, Timeouts, Wire};
 use super::engine::{self, Control, EngineConfig, Length, Load, Workload};
 use super::evidence;
@@ -73,7 +73,7 @@ pub struct RunOptions {
 }
 
 enum Sut {
-    Bundled(Bundled),
+    Bundled(Monitor),
     External(String),
     Direct {
         storage: Storage,
@@ -290,7 +290,10 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
                 bundled.data_dir.display()
             );
         }
-        Sut::Bundled(bundled)
+        Sut::Bundled(match &opts.shared_monitor {
+            Some(home) => Monitor::lent(bundled, home.clone()),
+            None => Monitor::own(bundled),
+        })
     };
     let (transport, target_name) = match &sut {
         Sut::Direct { storage, .. } => (
@@ -299,7 +302,12 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
             }) as Arc<dyn Connector>,
             "direct".to_string(),
         ),
-        Sut::External(url) | Sut::Bundled(Bundled { url, .. }) => {
+        Sut::External(_) | Sut::Bundled(_) => {
+            let url = match &sut {
+                Sut::Bundled(b) => &b.url,
+                Sut::External(url) => url,
+                Sut::Direct { .. } => unreachable!("matched above"),
+            };
             let endpoint = match Endpoint::parse(url) {
                 Ok(endpoint) => endpoint,
                 Err(e @ super::client::EndpointError::Resolve { .. }) => {
@@ -392,6 +400,9 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
         _ => None,
     };
     let cpu_at_start = CpuSnapshot::take(monitor_pid);
+    // The machine is judged over the same window as the generator's own CPU: to the end of
+    // the load (the read-back after it is neither's load).
+    let cpu_at_end = Arc::new(std::sync::Mutex::new(None::<CpuSnapshot>));
     let control = Arc::new(Control::new(max_failures));
     // The server's own view, taken when the load ends: set-up and warm-up are in it, the
     // integrity read-back is not.
@@ -405,10 +416,13 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
                 _ => None,
             };
             let own_at_end = Arc::clone(&own_at_end);
+            let cpu_at_end = Arc::clone(&cpu_at_end);
             let load_ended = Arc::clone(&load_ended);
             move || {
                 *own_at_end.lock().unwrap_or_else(|e| e.into_inner()) =
                     Some((machine::own_cpu_s(), Instant::now()));
+                *cpu_at_end.lock().unwrap_or_else(|e| e.into_inner()) =
+                    CpuSnapshot::take(monitor_pid);
                 load_ended.store(true, std::sync::atomic::Ordering::SeqCst);
                 if let Some(url) = url {
                     let stats = super::bundled::stats_of(&url);
@@ -506,7 +520,8 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
     };
     let server_samples = sampler.map(Sampler::finish).unwrap_or_default();
     let machine = cpu_at_start.and_then(|start| {
-        let end = CpuSnapshot::take(monitor_pid)?;
+        let at_load_end = *cpu_at_end.lock().unwrap_or_else(|e| e.into_inner());
+        let end = at_load_end.or_else(|| CpuSnapshot::take(monitor_pid))?;
         machine::between(&start, &end, machine::load_avg_1m()?)
     });
 
@@ -554,14 +569,11 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
     let mut warnings = early_warnings;
     warnings.extend(measured.warnings.iter().cloned());
     match sut {
-        Sut::Bundled(b) => match &opts.shared_monitor {
-            Some(shared) => shared.put(b),
-            None => {
-                if let Err(e) = b.stop() {
-                    warnings.push(format!("{e:#}"));
-                }
+        Sut::Bundled(b) => {
+            if let Err(e) = b.finish() {
+                warnings.push(format!("{e:#}"));
             }
-        },
+        }
         Sut::Direct { storage, .. } => storage.close(),
         Sut::External(_) => {}
     }
