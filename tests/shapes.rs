@@ -4,7 +4,7 @@
 mod common;
 
 use common::fixed::FixedServer;
-use common::{assert_matches_schema, read_results, run_bench};
+use common::{read_results, run_bench, Finished};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -32,6 +32,19 @@ fn write_scenario(dir: &Path, name: &str, load: &str) -> String {
     path.display().to_string()
 }
 
+/// Runs `stepflow-bench <args> --no-progress --out <dir>/r.json`, requires exit 0, and
+/// returns how it ended with its results (checked against the schema by `read_results`).
+fn run_ok(dir: &Path, args: &[&str]) -> (Finished, Value) {
+    let out = dir.join("r.json");
+    let out_arg = out.display().to_string();
+    let mut all = args.to_vec();
+    all.extend(["--no-progress", "--out", &out_arg]);
+    let fin = run_bench(dir, &all, RUN_TIMEOUT);
+    assert_eq!(fin.code, 0, "{args:?}: {}", fin.stderr);
+    let r = read_results(&out);
+    (fin, r)
+}
+
 fn f(v: &Value, pointer: &str) -> f64 {
     v.pointer(pointer)
         .and_then(Value::as_f64)
@@ -56,23 +69,7 @@ fn open_model_stages_send_every_planned_request_and_report_each_stage() {
         "[load]\nmodel = \"open\"\n[[load.stages]]\nduration = \"1s\"\ntarget = 100\n\
          [[load.stages]]\nduration = \"0s\"\ntarget = 200\n[[load.stages]]\nduration = \"1s\"\ntarget = 200\n",
     );
-    let out = dir.path().join("r.json");
-    let fin = run_bench(
-        dir.path(),
-        &[
-            "run",
-            &scenario,
-            "--target",
-            &server.url(),
-            "--no-progress",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        RUN_TIMEOUT,
-    );
-    assert_eq!(fin.code, 0, "{}", fin.stderr);
-    let r = read_results(&out);
-    assert_matches_schema(&r);
+    let (fin, r) = run_ok(dir.path(), &["run", &scenario, "--target", &server.url()]);
     assert_eq!(r["load"]["model"], "open");
     assert_eq!(
         f(&r, "/load/rate"),
@@ -111,8 +108,7 @@ fn closed_model_stages_add_and_retire_workers() {
     let server = FixedServer::start(64, Duration::from_millis(2));
     let dir = tempfile::tempdir().unwrap();
     let scenario = write_scenario(dir.path(), "workers", "[load]\nmodel = \"closed\"\n");
-    let out = dir.path().join("r.json");
-    let fin = run_bench(
+    let (fin, r) = run_ok(
         dir.path(),
         &[
             "run",
@@ -121,15 +117,8 @@ fn closed_model_stages_add_and_retire_workers() {
             "1s:4,1s:4,1s:0",
             "--target",
             &server.url(),
-            "--no-progress",
-            "--out",
-            out.to_str().unwrap(),
         ],
-        RUN_TIMEOUT,
     );
-    assert_eq!(fin.code, 0, "{}", fin.stderr);
-    let r = read_results(&out);
-    assert_matches_schema(&r);
     assert_eq!(r["load"]["model"], "closed");
     assert_eq!(u(&r, "/load/concurrency"), 4);
     let stages = r["shape"]["stages"].as_array().expect("stages");
@@ -179,8 +168,7 @@ fn an_in_flight_cap_reached_is_named_as_the_limit() {
     let server = FixedServer::start(8, Duration::from_millis(10));
     let dir = tempfile::tempdir().unwrap();
     let scenario = write_scenario(dir.path(), "capped", "duration = \"2s\"\n");
-    let out = dir.path().join("r.json");
-    let fin = run_bench(
+    let (_, r) = run_ok(
         dir.path(),
         &[
             "run",
@@ -191,14 +179,8 @@ fn an_in_flight_cap_reached_is_named_as_the_limit() {
             "1",
             "--target",
             &server.url(),
-            "--no-progress",
-            "--out",
-            out.to_str().unwrap(),
         ],
-        RUN_TIMEOUT,
     );
-    assert_eq!(fin.code, 0, "{}", fin.stderr);
-    let r = read_results(&out);
     let g = &r["generator"];
     assert_eq!(g["limited"], true, "{g}");
     let reasons = g["reasons"].to_string();
@@ -221,8 +203,7 @@ fn sweep_writes_every_level_and_finds_the_knee_of_a_fixed_capacity_server() {
     let server = FixedServer::start(2, Duration::from_millis(20));
     let dir = tempfile::tempdir().unwrap();
     let scenario = write_scenario(dir.path(), "levels", "");
-    let out = dir.path().join("sweep.json");
-    let fin = run_bench(
+    let (fin, r) = run_ok(
         dir.path(),
         &[
             "sweep",
@@ -234,15 +215,8 @@ fn sweep_writes_every_level_and_finds_the_knee_of_a_fixed_capacity_server() {
             "3s",
             "--target",
             &server.url(),
-            "--no-progress",
-            "--out",
-            out.to_str().unwrap(),
         ],
-        RUN_TIMEOUT,
     );
-    assert_eq!(fin.code, 0, "{}", fin.stderr);
-    let r = read_results(&out);
-    assert_matches_schema(&r);
     let levels = r["levels"].as_array().expect("levels");
     assert_eq!(levels.len(), 4);
     for (l, want) in levels.iter().zip([1, 2, 8, 32]) {
@@ -264,7 +238,6 @@ fn sweep_writes_every_level_and_finds_the_knee_of_a_fixed_capacity_server() {
 fn sweep_monitors(fresh: bool) -> Vec<(f64, u64, String)> {
     let _turn = one_load_at_a_time();
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("sweep.json");
     let mut args = vec![
         "sweep",
         "--scenario",
@@ -275,17 +248,11 @@ fn sweep_monitors(fresh: bool) -> Vec<(f64, u64, String)> {
         "2s",
         "--warmup",
         "0s",
-        "--no-progress",
-        "--out",
-        out.to_str().unwrap(),
     ];
     if fresh {
         args.push("--fresh");
     }
-    let fin = run_bench(dir.path(), &args, RUN_TIMEOUT);
-    assert_eq!(fin.code, 0, "{}", fin.stderr);
-    let r = read_results(&out);
-    assert_matches_schema(&r);
+    let (_, r) = run_ok(dir.path(), &args);
     let want = if fresh { "fresh" } else { "shared" };
     r["levels"]
         .as_array()
@@ -354,7 +321,6 @@ fn capacity_finds_a_known_capacity_within_15_percent() {
         Duration::from_secs(300),
     );
     let r = read_results(&out);
-    assert_matches_schema(&r);
     let c = &r["capacity"];
     let max_rate = f(c, "/max_rate");
     assert!(
@@ -420,25 +386,11 @@ fn serve_null_answers_everything_at_once_and_stops_on_sigterm() {
     assert_eq!(r.json(), serde_json::json!({}));
     assert!(!dir.path().join("unused").exists(), "--null stores nothing");
     let scenario = write_scenario(dir.path(), "null", "duration = \"1s\"\n");
-    let out = dir.path().join("r.json");
     let url = format!("http://{}", null.addr);
-    let fin = run_bench(
+    let (_, r) = run_ok(
         dir.path(),
-        &[
-            "run",
-            &scenario,
-            "--rate",
-            "200",
-            "--target",
-            &url,
-            "--no-progress",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        RUN_TIMEOUT,
+        &["run", &scenario, "--rate", "200", "--target", &url],
     );
-    assert_eq!(fin.code, 0, "{}", fin.stderr);
-    let r = read_results(&out);
     assert_eq!(u(&r, "/totals/count"), 200);
     assert_eq!(r["generator"]["limited"], false, "{}", r["generator"]);
     // `{}` is not the monitor's stats: no server figures are made up from it.
@@ -450,23 +402,11 @@ fn serve_null_answers_everything_at_once_and_stops_on_sigterm() {
 
     // A rate no generator on this machine can send: the run must say the generator, not
     // the null target, was the limit.
-    let fin = run_bench(
+    let (fin, r) = run_ok(
         dir.path(),
-        &[
-            "run",
-            &scenario,
-            "--rate",
-            "200000",
-            "--target",
-            &url,
-            "--no-progress",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        RUN_TIMEOUT,
+        &["run", &scenario, "--rate", "200000", "--target", &url],
     );
-    assert_eq!(fin.code, 0, "{}", fin.stderr);
-    let g = &read_results(&out)["generator"];
+    let g = &r["generator"];
     assert_eq!(g["limited"], true, "{g}");
     assert!(!g["reasons"][0].as_str().unwrap().is_empty(), "{g}");
     assert!(
