@@ -94,12 +94,10 @@ pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
         let kept_up = results.totals.throughput >= KEPT_UP * rate;
         let passed = results.targets.iter().all(|t| t.passed) && kept_up;
         let generator_limited = results.generator.as_ref().is_some_and(|g| {
-            let from_send = results.service_time_us.get(TOTALS).map(|service| {
-                slo.figure.measure(&crate::metrics::OpStats {
-                    latency_us: *service,
-                    ..results.totals.clone()
-                })
-            });
+            let from_send = results
+                .service_time_us
+                .get(TOTALS)
+                .and_then(|service| slo.figure.of_latency(service));
             let step = Step {
                 measured: slo_measured,
                 from_send,

@@ -7,7 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::names::TOTALS;
-use crate::metrics::OpStats;
+use crate::metrics::{LatencySummary, OpStats};
 
 /// A figure reported for every operation and for the totals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -73,8 +73,16 @@ impl Figure {
 
     /// This figure of `stats`, normalised: microseconds, ops/s or percent.
     pub fn measure(self, stats: &OpStats) -> f64 {
-        let l = &stats.latency_us;
         match self {
+            Figure::Throughput => stats.throughput,
+            Figure::ErrorRate => stats.error_rate(),
+            latency => latency.of_latency(&stats.latency_us).unwrap_or(f64::NAN),
+        }
+    }
+
+    /// This figure of a latency summary, microseconds; None for throughput and error rate.
+    pub fn of_latency(self, l: &LatencySummary) -> Option<f64> {
+        Some(match self {
             Figure::Min => l.min,
             Figure::Mean => l.mean,
             Figure::P50 => l.p50,
@@ -83,9 +91,8 @@ impl Figure {
             Figure::P99 => l.p99,
             Figure::P999 => l.p999,
             Figure::Max => l.max,
-            Figure::Throughput => stats.throughput,
-            Figure::ErrorRate => stats.error_rate(),
-        }
+            Figure::Throughput | Figure::ErrorRate => return None,
+        })
     }
 }
 
