@@ -223,18 +223,38 @@ pub struct Monitor {
 }
 
 impl Monitor {
-    pub fn own(b: Bundled) -> Monitor {
-        Monitor {
-            bundled: Some(b),
-            home: None,
-        }
-    }
-
-    pub fn lent(b: Bundled, home: SharedMonitor) -> Monitor {
-        Monitor {
-            bundled: Some(b),
-            home: Some(home),
-        }
+    /// The monitor for one run: with a shared slot, the monitor in it (an error if it has
+    /// exited since the previous run) or, the first time, a new one lent to the slot;
+    /// without one, a new monitor of the run's own.
+    pub fn for_run(
+        program: &Path,
+        profile: &str,
+        keep_data: bool,
+        shared: Option<&SharedMonitor>,
+    ) -> anyhow::Result<Monitor> {
+        let kept = shared.and_then(SharedMonitor::take);
+        let bundled = match kept {
+            Some(mut b) => {
+                if let Some(status) = b.exited() {
+                    bail!(
+                        "the sweep's bundled monitor exited after the previous level ({status}){}",
+                        b.log_tail()
+                    );
+                }
+                b
+            }
+            None => {
+                let b = Bundled::start(program, profile, keep_data)?;
+                if keep_data {
+                    eprintln!("bundled monitor data kept in {}", b.data_dir.display());
+                }
+                b
+            }
+        };
+        Ok(Monitor {
+            bundled: Some(bundled),
+            home: shared.cloned(),
+        })
     }
 
     /// Stops an own monitor gracefully; gives a lent one back.

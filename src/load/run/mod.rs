@@ -2,7 +2,7 @@
 //! with a live progress line, collect the server's figures. What it returns is only what was
 //! measured: `gate::judge` checks the targets and sets the exit code.
 
-use super::bundled::{Bundled, Monitor, SharedMonitor};
+use super::bundled::{Monitor, SharedMonitor};
 use super::client::{Endpoint, Timeouts, Wire};
 use super::engine::{self, Control, EngineConfig, Length, Load, Workload};
 use super::evidence;
@@ -262,38 +262,15 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Re
     } else if let Some(url) = &opts.target {
         Sut::External(url.clone())
     } else {
-        let kept = opts.shared_monitor.as_ref().and_then(SharedMonitor::take);
-        let reused = kept.is_some();
-        let kept = match kept {
-            Some(mut b) => match b.exited() {
-                Some(status) => {
-                    let why = format!(
-                        "the sweep's bundled monitor exited after the previous level ({status}){}",
-                        b.log_tail()
-                    );
-                    return Ok(preamble.not_started("bundled monitor".into(), why));
-                }
-                None => Some(b),
-            },
-            None => None,
-        };
-        let bundled = match kept.map_or_else(
-            || Bundled::start(&opts.program, opts.profile.as_str(), opts.keep_data),
-            Ok,
+        match Monitor::for_run(
+            &opts.program,
+            opts.profile.as_str(),
+            opts.keep_data,
+            opts.shared_monitor.as_ref(),
         ) {
-            Ok(b) => b,
+            Ok(monitor) => Sut::Bundled(monitor),
             Err(e) => return Ok(preamble.not_started("bundled monitor".into(), format!("{e:#}"))),
-        };
-        if opts.keep_data && !reused {
-            eprintln!(
-                "bundled monitor data kept in {}",
-                bundled.data_dir.display()
-            );
         }
-        Sut::Bundled(match &opts.shared_monitor {
-            Some(home) => Monitor::lent(bundled, home.clone()),
-            None => Monitor::own(bundled),
-        })
     };
     let (transport, target_name) = match &sut {
         Sut::Direct { storage, .. } => (
