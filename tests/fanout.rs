@@ -225,18 +225,15 @@ fn serve(runtime: &tokio::runtime::Runtime, faulty: &Arc<Faulty>) -> String {
     format!("http://{addr}")
 }
 
-#[test]
-fn a_subscriber_dropped_as_slow_is_reported_and_excused() {
+/// A 1 s fan-out of 20 events to 3 subscribers through a server that misbehaves as
+/// `faulty` says: (exit code, stderr, results).
+fn fanout_against(faulty: Faulty) -> (Option<i32>, String, Value) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let faulty = Arc::new(Faulty {
-        close_first_as_slow: true,
-        ..Faulty::default()
-    });
-    let target = serve(&runtime, &faulty);
+    let target = serve(&runtime, &Arc::new(faulty));
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("f.toml");
     std::fs::write(&scenario, NO_TIMING).unwrap();
@@ -262,15 +259,19 @@ fn a_subscriber_dropped_as_slow_is_reported_and_excused() {
         ],
     );
     let stderr = text(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "a slow drop alone does not fail: {stderr}"
-    );
-    let results = common::parse_results(
-        &std::fs::read_to_string(dir.path().join("r.json")).unwrap(),
-        "fanout results",
-    );
+    let written = std::fs::read_to_string(dir.path().join("r.json"))
+        .unwrap_or_else(|e| panic!("no results (exit {:?}): {e}; {stderr}", out.status.code()));
+    let results = common::parse_results(&written, "fanout results");
+    (out.status.code(), stderr, results)
+}
+
+#[test]
+fn a_subscriber_dropped_as_slow_is_reported_and_excused() {
+    let (code, stderr, results) = fanout_against(Faulty {
+        close_first_as_slow: true,
+        ..Faulty::default()
+    });
+    assert_eq!(code, Some(0), "a slow drop alone does not fail: {stderr}");
     let d = &results["delivery"];
     assert_eq!(d["dropped_slow"], 1, "{d}");
     assert_eq!(d["missed"], 0, "{d}");
@@ -287,51 +288,12 @@ fn a_subscriber_dropped_as_slow_is_reported_and_excused() {
 
 #[test]
 fn the_checker_finds_a_dropped_and_a_duplicated_event() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let faulty = Arc::new(Faulty {
+    let (code, stderr, results) = fanout_against(Faulty {
         drop: 3,
         dup: 5,
         ..Faulty::default()
     });
-    let target = serve(&runtime, &faulty);
-    let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("f.toml");
-    std::fs::write(&scenario, NO_TIMING).unwrap();
-    let out = run(
-        dir.path(),
-        &[
-            "fanout",
-            "--target",
-            &target,
-            "--scenario",
-            scenario.to_str().unwrap(),
-            "--subscribers",
-            "3",
-            "--rate",
-            "20",
-            "--duration",
-            "1s",
-            "--writers",
-            "1",
-            "--out",
-            "r.json",
-            "--no-progress",
-        ],
-    );
-    let stderr = text(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "the faults fail the run: {stderr}"
-    );
-    let results = common::parse_results(
-        &std::fs::read_to_string(dir.path().join("r.json")).unwrap(),
-        "fanout results",
-    );
+    assert_eq!(code, Some(1), "the faults fail the run: {stderr}");
     let d = &results["delivery"];
     assert_eq!(d["subscribers"], 3, "{d}");
     assert_eq!(d["events"], 20, "{d}");
