@@ -334,11 +334,16 @@ fn capacity_finds_a_known_capacity_within_15_percent() {
     let phases: Vec<&str> = steps.iter().map(|s| s["phase"].as_str().unwrap()).collect();
     assert_eq!(phases[0], "probe");
     assert!(phases.contains(&"bisect"), "{phases:?}");
-    assert_eq!(
-        phases.iter().filter(|p| **p == "confirm").count(),
-        2,
-        "{phases:?}"
-    );
+    // The answer is confirmed by the last two steps, both at it and both passed. A noisy
+    // machine may fail a confirmation first, which lowers the answer and confirms again
+    // (README), so earlier confirmations may precede them.
+    let last_two = &steps[steps.len().saturating_sub(2)..];
+    assert_eq!(last_two.len(), 2, "{phases:?}");
+    for s in last_two {
+        assert_eq!(s["phase"], "confirm", "{phases:?}");
+        assert_eq!(s["passed"], true, "{s}");
+        assert_eq!(f(s, "/rate"), max_rate, "{s}");
+    }
     assert!(f(c, "/elapsed_s") <= f(c, "/budget_s"));
     assert!(fin.stdout.contains("sustainable"), "{}", fin.stdout);
 }
